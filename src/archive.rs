@@ -1,0 +1,471 @@
+//! The archive facade: opening, locking, the transaction that pairs records with their custody event, and durability.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use crate::catalog::{ArchiveMeta, CaseRecord, Head, ItemRecord, keys};
+use crate::codec;
+use crate::custody::{Action, Context, Draft};
+use crate::durable::{self, WriterLock};
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId, ItemRef};
+use crate::store::{CHUNK_SIZE, ContentRecord};
+
+/// The archive format this release reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_FILE: &str = "FORMAT";
+pub const HEAD_FILE: &str = "HEAD";
+pub const LOCK_FILE: &str = "lock";
+pub const DB_DIR: &str = "db";
+
+/// sled's cache; its default of 1 GiB would dwarf everything else custodia holds.
+const CACHE_BYTES: u64 = 32 << 20;
+
+pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+/// Who is acting, and whether to wait for another custodia process to finish.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    pub actor: String,
+    pub wait: bool,
+}
+
+/// The sled trees of an archive (see docs/FORMAT.md, "Trees").
+pub(crate) struct Trees {
+    pub meta: sled::Tree,
+    pub chunks: sled::Tree,
+    pub contents: sled::Tree,
+    pub items: sled::Tree,
+    pub cases: sled::Tree,
+    pub index: sled::Tree,
+    pub custody: sled::Tree,
+}
+
+/// An open archive, held by this process alone until dropped.
+pub struct Archive {
+    root: PathBuf,
+    db: sled::Db,
+    pub(crate) trees: Trees,
+    pub(crate) meta: ArchiveMeta,
+    pub(crate) ctx: Context,
+    synced: HashSet<OsString>,
+    _lock: WriterLock,
+}
+
+/// The trees a transaction writes, and the context its events are sealed with.
+pub(crate) struct Tx<'a> {
+    pub meta: &'a TransactionalTree,
+    pub contents: &'a TransactionalTree,
+    pub items: &'a TransactionalTree,
+    pub cases: &'a TransactionalTree,
+    pub index: &'a TransactionalTree,
+    pub custody: &'a TransactionalTree,
+    ctx: &'a Context,
+    time: &'a str,
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub(crate) fn abort<T>(e: Error) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+impl Archive {
+    /// Creates a new archive at `root`, which must not exist or be an empty directory.
+    pub fn init(root: &Path, opts: &OpenOptions) -> Result<Archive> {
+        match fs::read_dir(root) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(Error::ArchiveExists(root.to_path_buf()));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(root).map_err(Error::io(root))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                return Err(Error::ArchiveExists(root.to_path_buf()));
+            }
+            Err(e) => return Err(Error::io(root)(e)),
+        }
+        let lock = WriterLock::acquire(&root.join(LOCK_FILE), opts.wait)?;
+        let db = open_db(root)?;
+        let meta = ArchiveMeta {
+            format: FORMAT_VERSION,
+            archive_id: new_archive_id(root),
+            created_at: now(),
+            chunk_size: CHUNK_SIZE as u32,
+            tool: tool_version(),
+        };
+        db.open_tree("meta")?
+            .insert("archive", codec::encode(&meta))?;
+        let mut archive = Archive::assemble(root, db, meta, opts, lock)?;
+        let draft = Draft::new(Action::Init)
+            .detail("format", FORMAT_VERSION)
+            .detail("chunk_size", CHUNK_SIZE as u64);
+        archive.commit(|tx| tx.append(&draft).map(|_| ()))?;
+        // The marker comes last: a directory without it was never a complete archive.
+        durable::replace_file(&root.join(FORMAT_FILE), format_text().as_bytes())?;
+        Ok(archive)
+    }
+
+    /// Opens an existing archive for this process alone.
+    pub fn open(root: &Path, opts: &OpenOptions) -> Result<Archive> {
+        check_format(root)?;
+        let lock = WriterLock::acquire(&root.join(LOCK_FILE), opts.wait)?;
+        let db = open_db(root)?;
+        let meta_bytes = db
+            .open_tree("meta")?
+            .get("archive")?
+            .ok_or_else(|| Error::Damaged("the archive record (meta/archive) is missing".into()))?;
+        let meta: ArchiveMeta = codec::decode("meta/archive", &meta_bytes)?;
+        if meta.format != FORMAT_VERSION {
+            return Err(Error::UnsupportedFormat {
+                found: meta.format.to_string(),
+                supported: FORMAT_VERSION,
+            });
+        }
+        Archive::assemble(root, db, meta, opts, lock)
+    }
+
+    fn assemble(
+        root: &Path,
+        db: sled::Db,
+        meta: ArchiveMeta,
+        opts: &OpenOptions,
+        lock: WriterLock,
+    ) -> Result<Archive> {
+        let trees = Trees {
+            meta: db.open_tree("meta")?,
+            chunks: db.open_tree("chunks")?,
+            contents: db.open_tree("contents")?,
+            items: db.open_tree("items")?,
+            cases: db.open_tree("cases")?,
+            index: db.open_tree("index")?,
+            custody: db.open_tree("custody")?,
+        };
+        let ctx = Context {
+            actor: opts.actor.clone(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            tool: tool_version(),
+            archive: meta.archive_id.clone(),
+        };
+        Ok(Archive {
+            root: root.to_path_buf(),
+            db,
+            trees,
+            meta,
+            ctx,
+            synced: HashSet::new(),
+            _lock: lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn meta(&self) -> &ArchiveMeta {
+        &self.meta
+    }
+
+    /// Runs `body` as one sled transaction over the index and custody trees, then makes it durable.
+    ///
+    /// The body may run more than once (sled retries on conflict), so it does no outside I/O.
+    pub(crate) fn commit<R>(&mut self, body: impl Fn(&Tx) -> TxResult<R>) -> Result<R> {
+        let t = &self.trees;
+        let ctx = &self.ctx;
+        let time = now();
+        let out = (
+            &t.meta,
+            &t.contents,
+            &t.items,
+            &t.cases,
+            &t.index,
+            &t.custody,
+        )
+            .transaction(|(meta, contents, items, cases, index, custody)| {
+                let tx = Tx {
+                    meta,
+                    contents,
+                    items,
+                    cases,
+                    index,
+                    custody,
+                    ctx,
+                    time: &time,
+                };
+                body(&tx)
+            })?;
+        self.make_durable()?;
+        Ok(out)
+    }
+
+    /// Flushes sled, fsyncs everything it wrote, then records the head in `HEAD`.
+    pub(crate) fn make_durable(&mut self) -> Result<()> {
+        self.db.flush()?;
+        durable::sync_tree(&self.root.join(DB_DIR), &mut self.synced)?;
+        if let Some(head) = self.head()? {
+            durable::replace_file(&self.root.join(HEAD_FILE), head_text(&head).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn head(&self) -> Result<Option<Head>> {
+        self.trees
+            .meta
+            .get("head")?
+            .map(|b| codec::decode("meta/head", &b))
+            .transpose()
+    }
+
+    pub fn case(&self, id: &CaseId) -> Result<CaseRecord> {
+        let bytes = self
+            .trees
+            .cases
+            .get(id.as_str())?
+            .ok_or_else(|| Error::UnknownCase(id.clone()))?;
+        codec::decode(&format!("case {id}"), &bytes)
+    }
+
+    pub fn item(&self, id: EvidenceId) -> Result<ItemRecord> {
+        let bytes = self
+            .trees
+            .items
+            .get(id.to_key())?
+            .ok_or_else(|| Error::UnknownItem(id.to_string()))?;
+        codec::decode(&format!("item {id}"), &bytes)
+    }
+
+    pub fn content(&self, id: &ContentId) -> Result<ContentRecord> {
+        let bytes = self
+            .trees
+            .contents
+            .get(id.as_bytes())?
+            .ok_or_else(|| Error::Damaged(format!("content {id} is missing")))?;
+        codec::decode(&format!("content {id}"), &bytes)
+    }
+
+    /// Finds the one item an id or hash prefix names.
+    pub fn resolve(&self, r: &ItemRef) -> Result<ItemRecord> {
+        match r {
+            ItemRef::Id(id) => self.item(*id),
+            ItemRef::HashPrefix(prefix) => {
+                let mut found = Vec::new();
+                for entry in self
+                    .trees
+                    .index
+                    .scan_prefix(keys::content_hex_prefix(prefix))
+                {
+                    let (key, _) = entry?;
+                    let hash_hex = hex::encode(&key[1..key.len().saturating_sub(8)]);
+                    if hash_hex.starts_with(prefix.as_str()) {
+                        found.extend(keys::trailing_item(&key));
+                    }
+                }
+                match found.as_slice() {
+                    [] => Err(Error::UnknownItem(prefix.clone())),
+                    [one] => self.item(*one),
+                    many => Err(Error::AmbiguousItem {
+                        prefix: prefix.clone(),
+                        matches: many.iter().map(|i| i.to_string()).collect(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The cases an item belongs to, in id order.
+    pub fn cases_of(&self, id: EvidenceId) -> Result<Vec<CaseId>> {
+        let prefix = keys::item_cases_prefix(id);
+        let mut cases = Vec::new();
+        for entry in self.trees.index.scan_prefix(&prefix) {
+            let (key, _) = entry?;
+            let text = std::str::from_utf8(&key[prefix.len()..])
+                .map_err(|_| Error::Damaged(format!("index: a case link of {id} is not UTF-8")))?;
+            cases.push(text.parse()?);
+        }
+        Ok(cases)
+    }
+
+    /// Items whose keys in the index start with `prefix` and end with an item number.
+    pub(crate) fn items_under(&self, prefix: &[u8]) -> Result<Vec<EvidenceId>> {
+        let mut ids = Vec::new();
+        for entry in self.trees.index.scan_prefix(prefix) {
+            let (key, _) = entry?;
+            ids.extend(keys::trailing_item(&key));
+        }
+        Ok(ids)
+    }
+
+    pub fn children_of(&self, id: EvidenceId) -> Result<Vec<EvidenceId>> {
+        self.items_under(&keys::children_prefix(id))
+    }
+
+    pub fn items_of_case(&self, case: &CaseId) -> Result<Vec<EvidenceId>> {
+        self.items_under(&keys::case_items_prefix(case))
+    }
+}
+
+impl Tx<'_> {
+    /// Appends an event after the current head, moving the head and each named item's chain.
+    pub fn append(&self, draft: &Draft) -> TxResult<(u64, EventDigest)> {
+        let head: Option<Head> = match self.meta.get("head")? {
+            Some(b) => Some(codec::decode("meta/head", &b).or_else(abort)?),
+            None => None,
+        };
+        let seq = head.map_or(1, |h| h.seq + 1);
+        let mut item_prev = Vec::with_capacity(draft.items.len());
+        for id in &draft.items {
+            let prev = match self.index.get(keys::item_head(*id))? {
+                Some(b) => Some(EventDigest::from_slice(&b).map_or_else(
+                    || {
+                        abort(Error::Damaged(format!(
+                            "index: head of {id} is not a digest"
+                        )))
+                    },
+                    Ok,
+                )?),
+                None => None,
+            };
+            item_prev.push(prev);
+        }
+        let event = self.ctx.seal(
+            draft,
+            seq,
+            head.map(|h| h.digest),
+            &item_prev,
+            self.time.to_owned(),
+        );
+        let bytes = event.to_canonical();
+        let digest = EventDigest::of(&bytes);
+        self.custody
+            .insert(&codec::u64_key(seq), codec::encode_event(&bytes))?;
+        self.meta
+            .insert("head", codec::encode(&Head { seq, digest }))?;
+        for id in &draft.items {
+            self.index
+                .insert(keys::item_head(*id), digest.as_bytes().as_slice())?;
+            self.index
+                .insert(keys::item_event(*id, seq), &keys::marker())?;
+        }
+        Ok((seq, digest))
+    }
+
+    pub fn time(&self) -> &str {
+        self.time
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.ctx.actor
+    }
+}
+
+fn check_format(root: &Path) -> Result<()> {
+    let meta = match fs::metadata(root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::NoArchive(root.to_path_buf()));
+        }
+        Err(e) => return Err(Error::io(root)(e)),
+    };
+    if !meta.is_dir() {
+        return Err(Error::NotAnArchive(root.to_path_buf()));
+    }
+    let format_path = root.join(FORMAT_FILE);
+    let text = match fs::read(&format_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::NotAnArchive(root.to_path_buf()));
+        }
+        Err(e) => return Err(Error::io(&format_path)(e)),
+    };
+    let text = String::from_utf8_lossy(&text);
+    let mut lines = text.lines();
+    if lines.next() != Some("custodia archive") {
+        return Err(Error::NotAnArchive(root.to_path_buf()));
+    }
+    let found = lines
+        .next()
+        .and_then(|l| l.strip_prefix("format "))
+        .unwrap_or("?");
+    if found != FORMAT_VERSION.to_string() {
+        return Err(Error::UnsupportedFormat {
+            found: found.to_owned(),
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn format_text() -> String {
+    format!("custodia archive\nformat {FORMAT_VERSION}\n")
+}
+
+pub(crate) fn head_text(head: &Head) -> String {
+    format!("seq {}\nsha256 {}\n", head.seq, head.digest)
+}
+
+/// Parses the `HEAD` file.
+pub(crate) fn parse_head_text(text: &str) -> Option<Head> {
+    let mut lines = text.lines();
+    let seq = lines.next()?.strip_prefix("seq ")?.parse().ok()?;
+    let digest = EventDigest::from_hex(lines.next()?.strip_prefix("sha256 ")?)?;
+    Some(Head { seq, digest })
+}
+
+/// Opens sled, turning a refusal or a panic inside sled into a named finding about the database.
+fn open_db(root: &Path) -> Result<sled::Db> {
+    let path = root.join(DB_DIR);
+    let config = sled::Config::new()
+        .path(&path)
+        .cache_capacity(CACHE_BYTES)
+        .flush_every_ms(None);
+    let damaged = |detail: String| Error::DatabaseDamaged {
+        path: path.clone(),
+        detail,
+    };
+    match catch_unwind(AssertUnwindSafe(|| config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if e.kind() == io::ErrorKind::StorageFull => {
+            Err(Error::io(&path)(e))
+        }
+        Ok(Err(e)) => Err(damaged(e.to_string())),
+        Err(panic) => Err(damaged(panic_text(&panic))),
+    }
+}
+
+pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "sled stopped on an internal error".into())
+}
+
+fn new_archive_id(root: &Path) -> String {
+    // Unique enough to tell archives apart; not a secret.
+    let mut h = blake3::Hasher::new();
+    h.update(now().as_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(root.as_os_str().as_encoded_bytes());
+    h.update(gethostname::gethostname().as_encoded_bytes());
+    let mut random = [0u8; 16];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        let _ = io::Read::read_exact(&mut f, &mut random);
+    }
+    h.update(&random);
+    h.finalize().to_hex()[..32].to_string()
+}
+
+pub fn tool_version() -> String {
+    format!("custodia {}", env!("CARGO_PKG_VERSION"))
+}

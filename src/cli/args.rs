@@ -1,0 +1,151 @@
+//! The command line, as DESIGN.md fixes it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use custodia::ids::{CaseId, ItemRef};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "custodia",
+    version,
+    about = "An evidence archive with a hash-chained chain of custody"
+)]
+pub struct Cli {
+    /// The archive directory.
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTODIA_ARCHIVE",
+        default_value = "custodia-archive"
+    )]
+    pub archive: PathBuf,
+    /// Who is acting (recorded in every custody event); defaults to the OS user name.
+    #[arg(long, global = true, env = "CUSTODIA_ACTOR")]
+    pub actor: Option<String>,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress and no summaries on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Wait for another custodia process to finish with the archive instead of failing.
+    #[arg(long, global = true)]
+    pub wait: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new archive (refuses to touch an existing one).
+    Init,
+    /// Create, list and show cases.
+    #[command(subcommand)]
+    Case(CaseCommand),
+    /// Ingest files and folders (recursively) into a case.
+    Ingest(IngestArgs),
+    /// Add an existing item to another case.
+    Link {
+        id: ItemRef,
+        #[arg(long, value_parser = parse_case)]
+        case: CaseId,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List evidence items.
+    List {
+        #[arg(long, value_parser = parse_case)]
+        case: Option<CaseId>,
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// One item: metadata, both hashes, attachments, cases and custody history.
+    Show { id: ItemRef },
+    /// Write an item's original bytes, byte for byte.
+    Extract {
+        id: ItemRef,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Custody events, oldest first.
+    Log {
+        #[arg(long, value_parser = parse_case)]
+        case: Option<CaseId>,
+        #[arg(long)]
+        evidence: Option<ItemRef>,
+    },
+    /// Check the whole archive: every byte, every index entry, every custody event.
+    Verify,
+    /// Run the whole flow on the bundled fixture case in a new archive.
+    Demo {
+        /// The folder of the fixture case.
+        #[arg(long, default_value = "fixtures/case-BY-2024-017")]
+        fixtures: PathBuf,
+        /// Where to create the demo archive (a new directory); a fresh temporary one by default.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaseCommand {
+    /// Create a case; the id is 1 to 64 of A-Z a-z 0-9 . _ -
+    Create {
+        #[arg(value_parser = parse_case)]
+        id: CaseId,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List cases.
+    List,
+    /// One case with its items.
+    Show {
+        #[arg(value_parser = parse_case)]
+        id: CaseId,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    #[arg(long, value_parser = parse_case)]
+    pub case: CaseId,
+    /// Where the material came from (person, device, URL).
+    #[arg(long)]
+    pub source: Option<String>,
+    #[arg(long)]
+    pub note: Option<String>,
+    #[arg(long = "tag", value_parser = parse_tag)]
+    pub tags: Vec<String>,
+    /// When the material was captured (RFC 3339, e.g. 2024-03-02T14:05:00Z).
+    #[arg(long, value_parser = parse_date)]
+    pub captured_at: Option<String>,
+    /// The item these files are attachments of.
+    #[arg(long)]
+    pub parent: Option<ItemRef>,
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+fn parse_case(s: &str) -> Result<CaseId, String> {
+    s.parse().map_err(|e: custodia::Error| e.to_string())
+}
+
+fn parse_date(s: &str) -> Result<String, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|_| s.to_owned())
+        .map_err(|_| custodia::Error::BadDate(s.to_owned()).to_string())
+}
+
+fn parse_tag(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(custodia::Error::BadTag(s.to_owned()).to_string())
+    }
+}

@@ -1,0 +1,223 @@
+//! JSON wire types: the shapes scripts rely on (DESIGN.md), kept apart from internal structs
+//! so that a refactor cannot silently change the contract. Fields may be added, never renamed.
+
+use serde::Serialize;
+
+use custodia::catalog::{CaseRecord, ItemRecord};
+use custodia::custody::Event;
+use custodia::text::exact_or_escaped;
+use custodia::{Ingested, ItemDetail, ItemView, Problem, Skipped, Status, VerifyReport};
+
+#[derive(Serialize)]
+pub struct IngestOut {
+    pub items: Vec<IngestItem>,
+    pub skipped: Vec<SkippedOut>,
+}
+
+#[derive(Serialize)]
+pub struct IngestItem {
+    pub id: String,
+    pub path: String,
+    pub blake3: String,
+    pub sha256: String,
+    pub size: u64,
+    pub status: &'static str,
+}
+
+impl From<&Ingested> for IngestItem {
+    fn from(i: &Ingested) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        IngestItem {
+            id: i.id.to_string(),
+            path: exact_or_escaped(i.path.as_os_str().as_bytes()),
+            blake3: i.fixity.blake3.to_hex(),
+            sha256: i.fixity.sha256.to_hex(),
+            size: i.fixity.size,
+            status: match i.status {
+                Status::New => "new",
+                Status::Duplicate => "duplicate",
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SkippedOut {
+    pub path: String,
+    pub reason: String,
+}
+
+impl From<&Skipped> for SkippedOut {
+    fn from(s: &Skipped) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        SkippedOut {
+            path: exact_or_escaped(s.path.as_os_str().as_bytes()),
+            reason: s.reason.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ItemOut {
+    pub id: String,
+    pub blake3: String,
+    pub sha256: String,
+    pub size: u64,
+    pub name: String,
+    /// The name's exact bytes, for names that are not valid UTF-8.
+    pub name_hex: String,
+    pub path: String,
+    pub cases: Vec<String>,
+    pub parent: Option<String>,
+    pub source: Option<String>,
+    pub note: Option<String>,
+    pub tags: Vec<String>,
+    pub captured_at: Option<String>,
+    pub modified_at: Option<String>,
+    pub ingested_at: String,
+    pub actor: String,
+}
+
+impl From<&ItemView> for ItemOut {
+    fn from(v: &ItemView) -> Self {
+        let i: &ItemRecord = &v.item;
+        ItemOut {
+            id: i.id.to_string(),
+            blake3: i.blake3.to_hex(),
+            sha256: i.sha256.to_hex(),
+            size: i.size,
+            name: exact_or_escaped(&i.name),
+            name_hex: hex::encode(&i.name),
+            path: exact_or_escaped(&i.path),
+            cases: v.cases.iter().map(|c| c.to_string()).collect(),
+            parent: i.parent.map(|p| p.to_string()),
+            source: i.source.clone(),
+            note: i.note.clone(),
+            tags: i.tags.clone(),
+            captured_at: i.captured_at.clone(),
+            modified_at: i.modified_at.clone(),
+            ingested_at: i.ingested_at.clone(),
+            actor: i.actor.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ListOut {
+    pub items: Vec<ItemOut>,
+}
+
+#[derive(Serialize)]
+pub struct ShowOut {
+    #[serde(flatten)]
+    pub item: ItemOut,
+    pub attachments: Vec<String>,
+    pub custody: Vec<Event>,
+}
+
+impl From<&ItemDetail> for ShowOut {
+    fn from(d: &ItemDetail) -> Self {
+        ShowOut {
+            item: ItemOut::from(&d.view),
+            attachments: d.attachments.iter().map(|a| a.to_string()).collect(),
+            custody: d.custody.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CaseOut {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub actor: String,
+}
+
+impl From<&CaseRecord> for CaseOut {
+    fn from(c: &CaseRecord) -> Self {
+        CaseOut {
+            id: c.id.to_string(),
+            title: c.title.clone(),
+            description: c.description.clone(),
+            created_at: c.created_at.clone(),
+            actor: c.actor.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CasesOut {
+    pub cases: Vec<CaseOut>,
+}
+
+#[derive(Serialize)]
+pub struct CaseShowOut {
+    pub case: CaseOut,
+    pub items: Vec<ItemOut>,
+}
+
+#[derive(Serialize)]
+pub struct LogOut {
+    pub events: Vec<Event>,
+}
+
+#[derive(Serialize)]
+pub struct VerifyOut {
+    pub ok: bool,
+    pub checked: CheckedOut,
+    pub problems: Vec<ProblemOut>,
+}
+
+#[derive(Serialize)]
+pub struct CheckedOut {
+    pub items: u64,
+    pub contents: u64,
+    pub bytes: u64,
+    pub events: u64,
+}
+
+#[derive(Serialize)]
+pub struct ProblemOut {
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub detail: String,
+}
+
+impl From<&Problem> for ProblemOut {
+    fn from(p: &Problem) -> Self {
+        ProblemOut {
+            kind: p.kind.as_str(),
+            id: p.id.clone(),
+            detail: p.detail.clone(),
+        }
+    }
+}
+
+impl From<&VerifyReport> for VerifyOut {
+    fn from(r: &VerifyReport) -> Self {
+        let c = r.checked;
+        VerifyOut {
+            ok: r.ok(),
+            checked: CheckedOut {
+                items: c.items,
+                contents: c.contents,
+                bytes: c.bytes,
+                events: c.events,
+            },
+            problems: r.problems.iter().map(ProblemOut::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorOut<'a> {
+    pub error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub kind: &'a str,
+    pub message: String,
+}

@@ -1,0 +1,438 @@
+//! The custody log: append-only events in canonical JSON, each chained to the one before it by SHA-256.
+//!
+//! Two chains run through the same events. The archive chain: every event's `prev` is the
+//! SHA-256 of the previous event's exact bytes. The item chains: for each item an event
+//! names, `items[].prev` is the SHA-256 of the previous event that named that item, so one
+//! item's history can be checked on its own (as a bundle carries it).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{EventDigest, EvidenceId};
+
+/// The version of the event layout; the `v` field of every event.
+pub const EVENT_VERSION: u32 = 1;
+
+/// What an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Init,
+    CaseCreate,
+    Ingest,
+    /// The same bytes acquired again into a case that already holds them: a second source.
+    Acquire,
+    Link,
+    Extract,
+    Export,
+    Verify,
+    Import,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Init => "init",
+            Action::CaseCreate => "case_create",
+            Action::Ingest => "ingest",
+            Action::Acquire => "acquire",
+            Action::Link => "link",
+            Action::Extract => "extract",
+            Action::Export => "export",
+            Action::Verify => "verify",
+            Action::Import => "import",
+        }
+    }
+}
+
+/// One item an event concerns, with the digest of that item's previous event (`None` for its first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemLink {
+    pub id: String,
+    pub prev: Option<String>,
+}
+
+/// A custody event. Fields are declared in alphabetical order: serde writes them so, which
+/// with compact output and sorted `details` keys makes the encoding canonical.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub action: Action,
+    pub actor: String,
+    pub archive: String,
+    pub case: Option<String>,
+    pub details: BTreeMap<String, Value>,
+    pub host: String,
+    pub items: Vec<ItemLink>,
+    pub prev: Option<String>,
+    pub reason: Option<String>,
+    pub seq: u64,
+    pub time: String,
+    pub tool: String,
+    pub v: u32,
+}
+
+impl Event {
+    /// The canonical bytes: compact JSON, keys in byte order, UTF-8, no trailing newline.
+    pub fn to_canonical(&self) -> Vec<u8> {
+        // Going through Value sorts every nested object's keys as well.
+        let value = serde_json::to_value(self).expect("an event is plain JSON data");
+        serde_json::to_vec(&value).expect("a JSON value always serializes")
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Event, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("not a valid custody event: {e}"))
+    }
+
+    pub fn item_ids(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|l| l.id.as_str())
+    }
+
+    pub fn names_item(&self, id: EvidenceId) -> bool {
+        let id = id.to_string();
+        self.item_ids().any(|i| i == id)
+    }
+}
+
+/// An event before it takes its place in the chain: what happened, not where in the log.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub action: Action,
+    pub case: Option<String>,
+    pub items: Vec<EvidenceId>,
+    pub details: BTreeMap<String, Value>,
+    pub reason: Option<String>,
+}
+
+impl Draft {
+    pub fn new(action: Action) -> Self {
+        Self {
+            action,
+            case: None,
+            items: Vec::new(),
+            details: BTreeMap::new(),
+            reason: None,
+        }
+    }
+
+    pub fn case(mut self, case: impl ToString) -> Self {
+        self.case = Some(case.to_string());
+        self
+    }
+
+    pub fn item(mut self, id: EvidenceId) -> Self {
+        self.items.push(id);
+        self
+    }
+
+    pub fn reason(mut self, reason: Option<String>) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// Who acts, from where, with what: the same for every event of one command.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub actor: String,
+    pub host: String,
+    pub tool: String,
+    pub archive: String,
+}
+
+impl Context {
+    /// Places a draft in the chain after `prev`, with each item's previous event digest.
+    pub fn seal(
+        &self,
+        draft: &Draft,
+        seq: u64,
+        prev: Option<EventDigest>,
+        item_prev: &[Option<EventDigest>],
+        time: String,
+    ) -> Event {
+        Event {
+            action: draft.action,
+            actor: self.actor.clone(),
+            archive: self.archive.clone(),
+            case: draft.case.clone(),
+            details: draft.details.clone(),
+            host: self.host.clone(),
+            items: draft
+                .items
+                .iter()
+                .zip(item_prev)
+                .map(|(id, p)| ItemLink {
+                    id: id.to_string(),
+                    prev: p.map(|d| d.to_hex()),
+                })
+                .collect(),
+            prev: prev.map(|d| d.to_hex()),
+            reason: draft.reason.clone(),
+            seq,
+            time,
+            tool: self.tool.clone(),
+            v: EVENT_VERSION,
+        }
+    }
+}
+
+/// A break in a chain, found while walking it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Break {
+    /// The bytes are not a custody event.
+    Unreadable { seq: u64, detail: String },
+    /// The event's `seq` is not the one its position calls for (an event removed or inserted).
+    Sequence { seq: u64, expected: u64 },
+    /// The event's `prev` does not name the previous event's bytes.
+    Prev { seq: u64 },
+    /// The event's `items[].prev` does not name that item's previous event.
+    ItemPrev { seq: u64, item: String },
+}
+
+impl Break {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Break::Unreadable { seq, .. }
+            | Break::Sequence { seq, .. }
+            | Break::Prev { seq }
+            | Break::ItemPrev { seq, .. } => *seq,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Break::Unreadable { seq, detail } => format!("event {seq} cannot be read: {detail}"),
+            Break::Sequence { seq, expected } => {
+                format!(
+                    "event {seq} stands where event {expected} should: events are missing or were inserted"
+                )
+            }
+            Break::Prev { seq } => format!(
+                "event {seq} does not chain to the event before it (that event was edited, removed or reordered)"
+            ),
+            Break::ItemPrev { seq, item } => format!(
+                "event {seq} does not chain to the previous event of {item} (an event of that item was edited, removed or reordered)"
+            ),
+        }
+    }
+}
+
+/// Walks events in order and checks both chains, collecting every break.
+#[derive(Default)]
+pub struct ChainWalker {
+    /// Check `seq` runs 1, 2, 3… and `prev` links every pair (the whole archive's log).
+    /// Off for a bundle, which holds only some events of the log.
+    whole_log: bool,
+    expected_seq: u64,
+    prev: Option<EventDigest>,
+    item_heads: HashMap<String, EventDigest>,
+    pub breaks: Vec<Break>,
+    pub events: u64,
+}
+
+impl ChainWalker {
+    /// A walker for the whole log of an archive, starting at event 1.
+    pub fn whole_log() -> Self {
+        Self {
+            whole_log: true,
+            expected_seq: 1,
+            ..Self::default()
+        }
+    }
+
+    /// A walker for a subset of a log: only the item chains are checked.
+    pub fn item_chains() -> Self {
+        Self::default()
+    }
+
+    /// Checks one event's exact bytes; returns the parsed event when it could be read.
+    pub fn feed(&mut self, position_seq: u64, bytes: &[u8]) -> Option<Event> {
+        self.events += 1;
+        let digest = EventDigest::of(bytes);
+        let event = match Event::parse(bytes) {
+            Ok(e) => e,
+            Err(detail) => {
+                self.breaks.push(Break::Unreadable {
+                    seq: position_seq,
+                    detail,
+                });
+                // Chain on from the bytes as they are: the next event's check then tells
+                // whether only this one was damaged.
+                self.prev = Some(digest);
+                self.expected_seq += 1;
+                return None;
+            }
+        };
+        if self.whole_log {
+            if event.seq != self.expected_seq || position_seq != self.expected_seq {
+                self.breaks.push(Break::Sequence {
+                    seq: event.seq,
+                    expected: self.expected_seq,
+                });
+            }
+            if event.prev.as_deref() != self.prev.map(|d| d.to_hex()).as_deref() {
+                self.breaks.push(Break::Prev { seq: event.seq });
+            }
+            self.expected_seq = position_seq.max(event.seq) + 1;
+            self.prev = Some(digest);
+        }
+        for link in &event.items {
+            let head = self.item_heads.get(&link.id).map(|d| d.to_hex());
+            if link.prev != head {
+                self.breaks.push(Break::ItemPrev {
+                    seq: event.seq,
+                    item: link.id.clone(),
+                });
+            }
+            self.item_heads.insert(link.id.clone(), digest);
+        }
+        Some(event)
+    }
+
+    /// The digest of the last event fed (the head of the whole log).
+    pub fn head(&self) -> Option<EventDigest> {
+        self.prev
+    }
+
+    /// The digest of the newest event of an item's chain.
+    pub fn item_head(&self, id: &str) -> Option<EventDigest> {
+        self.item_heads.get(id).copied()
+    }
+
+    pub fn item_heads(&self) -> &HashMap<String, EventDigest> {
+        &self.item_heads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            actor: "a".into(),
+            host: "h".into(),
+            tool: "custodia test".into(),
+            archive: "x".into(),
+        }
+    }
+
+    fn chain(drafts: &[Draft]) -> Vec<Vec<u8>> {
+        let mut prev = None;
+        let mut heads: HashMap<EvidenceId, EventDigest> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, d) in drafts.iter().enumerate() {
+            let item_prev: Vec<_> = d.items.iter().map(|id| heads.get(id).copied()).collect();
+            let bytes = ctx()
+                .seal(
+                    d,
+                    i as u64 + 1,
+                    prev,
+                    &item_prev,
+                    "2024-01-01T00:00:00Z".into(),
+                )
+                .to_canonical();
+            let digest = EventDigest::of(&bytes);
+            for id in &d.items {
+                heads.insert(*id, digest);
+            }
+            prev = Some(digest);
+            out.push(bytes);
+        }
+        out
+    }
+
+    fn walk(events: &[Vec<u8>]) -> Vec<Break> {
+        let mut w = ChainWalker::whole_log();
+        for (i, e) in events.iter().enumerate() {
+            w.feed(i as u64 + 1, e);
+        }
+        w.breaks
+    }
+
+    fn sample() -> Vec<Vec<u8>> {
+        let one = EvidenceId::new(1);
+        chain(&[
+            Draft::new(Action::Init),
+            Draft::new(Action::Ingest).item(one).detail("name", "a.txt"),
+            Draft::new(Action::Extract).item(one),
+        ])
+    }
+
+    #[test]
+    fn canonical_bytes_have_sorted_keys_and_no_spaces() {
+        let e = &sample()[1];
+        let text = std::str::from_utf8(e).unwrap();
+        assert!(text.starts_with(r#"{"action":"ingest","actor":"a","archive":"x","case":null,"details":{"name":"a.txt"}"#), "{text}");
+        assert!(!text.contains(": ") && !text.contains(", "));
+        let parsed = Event::parse(e).unwrap();
+        assert_eq!(
+            parsed.to_canonical(),
+            *e,
+            "parse and re-encode gives the same bytes"
+        );
+    }
+
+    #[test]
+    fn an_intact_chain_has_no_breaks() {
+        assert_eq!(walk(&sample()), vec![]);
+    }
+
+    #[test]
+    fn edits_removals_and_reorders_are_found() {
+        let events = sample();
+        let mut edited = events.clone();
+        edited[1] = String::from_utf8(edited[1].clone())
+            .unwrap()
+            .replace("a.txt", "b.txt")
+            .into_bytes();
+        let found = walk(&edited);
+        assert!(found.contains(&Break::Prev { seq: 3 }), "{found:?}");
+        assert!(found.contains(&Break::ItemPrev {
+            seq: 3,
+            item: "EV-000001".into()
+        }));
+
+        let removed = vec![events[0].clone(), events[2].clone()];
+        let found = walk(&removed);
+        assert!(
+            found.iter().any(|b| matches!(b, Break::Sequence { .. })),
+            "{found:?}"
+        );
+
+        let reordered = vec![events[0].clone(), events[2].clone(), events[1].clone()];
+        assert!(!walk(&reordered).is_empty());
+
+        let mut garbage = events.clone();
+        garbage[2] = b"{not json".to_vec();
+        assert!(matches!(
+            walk(&garbage)[0],
+            Break::Unreadable { seq: 3, .. }
+        ));
+    }
+
+    #[test]
+    fn item_chains_alone_check_a_subset() {
+        let events = sample();
+        let mut w = ChainWalker::item_chains();
+        w.feed(2, &events[1]);
+        w.feed(3, &events[2]);
+        assert_eq!(w.breaks, vec![]);
+
+        let mut w = ChainWalker::item_chains();
+        w.feed(3, &events[2]);
+        assert_eq!(
+            w.breaks,
+            vec![Break::ItemPrev {
+                seq: 3,
+                item: "EV-000001".into()
+            }]
+        );
+    }
+}

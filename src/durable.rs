@@ -1,0 +1,103 @@
+//! Making writes durable: fsync of files and directories, atomic replacement, the writer lock.
+//!
+//! sled 0.34.7's `flush()` ends in `sync_file_range`, never fsyncs its `blobs/` files and
+//! never fsyncs a directory (sled issues #1452, #1351, #1077). `sync_tree` closes that gap.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// fsyncs one file or directory.
+pub fn sync_path(path: &Path) -> Result<()> {
+    let file = File::open(path).map_err(Error::io(path))?;
+    file.sync_all().map_err(Error::io(path))
+}
+
+/// fsyncs every file of a sled database directory and the directories themselves.
+///
+/// Blob files are immutable once sled has written them, so each is fsynced once per
+/// process: `synced` remembers which.
+pub fn sync_tree(db_dir: &Path, synced: &mut HashSet<OsString>) -> Result<()> {
+    for entry in fs::read_dir(db_dir).map_err(Error::io(db_dir))? {
+        let entry = entry.map_err(Error::io(db_dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(Error::io(&path))?;
+        if kind.is_file() {
+            sync_path(&path)?;
+        } else if kind.is_dir() {
+            sync_new_files(&path, synced)?;
+            sync_path(&path)?;
+        }
+    }
+    sync_path(db_dir)
+}
+
+fn sync_new_files(dir: &Path, synced: &mut HashSet<OsString>) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
+        let entry = entry.map_err(Error::io(dir))?;
+        if synced.contains(&entry.file_name()) {
+            continue;
+        }
+        let path = entry.path();
+        match sync_path(&path) {
+            Ok(()) => {}
+            // sled deletes blobs it no longer needs; one gone between listing and opening needs no sync.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        synced.insert(entry.file_name());
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one:
+/// a temporary sibling, fsynced, renamed over, and the directory fsynced.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp_name = path.file_name().map(OsString::from).unwrap_or_default();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let mut file = File::create(&tmp).map_err(Error::io(&tmp))?;
+    file.write_all(bytes).map_err(Error::io(&tmp))?;
+    file.sync_all().map_err(Error::io(&tmp))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(Error::io(path))?;
+    sync_path(dir)
+}
+
+/// The one-writer lock: an exclusive lock on `<archive>/lock`, released when the
+/// process ends however it ends, so a killed process never leaves the archive blocked.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: File,
+}
+
+impl WriterLock {
+    pub fn acquire(path: &Path, wait: bool) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(Error::io(path))?;
+        if wait {
+            file.lock().map_err(Error::io(path))?;
+        } else {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Locked(path.parent().unwrap_or(path).to_path_buf()));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path)(e)),
+            }
+        }
+        Ok(Self { _file: file })
+    }
+}

@@ -1,0 +1,129 @@
+//! The library's error type: each failure a command can meet, with a stable `kind` for scripts.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::ids::{CaseId, EvidenceId};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a command could not do its work. Findings of `verify` are not errors: see `verify::Problem`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no custodia archive at {0} (create one with `custodia init`)")]
+    NoArchive(PathBuf),
+    #[error("{0} is not a custodia archive (no FORMAT file in it)")]
+    NotAnArchive(PathBuf),
+    #[error("{0} already exists and is not empty; init creates a new archive only")]
+    ArchiveExists(PathBuf),
+    #[error("archive is in use by another custodia process ({0}); retry later or pass --wait")]
+    Locked(PathBuf),
+    #[error(
+        "archive format {found} is not supported by this custodia (it reads format {supported})"
+    )]
+    UnsupportedFormat { found: String, supported: u32 },
+    #[error("the archive database {path} is damaged and cannot be opened: {detail}")]
+    DatabaseDamaged { path: PathBuf, detail: String },
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+    #[error("{}", io_message(.path, .source))]
+    Io { path: PathBuf, source: io::Error },
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("no case {0} in this archive")]
+    UnknownCase(CaseId),
+    #[error("case {0} already exists")]
+    CaseExists(CaseId),
+    #[error("no evidence item {0} in this archive")]
+    UnknownItem(String),
+    #[error("{prefix} matches several items ({}); give more hex characters or an EV- id", .matches.join(", "))]
+    AmbiguousItem {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("{0} is already in case {1}")]
+    AlreadyLinked(EvidenceId, CaseId),
+    #[error(
+        "{0:?} is neither an evidence id (EV-000042) nor a hash prefix of at least 8 hex characters"
+    )]
+    BadItemRef(String),
+    #[error("{0:?} is not a valid case id (1 to 64 of A-Z a-z 0-9 . _ -)")]
+    BadCaseId(String),
+    #[error("{0:?} is not an RFC 3339 date and time (e.g. 2024-03-02T14:05:00Z)")]
+    BadDate(String),
+    #[error("{0:?} is not a valid tag (1 to 128 characters, no control characters)")]
+    BadTag(String),
+    #[error("{0} does not exist")]
+    MissingInput(PathBuf),
+    #[error("{0} already exists; choose a new output path")]
+    OutputExists(PathBuf),
+}
+
+fn io_message(path: &Path, source: &io::Error) -> String {
+    if source.kind() == io::ErrorKind::StorageFull {
+        return format!(
+            "no space left on the device while writing {}",
+            path.display()
+        );
+    }
+    format!("{}: {}", path.display(), source)
+}
+
+impl Error {
+    /// A stable, machine-readable name for the failure; messages may change, kinds may not.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NoArchive(_) => "no_archive",
+            Error::NotAnArchive(_) => "not_an_archive",
+            Error::ArchiveExists(_) => "archive_exists",
+            Error::Locked(_) => "locked",
+            Error::UnsupportedFormat { .. } => "unsupported_format",
+            Error::DatabaseDamaged { .. } | Error::Damaged(_) => "damaged",
+            Error::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => "no_space",
+            Error::Io { .. } => "io",
+            Error::Database(_) => "database",
+            Error::UnknownCase(_) => "unknown_case",
+            Error::CaseExists(_) => "case_exists",
+            Error::UnknownItem(_) => "unknown_item",
+            Error::AmbiguousItem { .. } => "ambiguous_item",
+            Error::AlreadyLinked(..) => "already_linked",
+            Error::BadItemRef(_) | Error::BadCaseId(_) | Error::BadDate(_) | Error::BadTag(_) => {
+                "bad_input"
+            }
+            Error::MissingInput(_) => "missing_input",
+            Error::OutputExists(_) => "output_exists",
+        }
+    }
+
+    /// True when the failure means stored data was found damaged (exit code 3).
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Error::DatabaseDamaged { .. } | Error::Damaged(_))
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(source) => Error::Io {
+                path: PathBuf::from("archive database"),
+                source,
+            },
+            sled::Error::Corruption { .. } => Error::Damaged(format!("database: {e}")),
+            other => Error::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<sled::transaction::TransactionError<Error>> for Error {
+    fn from(e: sled::transaction::TransactionError<Error>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(inner) => inner,
+            sled::transaction::TransactionError::Storage(s) => s.into(),
+        }
+    }
+}

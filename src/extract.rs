@@ -1,0 +1,133 @@
+//! `extract`: an item's original bytes written out, checked chunk by chunk and as a whole before they are kept.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::archive::Archive;
+use crate::custody::{Action, Draft};
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::ids::{ContentId, ItemRef};
+use crate::store::{ContentReader, Fixity};
+
+#[derive(Debug)]
+pub struct Extracted {
+    pub id: crate::ids::EvidenceId,
+    pub path: PathBuf,
+    pub fixity: Fixity,
+}
+
+impl Archive {
+    /// Writes an item's bytes to `out` (a new file, or a new file named after the item inside an existing directory).
+    pub fn extract(
+        &mut self,
+        item: &ItemRef,
+        out: &Path,
+        reason: Option<String>,
+    ) -> Result<Extracted> {
+        let item = self.resolve(item)?;
+        let target = if out.is_dir() {
+            out.join(safe_file_name(&item.name, &item.id.to_string()))
+        } else {
+            out.to_path_buf()
+        };
+        if fs::symlink_metadata(&target).is_ok() {
+            return Err(Error::OutputExists(target));
+        }
+        let fixity = self.write_content(&item.blake3, &target)?;
+        let draft = Draft::new(Action::Extract)
+            .item(item.id)
+            .reason(reason)
+            .detail("blake3", fixity.blake3.to_hex())
+            .detail("sha256", fixity.sha256.to_hex())
+            .detail("size", fixity.size)
+            .detail(
+                "out",
+                crate::text::exact_or_escaped(
+                    std::path::absolute(&target)
+                        .unwrap_or(target.clone())
+                        .as_os_str()
+                        .as_bytes(),
+                ),
+            );
+        self.commit(|tx| tx.append(&draft).map(|_| ()))?;
+        Ok(Extracted {
+            id: item.id,
+            path: target,
+            fixity,
+        })
+    }
+
+    /// Writes a content to a temporary sibling of `target`, checks it, fsyncs it and renames it into place.
+    fn write_content(&self, content: &ContentId, target: &Path) -> Result<Fixity> {
+        let record = self.content(content)?;
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(".custodia-extract-{}.tmp", std::process::id()));
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(Error::io(&tmp))?;
+            let mut reader = ContentReader::new(&self.trees.chunks, &record);
+            while let Some(bytes) = reader.next_chunk()? {
+                file.write_all(bytes).map_err(Error::io(&tmp))?;
+            }
+            let fixity = reader.finish(content)?;
+            file.sync_all().map_err(Error::io(&tmp))?;
+            Ok::<_, Error>((file, fixity))
+        })();
+        let (file, fixity) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        drop::<File>(file);
+        // hard_link refuses to replace: a file that appeared at `target` meanwhile is kept.
+        let placed = fs::hard_link(&tmp, target).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::OutputExists(target.to_path_buf())
+            } else {
+                Error::io(target)(e)
+            }
+        });
+        let _ = fs::remove_file(&tmp);
+        placed?;
+        durable::sync_path(dir)?;
+        Ok(fixity)
+    }
+}
+
+/// The original name when it is one safe, portable path component; otherwise a derived one.
+pub fn safe_file_name(name: &[u8], fallback: &str) -> String {
+    match std::str::from_utf8(name) {
+        Ok(s) if is_portable_name(s) => s.to_owned(),
+        _ => fallback.to_owned(),
+    }
+}
+
+/// A name that is one path component on every common OS and shows no control or bidi characters.
+pub fn is_portable_name(s: &str) -> bool {
+    let reserved = [
+        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "LPT1", "LPT2", "LPT3",
+    ];
+    let stem = s.split('.').next().unwrap_or("").to_ascii_uppercase();
+    !s.is_empty()
+        && s.len() <= 200
+        && s != "."
+        && s != ".."
+        && !s.starts_with('.')
+        && !s.ends_with(['.', ' '])
+        && !reserved.contains(&stem.as_str())
+        && !s
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|'))
+        && crate::text::escape_text(s) == s
+}

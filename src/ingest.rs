@@ -1,0 +1,372 @@
+//! `ingest`: files and folders into a case, each item committed with its custody event and made durable before it is reported.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::archive::{Archive, Tx, TxResult, abort};
+use crate::catalog::{ItemRecord, LinkRecord, keys};
+use crate::codec;
+use crate::custody::{Action, Draft};
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, EvidenceId, ItemRef};
+use crate::store::{ContentRecord, ContentWriter, Fixity};
+use crate::text;
+use crate::walk::{self, Found};
+
+/// What to ingest and the context every item gets.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    pub case: CaseId,
+    pub source: Option<String>,
+    pub note: Option<String>,
+    pub tags: Vec<String>,
+    pub captured_at: Option<String>,
+    pub parent: Option<ItemRef>,
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The bytes were not in the archive before.
+    New,
+    /// The bytes were already stored; see DESIGN.md for what is recorded.
+    Duplicate,
+}
+
+/// One file, ingested and durable.
+#[derive(Clone, Debug)]
+pub struct Ingested {
+    pub id: EvidenceId,
+    pub path: PathBuf,
+    pub fixity: Fixity,
+    pub status: Status,
+}
+
+/// An entry not ingested, and why.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    pub items: Vec<Ingested>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// What the library tells its caller while it works; the CLI draws it.
+pub trait IngestProgress {
+    fn file(&mut self, _path: &Path, _size: u64) {}
+    fn bytes(&mut self, _n: u64) {}
+    /// Items that are now durable, in the order they were read.
+    fn durable(&mut self, _items: &[Ingested]) {}
+    fn skipped(&mut self, _skip: &Skipped) {}
+}
+
+impl IngestProgress for () {}
+
+/// Commit a batch once it holds this many files or chunk bytes: one fsync round per batch
+/// keeps small files fast without holding much unacknowledged work.
+const BATCH_FILES: usize = 256;
+const BATCH_BYTES: u64 = 64 << 20;
+
+/// A file read into the store, waiting for its batch to commit.
+struct Pending {
+    path: PathBuf,
+    name: Vec<u8>,
+    fixity: Fixity,
+    record: ContentRecord,
+    modified_at: Option<String>,
+}
+
+struct Context<'a> {
+    opts: &'a IngestOptions,
+    case: &'a CaseId,
+    parent: Option<EvidenceId>,
+}
+
+impl Archive {
+    pub fn ingest(
+        &mut self,
+        opts: &IngestOptions,
+        progress: &mut dyn IngestProgress,
+    ) -> Result<IngestReport> {
+        let case = &opts.case;
+        self.case(case)?;
+        let parent = opts
+            .parent
+            .as_ref()
+            .map(|r| self.resolve(r))
+            .transpose()?
+            .map(|item| item.id);
+        walk::check_inputs(&opts.paths)?;
+        let cx = Context { opts, case, parent };
+        let mut report = IngestReport::default();
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut batch_bytes = 0;
+        for found in walk::walk(&opts.paths) {
+            let path = match found {
+                Found::File(path) => path,
+                Found::Skip { path, reason } => {
+                    let skip = Skipped { path, reason };
+                    progress.skipped(&skip);
+                    report.skipped.push(skip);
+                    continue;
+                }
+            };
+            match self.read_file(&path, progress)? {
+                Ok((pending, stored)) => {
+                    batch_bytes += stored;
+                    batch.push(pending);
+                }
+                Err(skip) => {
+                    progress.skipped(&skip);
+                    report.skipped.push(skip);
+                    continue;
+                }
+            }
+            if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
+                self.commit_batch(&cx, std::mem::take(&mut batch), &mut report, progress)?;
+                batch_bytes = 0;
+            }
+        }
+        if !batch.is_empty() {
+            self.commit_batch(&cx, batch, &mut report, progress)?;
+        }
+        Ok(report)
+    }
+
+    /// Streams one file into the chunk store. `Ok(Err(skip))` when the file is to be skipped;
+    /// `Err` only when the archive itself failed.
+    fn read_file(
+        &mut self,
+        path: &Path,
+        progress: &mut dyn IngestProgress,
+    ) -> Result<Result<(Pending, u64), Skipped>> {
+        let skip = |reason: String| {
+            Ok(Err(Skipped {
+                path: path.to_path_buf(),
+                reason,
+            }))
+        };
+        let mut file = match open_no_follow(path) {
+            Ok(f) => f,
+            Err(e) => return skip(format!("cannot be read: {e}")),
+        };
+        let before = match file.metadata() {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => return skip("not a regular file".into()),
+            Err(e) => return skip(format!("cannot be read: {e}")),
+        };
+        progress.file(path, before.len());
+        let mut writer = ContentWriter::new(&self.trees.chunks);
+        let stored = match writer.store(path, &mut file, &mut |n| progress.bytes(n)) {
+            Ok(s) => s,
+            Err(Error::Io {
+                path: failed,
+                source,
+            }) if failed == path && is_read_error(&source) => {
+                return skip(format!("cannot be read: {source}"));
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(change) = changed_while_read(path, &file, &before, stored.fixity.size) {
+            return skip(format!(
+                "changed while being read ({change}); not stored, ingest it again when it is still"
+            ));
+        }
+        let pending = Pending {
+            path: path.to_path_buf(),
+            name: path
+                .file_name()
+                .map(|n| n.as_bytes().to_vec())
+                .unwrap_or_default(),
+            fixity: stored.fixity,
+            record: ContentRecord {
+                size: stored.fixity.size,
+                sha256: stored.fixity.sha256,
+                chunks: stored.chunks,
+            },
+            modified_at: modified_at(&before),
+        };
+        Ok(Ok((pending, stored.stored_bytes)))
+    }
+
+    fn commit_batch(
+        &mut self,
+        cx: &Context,
+        batch: Vec<Pending>,
+        report: &mut IngestReport,
+        progress: &mut dyn IngestProgress,
+    ) -> Result<()> {
+        let outcomes = self.commit(|tx| {
+            batch
+                .iter()
+                .map(|p| record_item(tx, cx, p))
+                .collect::<TxResult<Vec<_>>>()
+        })?;
+        let done: Vec<Ingested> = batch
+            .into_iter()
+            .zip(outcomes)
+            .map(|(p, (id, status))| Ingested {
+                id,
+                path: p.path,
+                fixity: p.fixity,
+                status,
+            })
+            .collect();
+        progress.durable(&done);
+        report.items.extend(done);
+        Ok(())
+    }
+}
+
+/// Records one file in the index with its custody event, inside the batch's transaction.
+fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Status)> {
+    let blake3 = p.fixity.blake3;
+    let status = if tx.contents.get(blake3.as_bytes())?.is_some() {
+        Status::Duplicate
+    } else {
+        tx.contents
+            .insert(blake3.as_bytes(), codec::encode(&p.record))?;
+        Status::New
+    };
+    let absolute = std::path::absolute(&p.path).unwrap_or_else(|_| p.path.clone());
+    let path_bytes = absolute.as_os_str().as_bytes().to_vec();
+    if let Some(existing) = tx.index.get(keys::case_content(cx.case, &blake3))? {
+        let Some(id) = EvidenceId::from_key(&existing) else {
+            return abort(Error::Damaged(format!(
+                "index: bad item number for content {blake3} in case {}",
+                cx.case
+            )));
+        };
+        let draft = acquisition_draft(Action::Acquire, cx, p, &path_bytes).item(id);
+        tx.append(&draft)?;
+        return Ok((id, Status::Duplicate));
+    }
+    let id = next_item(tx)?;
+    let draft = acquisition_draft(Action::Ingest, cx, p, &path_bytes).item(id);
+    let (seq, _) = tx.append(&draft)?;
+    let item = ItemRecord {
+        id,
+        blake3,
+        sha256: p.fixity.sha256,
+        size: p.fixity.size,
+        name: p.name.clone(),
+        path: path_bytes,
+        source: cx.opts.source.clone(),
+        note: cx.opts.note.clone(),
+        tags: cx.opts.tags.clone(),
+        captured_at: cx.opts.captured_at.clone(),
+        modified_at: p.modified_at.clone(),
+        ingested_at: tx.time().to_owned(),
+        actor: tx.actor().to_owned(),
+        parent: cx.parent,
+        case: cx.case.clone(),
+        seq,
+    };
+    tx.items.insert(&id.to_key(), codec::encode(&item))?;
+    let link = LinkRecord {
+        linked_at: tx.time().to_owned(),
+        seq,
+    };
+    tx.index
+        .insert(keys::case_item(cx.case, id), codec::encode(&link))?;
+    tx.index
+        .insert(keys::item_case(id, cx.case), &keys::marker())?;
+    tx.index
+        .insert(keys::content_item(&blake3, id), &keys::marker())?;
+    tx.index
+        .insert(keys::case_content(cx.case, &blake3), &id.to_key())?;
+    for tag in &cx.opts.tags {
+        tx.index.insert(keys::tag_item(tag, id), &keys::marker())?;
+    }
+    if let Some(parent) = cx.parent {
+        tx.index
+            .insert(keys::parent_child(parent, id), &keys::marker())?;
+    }
+    Ok((id, status))
+}
+
+fn next_item(tx: &Tx) -> TxResult<EvidenceId> {
+    let n: u64 = match tx.meta.get("next_item")? {
+        Some(b) => codec::decode("meta/next_item", &b).or_else(abort)?,
+        None => 1,
+    };
+    tx.meta.insert("next_item", codec::encode(&(n + 1)))?;
+    Ok(EvidenceId::new(n))
+}
+
+/// The custody event of one acquisition: everything known about where the bytes came from.
+fn acquisition_draft(action: Action, cx: &Context, p: &Pending, path: &[u8]) -> Draft {
+    let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+    Draft::new(action)
+        .case(cx.case)
+        .detail("blake3", p.fixity.blake3.to_hex())
+        .detail("sha256", p.fixity.sha256.to_hex())
+        .detail("size", p.fixity.size)
+        .detail("name", text::exact_or_escaped(&p.name))
+        .detail("name_hex", hex::encode(&p.name))
+        .detail("path", text::exact_or_escaped(path))
+        .detail("path_hex", hex::encode(path))
+        .detail("source", opt(&cx.opts.source))
+        .detail("note", opt(&cx.opts.note))
+        .detail("tags", cx.opts.tags.clone())
+        .detail("captured_at", opt(&cx.opts.captured_at))
+        .detail("modified_at", opt(&p.modified_at))
+        .detail(
+            "parent",
+            cx.parent
+                .map_or(Value::Null, |id| Value::String(id.to_string())),
+        )
+}
+
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    // O_NOFOLLOW: a file swapped for a link after the walk is refused, not followed.
+    // O_NONBLOCK: a file swapped for a FIFO cannot hang the ingest.
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+fn is_read_error(e: &std::io::Error) -> bool {
+    e.kind() != std::io::ErrorKind::StorageFull
+}
+
+/// The second look: the open file and the name must still show what was there before the read.
+fn changed_while_read(path: &Path, file: &File, before: &Metadata, read: u64) -> Option<String> {
+    if read != before.len() {
+        return Some(format!(
+            "{} bytes were read, the file had {}",
+            read,
+            before.len()
+        ));
+    }
+    let after = file.metadata().ok()?;
+    if after.len() != before.len() {
+        return Some(format!(
+            "its size went from {} to {} bytes",
+            before.len(),
+            after.len()
+        ));
+    }
+    if (after.mtime(), after.mtime_nsec()) != (before.mtime(), before.mtime_nsec()) {
+        return Some("its modification time changed".into());
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(now) if now.ino() == before.ino() && now.dev() == before.dev() => None,
+        _ => Some("the name now points at another file".into()),
+    }
+}
+
+fn modified_at(meta: &Metadata) -> Option<String> {
+    let t = meta.modified().ok()?;
+    let t: chrono::DateTime<chrono::Utc> = t.into();
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+}

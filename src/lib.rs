@@ -1,0 +1,29 @@
+//! custodia: an evidence archive. Files are stored once under their BLAKE3 hash with SHA-256
+//! beside it, linked to cases, and every action on them is a hash-chained custody event.
+//!
+//! [`Archive`] is the facade; each command's work lives in its own module.
+
+mod archive;
+mod cases;
+pub mod catalog;
+pub mod codec;
+pub mod custody;
+mod durable;
+mod error;
+mod extract;
+pub mod ids;
+mod ingest;
+mod query;
+pub mod store;
+pub mod text;
+mod verify;
+mod walk;
+
+pub use archive::{
+    Archive, DB_DIR, FORMAT_FILE, FORMAT_VERSION, HEAD_FILE, LOCK_FILE, OpenOptions, tool_version,
+};
+pub use error::{Error, Result};
+pub use extract::{Extracted, is_portable_name, safe_file_name};
+pub use ingest::{IngestOptions, IngestProgress, IngestReport, Ingested, Skipped, Status};
+pub use query::{ItemDetail, ItemView, ListFilter};
+pub use verify::{Checked, Problem, ProblemKind, VerifyProgress, VerifyReport, verify_archive};

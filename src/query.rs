@@ -1,0 +1,137 @@
+//! Read-only questions: items of a case or tag, one item's whole story, the custody log.
+
+use crate::archive::Archive;
+use crate::catalog::{ItemRecord, keys};
+use crate::codec;
+use crate::custody::Event;
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, EvidenceId};
+
+/// An item with the cases it belongs to, as listings show it.
+#[derive(Clone, Debug)]
+pub struct ItemView {
+    pub item: ItemRecord,
+    pub cases: Vec<CaseId>,
+}
+
+/// Everything `show` tells about an item.
+#[derive(Clone, Debug)]
+pub struct ItemDetail {
+    pub view: ItemView,
+    pub attachments: Vec<EvidenceId>,
+    pub custody: Vec<Event>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub case: Option<CaseId>,
+    pub tag: Option<String>,
+}
+
+impl Archive {
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<ItemView>> {
+        let ids: Vec<EvidenceId> = match (&filter.case, &filter.tag) {
+            (Some(case), _) => {
+                self.case(case)?;
+                self.items_of_case(case)?
+            }
+            (None, Some(tag)) => self.items_under(&keys::tag_items_prefix(tag))?,
+            (None, None) => {
+                let mut ids = Vec::new();
+                for key in self.trees.items.iter().keys() {
+                    ids.extend(EvidenceId::from_key(&key?));
+                }
+                ids
+            }
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let item = self.item(id)?;
+            if filter.tag.as_ref().is_some_and(|t| !item.tags.contains(t)) {
+                continue;
+            }
+            out.push(ItemView {
+                cases: self.cases_of(id)?,
+                item,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn show(&self, r: &crate::ids::ItemRef) -> Result<ItemDetail> {
+        let item = self.resolve(r)?;
+        let id = item.id;
+        Ok(ItemDetail {
+            attachments: self.children_of(id)?,
+            custody: self.events_of(id)?,
+            view: ItemView {
+                cases: self.cases_of(id)?,
+                item,
+            },
+        })
+    }
+
+    /// The events that name an item, oldest first.
+    pub fn events_of(&self, id: EvidenceId) -> Result<Vec<Event>> {
+        let prefix = keys::item_events_prefix(id);
+        let mut out = Vec::new();
+        for key in self.trees.index.scan_prefix(&prefix).keys() {
+            let key = key?;
+            let seq = codec::u64_from_key("index", &key[prefix.len()..])?;
+            out.push(self.event(seq)?);
+        }
+        Ok(out)
+    }
+
+    pub fn event(&self, seq: u64) -> Result<Event> {
+        let value = self
+            .trees
+            .custody
+            .get(codec::u64_key(seq))?
+            .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
+        Event::parse(codec::decode_event(&value)?)
+            .map_err(|e| Error::Damaged(format!("custody event {seq}: {e}")))
+    }
+
+    /// The custody log, oldest first, optionally only what concerns a case or an item.
+    pub fn log(&self, case: Option<&CaseId>, item: Option<EvidenceId>) -> Result<Vec<Event>> {
+        if let Some(id) = item {
+            self.item(id)?;
+            let mut events = self.events_of(id)?;
+            if let Some(case) = case {
+                events.retain(|e| e.case.as_deref() == Some(case.as_str()) || e.case.is_none());
+            }
+            return Ok(events);
+        }
+        let members: Option<Vec<String>> = match case {
+            Some(c) => {
+                self.case(c)?;
+                Some(
+                    self.items_of_case(c)?
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        let mut out = Vec::new();
+        for entry in self.trees.custody.iter() {
+            let (key, value) = entry?;
+            let seq = codec::u64_from_key("custody", &key)?;
+            let event = Event::parse(codec::decode_event(&value)?)
+                .map_err(|e| Error::Damaged(format!("custody event {seq}: {e}")))?;
+            let keep = match (case, &members) {
+                (Some(c), Some(m)) => {
+                    event.case.as_deref() == Some(c.as_str())
+                        || event.item_ids().any(|i| m.iter().any(|x| x == i))
+                }
+                _ => true,
+            };
+            if keep {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,76 @@
+//! The content store: files cut into chunks, each compressed and kept once in sled under its BLAKE3 hash.
+
+mod chunk;
+mod reader;
+mod writer;
+
+pub use chunk::{CHUNK_SIZE, MAX_CHUNK, compress_chunk, decompress_chunk};
+pub use reader::ContentReader;
+pub use writer::{ContentWriter, StoredContent};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ChunkId, ContentId, Sha256Digest};
+
+/// One chunk of a content, in order: its id and its uncompressed length.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub id: ChunkId,
+    pub len: u32,
+}
+
+/// What the `contents` tree holds for one content (keyed by its BLAKE3 `ContentId`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentRecord {
+    pub size: u64,
+    pub sha256: Sha256Digest,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// The two hashes and size of a content, as computed from its bytes in one pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixity {
+    pub blake3: ContentId,
+    pub sha256: Sha256Digest,
+    pub size: u64,
+}
+
+/// BLAKE3 and SHA-256 over the same bytes, fed once.
+pub struct DualHasher {
+    blake3: blake3::Hasher,
+    sha256: sha2::Sha256,
+    size: u64,
+}
+
+impl Default for DualHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DualHasher {
+    pub fn new() -> Self {
+        use sha2::Digest;
+        Self {
+            blake3: blake3::Hasher::new(),
+            sha256: sha2::Sha256::new(),
+            size: 0,
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        self.blake3.update(bytes);
+        self.sha256.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    pub fn finish(self) -> Fixity {
+        use sha2::Digest;
+        Fixity {
+            blake3: self.blake3.finalize().into(),
+            sha256: Sha256Digest::from_bytes(self.sha256.finalize().into()),
+            size: self.size,
+        }
+    }
+}

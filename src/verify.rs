@@ -1,0 +1,493 @@
+//! `verify`: re-reads every chunk, content, index entry and custody event, and names each problem it finds.
+//!
+//! Damage is a finding, not an error: verify keeps going so that one damaged item never
+//! hides another. Only "could not check at all" (no archive, locked) is an error.
+
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use crate::archive::{Archive, HEAD_FILE, OpenOptions, panic_text, parse_head_text};
+use crate::catalog::{CaseRecord, Head, ItemRecord, keys};
+use crate::codec;
+use crate::custody::{Action, Break, ChainWalker, Draft};
+use crate::error::{Error, Result};
+use crate::ids::{ContentId, EventDigest, EvidenceId};
+use crate::store::{ContentReader, ContentRecord};
+
+/// What kind of damage a problem is; the names are part of the JSON contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// sled refused to open the database, or stopped while reading it.
+    DatabaseUnreadable,
+    /// A stored record does not decode.
+    RecordUnreadable,
+    /// A content's chunks are missing, damaged, or do not add up to its hashes.
+    ContentDamaged,
+    /// An item names a content that is not stored.
+    ContentMissing,
+    /// An item's record disagrees with its content or the index.
+    ItemInconsistent,
+    /// An index entry points at a case, item or event that does not exist.
+    IndexDangling,
+    /// A custody event cannot be read, or the chain does not link.
+    ChainBroken,
+    /// An item's own chain of events does not link.
+    ItemChainBroken,
+    /// The recorded head (in the database or the HEAD file) is not the chain's last event.
+    HeadMismatch,
+}
+
+impl ProblemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::DatabaseUnreadable => "database_unreadable",
+            ProblemKind::RecordUnreadable => "record_unreadable",
+            ProblemKind::ContentDamaged => "content_damaged",
+            ProblemKind::ContentMissing => "content_missing",
+            ProblemKind::ItemInconsistent => "item_inconsistent",
+            ProblemKind::IndexDangling => "index_dangling",
+            ProblemKind::ChainBroken => "chain_broken",
+            ProblemKind::ItemChainBroken => "item_chain_broken",
+            ProblemKind::HeadMismatch => "head_mismatch",
+        }
+    }
+}
+
+/// One finding: what is wrong, with what (an item id, `event N`, a file), and in what way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub id: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checked {
+    pub items: u64,
+    pub contents: u64,
+    pub bytes: u64,
+    pub events: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub checked: Checked,
+    pub problems: Vec<Problem>,
+    /// The custody event that records this verification, when it could be written.
+    pub recorded: Option<u64>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn add(&mut self, kind: ProblemKind, id: Option<String>, detail: impl Into<String>) {
+        self.problems.push(Problem {
+            kind,
+            id,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Progress of a verification, in bytes of content re-read.
+pub trait VerifyProgress {
+    fn total(&mut self, _bytes: u64) {}
+    fn bytes(&mut self, _n: u64) {}
+}
+
+impl VerifyProgress for () {}
+
+/// Verifies the archive at `root`, turning a database sled cannot open into a finding.
+pub fn verify_archive(
+    root: &Path,
+    opts: &OpenOptions,
+    progress: &mut dyn VerifyProgress,
+) -> Result<VerifyReport> {
+    let mut archive = match Archive::open(root, opts) {
+        Ok(a) => a,
+        Err(Error::DatabaseDamaged { path, detail }) => {
+            let mut report = VerifyReport::default();
+            report.add(
+                ProblemKind::DatabaseUnreadable,
+                Some(path.display().to_string()),
+                detail,
+            );
+            return Ok(report);
+        }
+        Err(Error::Damaged(detail)) => {
+            let mut report = VerifyReport::default();
+            report.add(
+                ProblemKind::RecordUnreadable,
+                Some("meta/archive".into()),
+                detail,
+            );
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut report = VerifyReport::default();
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+        archive.check_all(&mut report, progress)
+    })) {
+        report.add(
+            ProblemKind::DatabaseUnreadable,
+            Some(root.join("db").display().to_string()),
+            panic_text(&panic),
+        );
+        return Ok(report);
+    }
+    report.recorded = archive.record_verification(&report).ok();
+    Ok(report)
+}
+
+impl Archive {
+    fn check_all(&self, report: &mut VerifyReport, progress: &mut dyn VerifyProgress) {
+        type Step<'a> = &'a dyn Fn(&mut VerifyReport, &mut dyn VerifyProgress) -> Result<()>;
+        let steps: [Step; 4] = [
+            &|r, p| self.check_contents(r, p),
+            &|r, _| self.check_items(r),
+            &|r, _| self.check_index(r),
+            &|r, _| self.check_custody(r),
+        ];
+        for step in steps {
+            if let Err(e) = step(report, progress) {
+                report.add(
+                    ProblemKind::DatabaseUnreadable,
+                    None,
+                    format!("reading the database failed: {e}"),
+                );
+            }
+        }
+    }
+
+    /// Every content: every chunk decompressed and checked, the whole re-hashed with both hashes.
+    fn check_contents(
+        &self,
+        report: &mut VerifyReport,
+        progress: &mut dyn VerifyProgress,
+    ) -> Result<()> {
+        let total: u64 = self.trees.items.len() as u64;
+        progress.total(total);
+        for entry in self.trees.contents.iter() {
+            let (key, value) = entry?;
+            report.checked.contents += 1;
+            let Some(id) = ContentId::from_slice(&key) else {
+                report.add(
+                    ProblemKind::RecordUnreadable,
+                    None,
+                    format!("contents: key {} is not a BLAKE3 hash", hex::encode(&key)),
+                );
+                continue;
+            };
+            let result = codec::decode::<ContentRecord>(&format!("content {id}"), &value)
+                .and_then(|record| self.reread(&id, &record, progress));
+            match result {
+                Ok(bytes) => report.checked.bytes += bytes,
+                Err(e) => {
+                    self.blame_content(report, &id, ProblemKind::ContentDamaged, &e.to_string())?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reread(
+        &self,
+        id: &ContentId,
+        record: &ContentRecord,
+        progress: &mut dyn VerifyProgress,
+    ) -> Result<u64> {
+        let mut reader = ContentReader::new(&self.trees.chunks, record);
+        while let Some(bytes) = reader.next_chunk()? {
+            progress.bytes(bytes.len() as u64);
+        }
+        Ok(reader.finish(id)?.size)
+    }
+
+    /// One problem per item holding the content, so every affected item is named.
+    fn blame_content(
+        &self,
+        report: &mut VerifyReport,
+        id: &ContentId,
+        kind: ProblemKind,
+        detail: &str,
+    ) -> Result<()> {
+        let mut prefix = vec![keys::CONTENT_ITEM];
+        prefix.extend_from_slice(id.as_bytes());
+        let items = self.items_under(&prefix)?;
+        if items.is_empty() {
+            report.add(kind, Some(format!("content {id}")), detail);
+        }
+        for item in items {
+            report.add(
+                kind,
+                Some(item.to_string()),
+                format!("content {id}: {detail}"),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_items(&self, report: &mut VerifyReport) -> Result<()> {
+        for entry in self.trees.items.iter() {
+            let (key, value) = entry?;
+            report.checked.items += 1;
+            let label =
+                EvidenceId::from_key(&key).map_or_else(|| hex::encode(&key), |id| id.to_string());
+            match codec::decode::<ItemRecord>(&format!("item {label}"), &value) {
+                Ok(item) => self.check_item(report, &key, &item)?,
+                Err(e) => report.add(ProblemKind::RecordUnreadable, Some(label), e.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_item(&self, report: &mut VerifyReport, key: &[u8], item: &ItemRecord) -> Result<()> {
+        let id = Some(item.id.to_string());
+        let mut bad = |kind, detail: String| {
+            report.problems.push(super::verify::Problem {
+                kind,
+                id: id.clone(),
+                detail,
+            })
+        };
+        if key != item.id.to_key() {
+            bad(
+                ProblemKind::ItemInconsistent,
+                format!(
+                    "stored under key {} but records id {}",
+                    hex::encode(key),
+                    item.id
+                ),
+            );
+        }
+        match self.trees.contents.get(item.blake3.as_bytes())? {
+            None => bad(
+                ProblemKind::ContentMissing,
+                format!("its content {} is not stored", item.blake3),
+            ),
+            Some(bytes) => {
+                if let Ok(content) = codec::decode::<ContentRecord>("content", &bytes)
+                    && (content.size != item.size || content.sha256 != item.sha256)
+                {
+                    bad(
+                        ProblemKind::ItemInconsistent,
+                        "its size or SHA-256 differs from its content's".into(),
+                    );
+                }
+            }
+        }
+        if let Some(parent) = item.parent
+            && !self.trees.items.contains_key(parent.to_key())?
+        {
+            bad(
+                ProblemKind::IndexDangling,
+                format!("its parent {parent} does not exist"),
+            );
+        }
+        if !self
+            .trees
+            .index
+            .contains_key(keys::item_case(item.id, &item.case))?
+        {
+            bad(
+                ProblemKind::IndexDangling,
+                format!("its link to case {} is missing", item.case),
+            );
+        }
+        if !self
+            .trees
+            .index
+            .contains_key(keys::content_item(&item.blake3, item.id))?
+        {
+            bad(
+                ProblemKind::IndexDangling,
+                "its content index entry is missing".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Every index entry must point at things that exist.
+    fn check_index(&self, report: &mut VerifyReport) -> Result<()> {
+        let mut known_cases = HashSet::new();
+        for entry in self.trees.cases.iter() {
+            let (key, value) = entry?;
+            let name = String::from_utf8_lossy(&key).into_owned();
+            match codec::decode::<CaseRecord>(&format!("case {name}"), &value) {
+                Ok(_) => {
+                    known_cases.insert(key.to_vec());
+                }
+                Err(e) => report.add(
+                    ProblemKind::RecordUnreadable,
+                    Some(format!("case {name}")),
+                    e.to_string(),
+                ),
+            }
+        }
+        for entry in self.trees.index.iter() {
+            let (key, _) = entry?;
+            if let Some(detail) = self.dangling(&key, &known_cases)? {
+                let who = keys::trailing_item(&key).map(|i| i.to_string());
+                report.add(
+                    ProblemKind::IndexDangling,
+                    who,
+                    format!("index entry {}: {detail}", hex::encode(&key)),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn dangling(&self, key: &[u8], cases: &HashSet<Vec<u8>>) -> Result<Option<String>> {
+        let item_exists =
+            |bytes: &[u8]| -> Result<bool> { Ok(self.trees.items.contains_key(bytes)?) };
+        let case_part = |rest: &[u8]| {
+            rest.iter()
+                .position(|b| *b == 0)
+                .map(|at| rest[..at].to_vec())
+        };
+        let (tag, rest) = match key.split_first() {
+            Some((t, r)) => (*t, r),
+            None => return Ok(Some("empty key".into())),
+        };
+        let found = match tag {
+            keys::CASE_ITEM => match case_part(rest) {
+                Some(case) if cases.contains(&case) => {
+                    item_exists(&key[key.len().saturating_sub(8)..])?
+                }
+                _ => false,
+            },
+            keys::ITEM_CASE if rest.len() > 8 => {
+                item_exists(&rest[..8])? && cases.contains(&rest[8..])
+            }
+            keys::CONTENT_ITEM | keys::TAG_ITEM => {
+                item_exists(&key[key.len().saturating_sub(8)..])?
+            }
+            keys::PARENT_CHILD if rest.len() == 16 => {
+                item_exists(&rest[..8])? && item_exists(&rest[8..])?
+            }
+            keys::ITEM_EVENT if rest.len() == 16 => {
+                item_exists(&rest[..8])? && self.trees.custody.contains_key(&rest[8..])?
+            }
+            keys::ITEM_HEAD if rest.len() == 8 => item_exists(rest)?,
+            keys::CASE_CONTENT => matches!(case_part(rest), Some(c) if cases.contains(&c)),
+            _ => return Ok(Some("not a key custodia writes".into())),
+        };
+        Ok((!found).then(|| "points at a case, item or event that does not exist".into()))
+    }
+
+    /// The whole log in order: both chains, the head in the database and in the HEAD file.
+    fn check_custody(&self, report: &mut VerifyReport) -> Result<()> {
+        let head_file = std::fs::read_to_string(self.root().join(HEAD_FILE))
+            .ok()
+            .and_then(|t| parse_head_text(&t));
+        let mut at_head_file_seq = None;
+        let mut walker = ChainWalker::whole_log();
+        let mut last_seq = 0;
+        for entry in self.trees.custody.iter() {
+            let (key, value) = entry?;
+            let seq = match codec::u64_from_key("custody", &key) {
+                Ok(s) => s,
+                Err(e) => {
+                    report.add(ProblemKind::ChainBroken, None, e.to_string());
+                    continue;
+                }
+            };
+            last_seq = seq;
+            let bytes = match codec::decode_event(&value) {
+                Ok(b) => b,
+                Err(e) => {
+                    report.add(
+                        ProblemKind::ChainBroken,
+                        Some(format!("event {seq}")),
+                        e.to_string(),
+                    );
+                    continue;
+                }
+            };
+            if head_file.is_some_and(|h| h.seq == seq) {
+                at_head_file_seq = Some(EventDigest::of(bytes));
+            }
+            walker.feed(seq, bytes);
+        }
+        report.checked.events = walker.events;
+        for b in &walker.breaks {
+            let kind = if matches!(b, Break::ItemPrev { .. }) {
+                ProblemKind::ItemChainBroken
+            } else {
+                ProblemKind::ChainBroken
+            };
+            let id = match b {
+                Break::ItemPrev { item, .. } => item.clone(),
+                other => format!("event {}", other.seq()),
+            };
+            report.add(kind, Some(id), b.describe());
+        }
+        self.check_heads(report, &walker, last_seq, head_file, at_head_file_seq)
+    }
+
+    fn check_heads(
+        &self,
+        report: &mut VerifyReport,
+        walker: &ChainWalker,
+        last_seq: u64,
+        head_file: Option<Head>,
+        at_head_file_seq: Option<EventDigest>,
+    ) -> Result<()> {
+        match self.head()? {
+            Some(h) if h.seq == last_seq && Some(h.digest) == walker.head() => {}
+            Some(h) => report.add(ProblemKind::HeadMismatch, Some(format!("event {}", h.seq)),
+                format!("the database records event {} as the newest, but the log ends at event {last_seq} with other bytes: events were removed, added or edited", h.seq)),
+            None => report.add(ProblemKind::HeadMismatch, None, "the database records no newest event"),
+        }
+        match head_file {
+            Some(h) if at_head_file_seq == Some(h.digest) => {}
+            Some(h) => report.add(ProblemKind::HeadMismatch, Some(format!("event {}", h.seq)),
+                format!("the HEAD file records event {} with digest {}, which the log does not hold: the database lost or changed acknowledged events", h.seq, h.digest)),
+            None => report.add(ProblemKind::HeadMismatch, Some(HEAD_FILE.into()), "the HEAD file is missing or unreadable"),
+        }
+        for entry in self.trees.index.scan_prefix([keys::ITEM_HEAD]) {
+            let (key, value) = entry?;
+            let Some(id) = EvidenceId::from_key(&key[1..]) else {
+                continue;
+            };
+            if walker
+                .item_head(&id.to_string())
+                .map(|d| d.as_bytes().to_vec())
+                != Some(value.to_vec())
+            {
+                report.add(ProblemKind::ItemChainBroken, Some(id.to_string()),
+                    "the newest event recorded for this item is not the last event of its chain in the log");
+            }
+        }
+        for entry in self.trees.items.iter() {
+            let (key, _) = entry?;
+            if let Some(id) = EvidenceId::from_key(&key)
+                && walker.item_head(&id.to_string()).is_none()
+            {
+                report.add(
+                    ProblemKind::ItemChainBroken,
+                    Some(id.to_string()),
+                    "no custody event names this item",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn record_verification(&mut self, report: &VerifyReport) -> Result<u64> {
+        let c = report.checked;
+        let draft = Draft::new(Action::Verify)
+            .detail("ok", report.ok())
+            .detail("problems", report.problems.len() as u64)
+            .detail("items", c.items)
+            .detail("contents", c.contents)
+            .detail("bytes", c.bytes)
+            .detail("events", c.events);
+        self.commit(|tx| tx.append(&draft).map(|(seq, _)| seq))
+    }
+}

@@ -1,0 +1,8 @@
+//! One integration-test binary: each module drives the real `custodia` binary on real files in temp dirs.
+
+mod util;
+
+mod cli;
+mod corruption;
+mod crash;
+mod format;

@@ -59,6 +59,14 @@ pub struct Archive {
     _lock: WriterLock,
 }
 
+/// An event sealed for its place in the log but not yet written.
+pub(crate) struct Sealed {
+    pub seq: u64,
+    pub prev: Option<EventDigest>,
+    pub bytes: Vec<u8>,
+    pub items: Vec<EvidenceId>,
+}
+
 /// The trees a transaction writes, and the context its events are sealed with.
 pub(crate) struct Tx<'a> {
     pub meta: &'a TransactionalTree,
@@ -219,6 +227,34 @@ impl Archive {
         Ok(())
     }
 
+    /// Seals a draft as the next event without writing it, for an event whose bytes must be
+    /// known before it is committed (an export carries its own event). The writer lock keeps
+    /// the head where it is until `Tx::append_sealed` writes it.
+    pub(crate) fn seal_next(&self, draft: &Draft) -> Result<Sealed> {
+        let head = self.head()?;
+        let seq = head.map_or(1, |h| h.seq + 1);
+        let mut item_prev = Vec::with_capacity(draft.items.len());
+        for id in &draft.items {
+            item_prev.push(match self.trees.index.get(keys::item_head(*id))? {
+                Some(b) => Some(EventDigest::from_slice(&b).ok_or_else(|| {
+                    Error::Damaged(format!("index: head of {id} is not a digest"))
+                })?),
+                None => None,
+            });
+        }
+        let prev = head.map(|h| h.digest);
+        let bytes = self
+            .ctx
+            .seal(draft, seq, prev, &item_prev, now())
+            .to_canonical();
+        Ok(Sealed {
+            seq,
+            prev,
+            bytes,
+            items: draft.items.clone(),
+        })
+    }
+
     pub(crate) fn head(&self) -> Result<Option<Head>> {
         self.trees
             .meta
@@ -318,26 +354,13 @@ impl Archive {
 impl Tx<'_> {
     /// Appends an event after the current head, moving the head and each named item's chain.
     pub fn append(&self, draft: &Draft) -> TxResult<(u64, EventDigest)> {
-        let head: Option<Head> = match self.meta.get("head")? {
-            Some(b) => Some(codec::decode("meta/head", &b).or_else(abort)?),
-            None => None,
-        };
+        let head = self.head()?;
         let seq = head.map_or(1, |h| h.seq + 1);
-        let mut item_prev = Vec::with_capacity(draft.items.len());
-        for id in &draft.items {
-            let prev = match self.index.get(keys::item_head(*id))? {
-                Some(b) => Some(EventDigest::from_slice(&b).map_or_else(
-                    || {
-                        abort(Error::Damaged(format!(
-                            "index: head of {id} is not a digest"
-                        )))
-                    },
-                    Ok,
-                )?),
-                None => None,
-            };
-            item_prev.push(prev);
-        }
+        let item_prev = draft
+            .items
+            .iter()
+            .map(|id| self.item_head(*id))
+            .collect::<TxResult<Vec<_>>>()?;
         let event = self.ctx.seal(
             draft,
             seq,
@@ -346,18 +369,53 @@ impl Tx<'_> {
             self.time.to_owned(),
         );
         let bytes = event.to_canonical();
-        let digest = EventDigest::of(&bytes);
+        let digest = self.write_event(seq, &bytes, &draft.items)?;
+        Ok((seq, digest))
+    }
+
+    /// Appends an event sealed earlier by `Archive::seal_next`, if the head has not moved since.
+    pub fn append_sealed(&self, sealed: &Sealed) -> TxResult<EventDigest> {
+        let head = self.head()?;
+        if head.map(|h| h.digest) != sealed.prev || head.map_or(1, |h| h.seq + 1) != sealed.seq {
+            return abort(Error::Database(
+                "the custody log moved while an export was being written".into(),
+            ));
+        }
+        self.write_event(sealed.seq, &sealed.bytes, &sealed.items)
+    }
+
+    fn write_event(&self, seq: u64, bytes: &[u8], items: &[EvidenceId]) -> TxResult<EventDigest> {
+        let digest = EventDigest::of(bytes);
         self.custody
-            .insert(&codec::u64_key(seq), codec::encode_event(&bytes))?;
+            .insert(&codec::u64_key(seq), codec::encode_event(bytes))?;
         self.meta
             .insert("head", codec::encode(&Head { seq, digest }))?;
-        for id in &draft.items {
+        for id in items {
             self.index
                 .insert(keys::item_head(*id), digest.as_bytes().as_slice())?;
             self.index
                 .insert(keys::item_event(*id, seq), &keys::marker())?;
         }
-        Ok((seq, digest))
+        Ok(digest)
+    }
+
+    fn head(&self) -> TxResult<Option<Head>> {
+        match self.meta.get("head")? {
+            Some(b) => Ok(Some(codec::decode("meta/head", &b).or_else(abort)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn item_head(&self, id: EvidenceId) -> TxResult<Option<EventDigest>> {
+        match self.index.get(keys::item_head(id))? {
+            Some(b) => match EventDigest::from_slice(&b) {
+                Some(d) => Ok(Some(d)),
+                None => abort(Error::Damaged(format!(
+                    "index: head of {id} is not a digest"
+                ))),
+            },
+            None => Ok(None),
+        }
     }
 
     pub fn time(&self) -> &str {

@@ -27,6 +27,8 @@ pub enum Action {
     Link,
     Extract,
     Export,
+    /// A finished bundle's digests, recorded after its export event (which the bundle carries).
+    Seal,
     Verify,
     Import,
 }
@@ -41,6 +43,7 @@ impl Action {
             Action::Link => "link",
             Action::Extract => "extract",
             Action::Export => "export",
+            Action::Seal => "seal",
             Action::Verify => "verify",
             Action::Import => "import",
         }

@@ -41,6 +41,8 @@ pub enum Error {
         prefix: String,
         matches: Vec<String>,
     },
+    #[error("{0} is not in case {1}")]
+    NotInCase(EvidenceId, CaseId),
     #[error("{0} is already in case {1}")]
     AlreadyLinked(EvidenceId, CaseId),
     #[error(
@@ -55,6 +57,8 @@ pub enum Error {
     BadTag(String),
     #[error("{0} does not exist")]
     MissingInput(PathBuf),
+    #[error("{0} is not a bundle directory")]
+    NotABundle(PathBuf),
     #[error("{0} already exists; choose a new output path")]
     OutputExists(PathBuf),
 }
@@ -87,10 +91,12 @@ impl Error {
             Error::UnknownItem(_) => "unknown_item",
             Error::AmbiguousItem { .. } => "ambiguous_item",
             Error::AlreadyLinked(..) => "already_linked",
+            Error::NotInCase(..) => "not_in_case",
             Error::BadItemRef(_) | Error::BadCaseId(_) | Error::BadDate(_) | Error::BadTag(_) => {
                 "bad_input"
             }
             Error::MissingInput(_) => "missing_input",
+            Error::NotABundle(_) => "not_a_bundle",
             Error::OutputExists(_) => "output_exists",
         }
     }

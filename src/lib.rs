@@ -4,6 +4,7 @@
 //! [`Archive`] is the facade; each command's work lives in its own module.
 
 mod archive;
+mod bundle;
 mod cases;
 pub mod catalog;
 pub mod codec;
@@ -22,6 +23,7 @@ mod walk;
 pub use archive::{
     Archive, DB_DIR, FORMAT_FILE, FORMAT_VERSION, HEAD_FILE, LOCK_FILE, OpenOptions, tool_version,
 };
+pub use bundle::{ExportOptions, ExportReport, verify_bundle};
 pub use error::{Error, Result};
 pub use extract::{Extracted, is_portable_name, safe_file_name};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, Ingested, Skipped, Status};

@@ -34,8 +34,20 @@ pub enum ProblemKind {
     ChainBroken,
     /// An item's own chain of events does not link.
     ItemChainBroken,
-    /// The recorded head (in the database or the HEAD file) is not the chain's last event.
+    /// The recorded head (in the database or the HEAD file, or a bundle's bag-info) is not the chain's last event.
     HeadMismatch,
+    /// A bundle is not a well-formed BagIt bag (declaration, bag-info, Payload-Oxum, manifest syntax).
+    BagInvalid,
+    /// A bundle's manifest lists a file that is not there.
+    FileMissing,
+    /// A bundle holds a file no manifest (or no item) accounts for.
+    FileUnlisted,
+    /// A bundle file does not match its manifest digest.
+    FileMismatch,
+    /// A bundle path that could leave the bag, or a link or special file inside it.
+    PathUnsafe,
+    /// A bundle's metadata disagrees with its payload or its custody events.
+    MetadataMismatch,
 }
 
 impl ProblemKind {
@@ -50,6 +62,12 @@ impl ProblemKind {
             ProblemKind::ChainBroken => "chain_broken",
             ProblemKind::ItemChainBroken => "item_chain_broken",
             ProblemKind::HeadMismatch => "head_mismatch",
+            ProblemKind::BagInvalid => "bag_invalid",
+            ProblemKind::FileMissing => "file_missing",
+            ProblemKind::FileUnlisted => "file_unlisted",
+            ProblemKind::FileMismatch => "file_mismatch",
+            ProblemKind::PathUnsafe => "path_unsafe",
+            ProblemKind::MetadataMismatch => "metadata_mismatch",
         }
     }
 }
@@ -83,7 +101,7 @@ impl VerifyReport {
         self.problems.is_empty()
     }
 
-    fn add(&mut self, kind: ProblemKind, id: Option<String>, detail: impl Into<String>) {
+    pub(crate) fn add(&mut self, kind: ProblemKind, id: Option<String>, detail: impl Into<String>) {
         self.problems.push(Problem {
             kind,
             id,

@@ -78,7 +78,14 @@ pub enum Command {
         evidence: Option<ItemRef>,
     },
     /// Check the whole archive: every byte, every index entry, every custody event.
-    Verify,
+    /// With --bundle, check an exported bundle instead (no archive needed).
+    Verify {
+        /// A bundle directory written by `export`.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Write a case (or some of its items) as a self-verifying BagIt bundle for a court.
+    Export(ExportArgs),
     /// Run the whole flow on the bundled fixture case in a new archive.
     Demo {
         /// The folder of the fixture case.
@@ -129,6 +136,30 @@ pub struct IngestArgs {
     pub parent: Option<ItemRef>,
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[arg(long, value_parser = parse_case)]
+    pub case: CaseId,
+    /// The bundle directory to create; it must not exist.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Export only these items of the case (with their attachments); repeatable.
+    #[arg(long)]
+    pub evidence: Vec<ItemRef>,
+    /// Leave out the attachments of the selected items.
+    #[arg(long)]
+    pub no_attachments: bool,
+    /// Why the bundle is made (recorded in the export's custody event).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Source-Organization in bag-info.txt.
+    #[arg(long)]
+    pub organization: Option<String>,
+    /// Contact-Name in bag-info.txt.
+    #[arg(long)]
+    pub contact: Option<String>,
 }
 
 fn parse_case(s: &str) -> Result<CaseId, String> {

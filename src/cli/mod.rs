@@ -9,7 +9,9 @@ mod wire;
 use std::path::Path;
 
 use custodia::text::{escape_bytes, escape_path, escape_text};
-use custodia::{Archive, Error, IngestOptions, ListFilter, OpenOptions, verify_archive};
+use custodia::{
+    Archive, Error, ExportOptions, IngestOptions, ListFilter, OpenOptions, verify_archive,
+};
 
 use args::{CaseCommand, Cli, Command};
 pub use output::{BrokenPipe, Out};
@@ -104,7 +106,12 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
                 .map(|i| i.id);
             log(&archive.log(case.as_ref(), item)?, out)
         }
-        Command::Verify => verify(root, &opts, out),
+        Command::Verify { bundle: None } => verify(root, &opts, out),
+        Command::Verify { bundle: Some(dir) } => {
+            let report = custodia::verify_bundle(&dir)?;
+            render_verify(&report, out)
+        }
+        Command::Export(a) => export(root, &opts, a, out),
         Command::Demo { fixtures, workdir } => demo::run(&fixtures, workdir, &opts, out),
     }
 }
@@ -377,8 +384,12 @@ fn verify(root: &Path, opts: &OpenOptions, out: &mut Out) -> Run {
     if report.recorded.is_none() && report.ok() {
         out.warn("the verification could not be recorded in the custody log");
     }
+    render_verify(&report, out)
+}
+
+fn render_verify(report: &custodia::VerifyReport, out: &mut Out) -> Run {
     if out.json {
-        out.json(&wire::VerifyOut::from(&report))?;
+        out.json(&wire::VerifyOut::from(report))?;
     } else {
         for p in &report.problems {
             let id =
@@ -407,4 +418,32 @@ fn verify(root: &Path, opts: &OpenOptions, out: &mut Out) -> Run {
     } else {
         Outcome::Damage
     })
+}
+
+fn export(root: &Path, opts: &OpenOptions, a: args::ExportArgs, out: &mut Out) -> Run {
+    let export = ExportOptions {
+        case: a.case,
+        out: a.out,
+        evidence: a.evidence,
+        attachments: !a.no_attachments,
+        reason: a.reason,
+        organization: a.organization,
+        contact: a.contact,
+    };
+    let done = Archive::open(root, opts)?.export(&export)?;
+    let json = serde_json::json!({
+        "bundle": escape_path(&done.bundle), "items": done.items, "bytes": done.bytes,
+        "tagmanifest_sha256": done.tagmanifest_sha256, "event": done.event,
+    });
+    let human = format!(
+        "exported {} item(s) of {} ({} payload bytes) to {}\ntag manifest SHA-256: {}\ncheck it with: bagit.py --validate {}   or   custodia verify --bundle {}",
+        done.items,
+        export.case,
+        done.bytes,
+        escape_path(&done.bundle),
+        done.tagmanifest_sha256,
+        escape_path(&done.bundle),
+        escape_path(&done.bundle)
+    );
+    finish(out, &json, &human)
 }

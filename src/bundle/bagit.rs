@@ -1,0 +1,253 @@
+//! The BagIt 1.0 (RFC 8493) text formats custodia writes and checks: manifests, bag-info, path rules.
+
+use crate::ids::{ContentId, Sha256Digest};
+
+pub const BAGIT_TXT: &str = "bagit.txt";
+pub const BAG_INFO: &str = "bag-info.txt";
+pub const BAGIT_DECLARATION: &str = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
+
+/// The algorithms of the payload and tag manifests, in the order custodia writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Sha256,
+    Sha512,
+    Blake3,
+}
+
+impl Algorithm {
+    pub const PAYLOAD: [Algorithm; 3] = [Algorithm::Sha256, Algorithm::Sha512, Algorithm::Blake3];
+    /// bagit-python ignores algorithms hashlib lacks, so tag manifests use these two.
+    pub const TAG: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+            Algorithm::Blake3 => "blake3",
+        }
+    }
+
+    pub fn manifest(self) -> String {
+        format!("manifest-{}.txt", self.name())
+    }
+
+    pub fn tag_manifest(self) -> String {
+        format!("tagmanifest-{}.txt", self.name())
+    }
+
+    fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha512 => 128,
+            _ => 64,
+        }
+    }
+}
+
+/// The three digests of one file, computed in one pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigests {
+    pub sha256: Sha256Digest,
+    pub sha512: String,
+    pub blake3: ContentId,
+    pub size: u64,
+}
+
+impl FileDigests {
+    pub fn get(&self, a: Algorithm) -> String {
+        match a {
+            Algorithm::Sha256 => self.sha256.to_hex(),
+            Algorithm::Sha512 => self.sha512.clone(),
+            Algorithm::Blake3 => self.blake3.to_hex(),
+        }
+    }
+}
+
+/// SHA-256, SHA-512 and BLAKE3 over the same bytes, fed once.
+pub struct TripleHasher {
+    sha256: sha2::Sha256,
+    sha512: sha2::Sha512,
+    blake3: blake3::Hasher,
+    size: u64,
+}
+
+impl Default for TripleHasher {
+    fn default() -> Self {
+        use sha2::Digest;
+        Self {
+            sha256: sha2::Sha256::new(),
+            sha512: sha2::Sha512::new(),
+            blake3: blake3::Hasher::new(),
+            size: 0,
+        }
+    }
+}
+
+impl TripleHasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        self.sha256.update(bytes);
+        self.sha512.update(bytes);
+        self.blake3.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    pub fn finish(self) -> FileDigests {
+        use sha2::Digest;
+        FileDigests {
+            sha256: Sha256Digest::from_bytes(self.sha256.finalize().into()),
+            sha512: hex::encode(self.sha512.finalize()),
+            blake3: self.blake3.finalize().into(),
+            size: self.size,
+        }
+    }
+}
+
+/// One manifest line: `<hex>  <path>`, the format `sha256sum -c` and `b3sum -c` read.
+/// RFC 8493 §2.1.3: CR, LF and % in a path are percent-encoded.
+pub fn manifest_line(hex: &str, path: &str) -> String {
+    let encoded = path
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    format!("{hex}  {encoded}\n")
+}
+
+/// Parses a manifest: each line's digest and decoded path, or one sentence per bad line.
+pub fn parse_manifest(bytes: &[u8], algorithm: Algorithm) -> (Vec<(String, String)>, Vec<String>) {
+    let mut entries = Vec::new();
+    let mut bad = Vec::new();
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        bad.push("is not valid UTF-8".to_owned());
+        return (entries, bad);
+    };
+    for (n, line) in text.lines().enumerate() {
+        let parsed = line
+            .split_once(' ')
+            .map(|(h, p)| (h, p.trim_start_matches([' ', '*'])));
+        match parsed {
+            Some((hex, path))
+                if hex.len() == algorithm.hex_len()
+                    && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                    && !path.is_empty() =>
+            {
+                let path = path
+                    .replace("%0A", "\n")
+                    .replace("%0D", "\r")
+                    .replace("%25", "%");
+                entries.push((hex.to_ascii_lowercase(), path));
+            }
+            _ => bad.push(format!(
+                "line {} is not `<{}-hex>  <path>`",
+                n + 1,
+                algorithm.name()
+            )),
+        }
+    }
+    (entries, bad)
+}
+
+/// Why a manifest path may not be used, if it may not: it must stay inside the bag on any OS.
+pub fn unsafe_path(path: &str) -> Option<&'static str> {
+    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
+        return Some("is absolute");
+    }
+    if path.contains('\\') {
+        return Some("contains a backslash");
+    }
+    if path.chars().any(char::is_control) {
+        return Some("contains control characters");
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Some("has an empty, `.` or `..` component");
+    }
+    None
+}
+
+/// bag-info.txt from its fields, in order. Values must be one line each.
+pub fn bag_info(fields: &[(&str, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\n", v.replace(['\r', '\n'], " ")))
+        .collect()
+}
+
+/// Parses bag-info.txt (`Label: value` lines, continuation lines starting with white space).
+pub fn parse_bag_info(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with([' ', '\t']) {
+            match fields.last_mut() {
+                Some((_, v)) => {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+                None => return Err(format!("line {} continues nothing", n + 1)),
+            }
+            continue;
+        }
+        match line.split_once(':') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                fields.push((k.trim().to_owned(), v.trim().to_owned()))
+            }
+            _ => return Err(format!("line {} is not `Label: value`", n + 1)),
+        }
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn paths_that_leave_the_bag_are_refused() {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "data/../../x",
+            "data//x",
+            "C:/x",
+            "data\\x",
+            "data/./x",
+            "data/a\nb",
+        ] {
+            assert!(unsafe_path(bad).is_some(), "{bad:?}");
+        }
+        assert_eq!(
+            unsafe_path("data/evidence/EV-000001/witness statement.txt"),
+            None
+        );
+    }
+
+    #[test]
+    fn manifest_lines_round_trip_with_percent_encoding() {
+        let line = manifest_line(&"a".repeat(64), "data/50%\nx");
+        assert_eq!(line, format!("{}  data/50%25%0Ax\n", "a".repeat(64)));
+        let (entries, bad) = parse_manifest(line.as_bytes(), Algorithm::Sha256);
+        assert!(bad.is_empty());
+        assert_eq!(entries, vec![("a".repeat(64), "data/50%\nx".to_owned())]);
+    }
+
+    #[test]
+    fn bag_info_parses_continuations() {
+        let fields = parse_bag_info("A: 1\nB: two\n  lines\n").unwrap();
+        assert_eq!(
+            fields,
+            vec![("A".into(), "1".into()), ("B".into(), "two lines".into())]
+        );
+        assert!(parse_bag_info("no colon here\n").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(bytes: Vec<u8>) {
+            let _ = parse_manifest(&bytes, Algorithm::Sha512);
+            let _ = parse_bag_info(&String::from_utf8_lossy(&bytes));
+            let _ = unsafe_path(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}

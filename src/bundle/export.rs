@@ -1,0 +1,411 @@
+//! `export`: a case (or part of it) written as a BagIt bag that proves itself with standard tools.
+//!
+//! The bag is built in a temporary sibling directory, every item re-read from the archive
+//! and checked against its recorded hashes on the way out, everything fsynced, the export
+//! recorded in the custody log, and only then renamed to the requested name.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::bagit::{self, Algorithm, FileDigests, TripleHasher};
+use super::layout;
+use crate::archive::Archive;
+use crate::catalog::ItemRecord;
+use crate::codec;
+use crate::custody::{Action, Draft};
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, EventDigest, EvidenceId, ItemRef};
+use crate::store::ContentReader;
+use crate::text::exact_or_escaped;
+
+/// What to export, and the context the bundle carries.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    pub case: CaseId,
+    pub out: PathBuf,
+    /// Only these items (with their attachments); the whole case when empty.
+    pub evidence: Vec<ItemRef>,
+    pub attachments: bool,
+    pub reason: Option<String>,
+    pub organization: Option<String>,
+    pub contact: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExportReport {
+    pub bundle: PathBuf,
+    pub items: usize,
+    /// Payload bytes (Payload-Oxum).
+    pub bytes: u64,
+    pub tagmanifest_sha256: String,
+    /// The custody event of the export, which is also the last line of `data/custody.jsonl`.
+    pub event: u64,
+}
+
+/// A payload file written into the bag, with its digests.
+struct Written {
+    rel: String,
+    digests: FileDigests,
+}
+
+impl Archive {
+    pub fn export(&mut self, opts: &ExportOptions) -> Result<ExportReport> {
+        if fs::symlink_metadata(&opts.out).is_ok() {
+            return Err(Error::OutputExists(opts.out.clone()));
+        }
+        let case = self.case(&opts.case)?;
+        let ids = self.export_selection(opts)?;
+        let name = opts
+            .out
+            .file_name()
+            .ok_or_else(|| Error::OutputExists(opts.out.clone()))?;
+        let parent = opts
+            .out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = parent.join(format!(
+            ".{}.custodia-export-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        fs::create_dir(&tmp).map_err(Error::io(&tmp))?;
+        let built = self.build_bag(&tmp, opts, &case, &ids);
+        let (sealed, report) = match built {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        let seal = Draft::new(Action::Seal)
+            .case(&opts.case)
+            .detail("export_event", sealed.seq)
+            .detail("bundle", exact_or_escaped(name.as_encoded_bytes()))
+            .detail("tagmanifest_sha256", report.tagmanifest_sha256.clone())
+            .detail("items", report.items as u64)
+            .detail("bytes", report.bytes);
+        if let Err(e) = self.commit(|tx| {
+            tx.append_sealed(&sealed)?;
+            tx.append(&seal).map(|_| ())
+        }) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        fs::rename(&tmp, &opts.out).map_err(Error::io(&opts.out))?;
+        durable::sync_path(parent)?;
+        Ok(ExportReport {
+            bundle: opts.out.clone(),
+            ..report
+        })
+    }
+
+    /// The items to export, in id order: the selection (or the whole case) and, unless
+    /// told otherwise, every attachment below them.
+    fn export_selection(&self, opts: &ExportOptions) -> Result<Vec<EvidenceId>> {
+        let mut chosen = BTreeSet::new();
+        if opts.evidence.is_empty() {
+            chosen.extend(self.items_of_case(&opts.case)?);
+        }
+        for r in &opts.evidence {
+            let item = self.resolve(r)?;
+            if !self.cases_of(item.id)?.contains(&opts.case) {
+                return Err(Error::NotInCase(item.id, opts.case.clone()));
+            }
+            chosen.insert(item.id);
+        }
+        if opts.attachments {
+            let mut queue: Vec<EvidenceId> = chosen.iter().copied().collect();
+            while let Some(id) = queue.pop() {
+                for child in self.children_of(id)? {
+                    if chosen.insert(child) {
+                        queue.push(child);
+                    }
+                }
+            }
+        }
+        Ok(chosen.into_iter().collect())
+    }
+
+    fn build_bag(
+        &self,
+        bag: &Path,
+        opts: &ExportOptions,
+        case: &crate::catalog::CaseRecord,
+        ids: &[EvidenceId],
+    ) -> Result<(crate::archive::Sealed, ExportReport)> {
+        let data = bag.join(layout::DATA);
+        let mut payload = Vec::new();
+        let mut items = Vec::new();
+        for id in ids {
+            let item = self.item(*id)?;
+            let written = self.write_item(bag, &item)?;
+            items.push((item, written.rel.clone(), written.digests.sha512.clone()));
+            payload.push(written);
+        }
+        let total: u64 = payload.iter().map(|w| w.digests.size).sum();
+        let draft = Draft::new(Action::Export)
+            .case(&opts.case)
+            .reason(opts.reason.clone())
+            .detail(
+                "bundle",
+                exact_or_escaped(
+                    opts.out
+                        .file_name()
+                        .map(|n| n.as_encoded_bytes())
+                        .unwrap_or_default(),
+                ),
+            )
+            .detail("items", ids.len() as u64)
+            .detail("bytes", total)
+            .detail(
+                "organization",
+                opts.organization.clone().map_or(Value::Null, Value::String),
+            )
+            .detail(
+                "contact",
+                opts.contact.clone().map_or(Value::Null, Value::String),
+            );
+        let draft = ids.iter().fold(draft, |d, id| d.item(*id));
+        let sealed = self.seal_next(&draft)?;
+
+        let mut custody = Vec::new();
+        for seq in self.event_seqs(ids)? {
+            let stored = self
+                .trees
+                .custody
+                .get(codec::u64_key(seq))?
+                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
+            custody.extend_from_slice(codec::decode_event(&stored)?);
+            custody.push(b'\n');
+        }
+        custody.extend_from_slice(&sealed.bytes);
+        custody.push(b'\n');
+        let head = EventDigest::of(&sealed.bytes);
+
+        let mut small = vec![
+            (layout::CASE_JSON, self.case_json(case, ids)?),
+            (
+                layout::EVIDENCE_JSON,
+                self.evidence_json(&opts.case, &items)?,
+            ),
+            (layout::CUSTODY_JSONL, custody),
+            (
+                layout::README_VERIFY,
+                layout::readme_verify(&opts.case).into_bytes(),
+            ),
+        ];
+        for (rel, bytes) in small.drain(..) {
+            payload.push(Written {
+                rel: rel.to_owned(),
+                digests: write_file(&bag.join(rel), &bytes)?,
+            });
+        }
+        payload.sort_by(|a, b| a.rel.cmp(&b.rel));
+        let oxum_bytes: u64 = payload.iter().map(|w| w.digests.size).sum();
+
+        let mut tag_files = vec![(
+            bagit::BAGIT_TXT.to_owned(),
+            bagit::BAGIT_DECLARATION.as_bytes().to_vec(),
+        )];
+        let info = self.bag_info(opts, case, oxum_bytes, payload.len(), &head, sealed.seq);
+        tag_files.push((bagit::BAG_INFO.to_owned(), info.into_bytes()));
+        for a in Algorithm::PAYLOAD {
+            let text: String = payload
+                .iter()
+                .map(|w| bagit::manifest_line(&w.digests.get(a), &w.rel))
+                .collect();
+            tag_files.push((a.manifest(), text.into_bytes()));
+        }
+        let mut tag_digests = Vec::new();
+        for (rel, bytes) in &tag_files {
+            tag_digests.push((rel.clone(), write_file(&bag.join(rel), bytes)?));
+        }
+        let mut tagmanifest_sha256 = String::new();
+        for a in Algorithm::TAG {
+            let text: String = tag_digests
+                .iter()
+                .map(|(rel, d)| bagit::manifest_line(&d.get(a), rel))
+                .collect();
+            let d = write_file(&bag.join(a.tag_manifest()), text.as_bytes())?;
+            if a == Algorithm::Sha256 {
+                tagmanifest_sha256 = d.sha256.to_hex();
+            }
+        }
+        sync_dirs(bag, &data, ids)?;
+        let report = ExportReport {
+            bundle: bag.to_path_buf(),
+            items: ids.len(),
+            bytes: oxum_bytes,
+            tagmanifest_sha256,
+            event: sealed.seq,
+        };
+        Ok((sealed, report))
+    }
+
+    /// Writes one item's bytes, re-checked against both recorded hashes, with SHA-512 on the way.
+    fn write_item(&self, bag: &Path, item: &ItemRecord) -> Result<Written> {
+        let rel = layout::evidence_path(item);
+        let path = bag.join(&rel);
+        let dir = path.parent().unwrap_or(bag);
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let record = self.content(&item.blake3)?;
+        let mut file = fs::File::create_new(&path).map_err(Error::io(&path))?;
+        let mut reader = ContentReader::new(&self.trees.chunks, &record);
+        let mut hasher = TripleHasher::default();
+        let damaged = |e: Error| match e {
+            Error::Damaged(d) => Error::Damaged(format!("{}: {d}; nothing was exported", item.id)),
+            other => other,
+        };
+        while let Some(bytes) = reader.next_chunk().map_err(damaged)? {
+            hasher.update(bytes);
+            file.write_all(bytes).map_err(Error::io(&path))?;
+        }
+        reader.finish(&item.blake3).map_err(damaged)?;
+        if item.sha256 != record.sha256 || item.size != record.size {
+            return Err(damaged(Error::Damaged(
+                "its record disagrees with its content".into(),
+            )));
+        }
+        file.sync_all().map_err(Error::io(&path))?;
+        Ok(Written {
+            rel,
+            digests: hasher.finish(),
+        })
+    }
+
+    /// Every custody event that names one of `ids`, in log order.
+    fn event_seqs(&self, ids: &[EvidenceId]) -> Result<BTreeSet<u64>> {
+        let mut seqs = BTreeSet::new();
+        for id in ids {
+            let prefix = crate::catalog::keys::item_events_prefix(*id);
+            for key in self.trees.index.scan_prefix(&prefix).keys() {
+                seqs.insert(codec::u64_from_key("index", &key?[prefix.len()..])?);
+            }
+        }
+        Ok(seqs)
+    }
+
+    fn case_json(&self, case: &crate::catalog::CaseRecord, ids: &[EvidenceId]) -> Result<Vec<u8>> {
+        let value = json!({
+            "id": case.id.to_string(),
+            "title": case.title,
+            "description": case.description,
+            "created_at": case.created_at,
+            "created_by": case.actor,
+            "archive_id": self.meta.archive_id,
+            "exported_items": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        });
+        Ok(pretty(&value))
+    }
+
+    fn evidence_json(
+        &self,
+        case: &CaseId,
+        items: &[(ItemRecord, String, String)],
+    ) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for (item, rel, sha512) in items {
+            let cases: Vec<String> = self
+                .cases_of(item.id)?
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            let attachments: Vec<String> = self
+                .children_of(item.id)?
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            out.push(json!({
+                "id": item.id.to_string(),
+                "file": rel,
+                "blake3": item.blake3.to_hex(),
+                "sha256": item.sha256.to_hex(),
+                "sha512": sha512,
+                "size": item.size,
+                "name": exact_or_escaped(&item.name),
+                "name_hex": hex::encode(&item.name),
+                "path": exact_or_escaped(&item.path),
+                "path_hex": hex::encode(&item.path),
+                "source": item.source,
+                "note": item.note,
+                "tags": item.tags,
+                "captured_at": item.captured_at,
+                "modified_at": item.modified_at,
+                "ingested_at": item.ingested_at,
+                "ingested_by": item.actor,
+                "parent": item.parent.map(|p| p.to_string()),
+                "attachments": attachments,
+                "cases": cases,
+            }));
+        }
+        Ok(pretty(&json!({ "case": case.to_string(), "items": out })))
+    }
+
+    fn bag_info(
+        &self,
+        opts: &ExportOptions,
+        case: &crate::catalog::CaseRecord,
+        bytes: u64,
+        files: usize,
+        head: &EventDigest,
+        seq: u64,
+    ) -> String {
+        let mut fields = vec![
+            (
+                "Bagging-Date",
+                chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            ),
+            ("Payload-Oxum", format!("{bytes}.{files}")),
+            ("External-Identifier", case.id.to_string()),
+            ("External-Description", case.title.clone()),
+            ("Bag-Software-Agent", crate::archive::tool_version()),
+        ];
+        if let Some(o) = &opts.organization {
+            fields.push(("Source-Organization", o.clone()));
+        }
+        if let Some(c) = &opts.contact {
+            fields.push(("Contact-Name", c.clone()));
+        }
+        fields.push((layout::INFO_ARCHIVE, self.meta.archive_id.clone()));
+        fields.push((layout::INFO_EVENT, seq.to_string()));
+        fields.push((layout::INFO_HEAD, head.to_hex()));
+        bagit::bag_info(&fields)
+    }
+}
+
+fn pretty(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Writes a new file, fsyncs it, and returns its digests.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<FileDigests> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    }
+    let mut file = fs::File::create_new(path).map_err(Error::io(path))?;
+    file.write_all(bytes).map_err(Error::io(path))?;
+    file.sync_all().map_err(Error::io(path))?;
+    let mut h = TripleHasher::default();
+    h.update(bytes);
+    Ok(h.finish())
+}
+
+fn sync_dirs(bag: &Path, data: &Path, ids: &[EvidenceId]) -> Result<()> {
+    let evidence = data.join("evidence");
+    for id in ids {
+        durable::sync_path(&evidence.join(id.to_string()))?;
+    }
+    if evidence.exists() {
+        durable::sync_path(&evidence)?;
+    }
+    durable::sync_path(data)?;
+    durable::sync_path(bag)
+}

@@ -11,9 +11,14 @@ use cli::{Failure, Out, Outcome};
 fn main() -> ExitCode {
     let args = match cli::args::Cli::try_parse() {
         Ok(a) => a,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap's own text on stdout.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            cli::report_usage(&e);
+            return ExitCode::from(2);
         }
     };
     let mut out = Out::new(args.json, args.quiet);

@@ -29,32 +29,43 @@ pub fn check_inputs(paths: &[PathBuf]) -> Result<()> {
 /// Walks files and folders in name order, never following a symbolic link.
 pub fn walk(paths: &[PathBuf]) -> impl Iterator<Item = Found> + '_ {
     paths.iter().flat_map(|root| {
-        walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_map(|entry| match entry {
-                Ok(e) if e.file_type().is_dir() => None,
-                Ok(e) => match e.metadata() {
-                    Ok(meta) => Some(classify(e.into_path(), &meta)),
-                    Err(err) => Some(Found::Skip {
-                        path: e.into_path(),
-                        reason: format!("cannot be read: {err}"),
-                    }),
-                },
-                Err(err) => {
-                    let path = err
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| root.clone());
-                    let reason = match err.io_error() {
-                        Some(io) => format!("cannot be read: {io}"),
-                        None => format!("cannot be read: {err}"),
-                    };
-                    Some(Found::Skip { path, reason })
-                }
-            })
+        // A link given as an argument is reported, never walked into.
+        let root_is_link =
+            std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink());
+        let link = root_is_link.then(|| Found::Skip {
+            path: root.clone(),
+            reason: "symbolic link (not followed)".into(),
+        });
+        let walked = (!root_is_link).then(|| walk_one(root));
+        link.into_iter().chain(walked.into_iter().flatten())
     })
+}
+
+fn walk_one(root: &Path) -> impl Iterator<Item = Found> + '_ {
+    walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(move |entry| match entry {
+            Ok(e) if e.file_type().is_dir() => None,
+            Ok(e) => match e.metadata() {
+                Ok(meta) => Some(classify(e.into_path(), &meta)),
+                Err(err) => Some(Found::Skip {
+                    path: e.into_path(),
+                    reason: format!("cannot be read: {err}"),
+                }),
+            },
+            Err(err) => {
+                let path = err
+                    .path()
+                    .map_or_else(|| root.to_path_buf(), Path::to_path_buf);
+                let reason = match err.io_error() {
+                    Some(io) => format!("cannot be read: {io}"),
+                    None => format!("cannot be read: {err}"),
+                };
+                Some(Found::Skip { path, reason })
+            }
+        })
 }
 
 fn classify(path: PathBuf, meta: &Metadata) -> Found {

@@ -131,6 +131,33 @@ pub fn report_error(e: &Error, json: bool) {
     }
 }
 
+/// Prints a usage error as one sentence (or one JSON error object with --json).
+pub fn report_usage(e: &clap::Error) {
+    let text = e.to_string();
+    // clap's first paragraph, as one line; its usage hint is replaced by a pointer to --help.
+    let para: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let joined = para.join(" ");
+    let message = format!(
+        "{} (see --help)",
+        joined.strip_prefix("error: ").unwrap_or(&joined)
+    );
+    if std::env::args_os().any(|a| a == "--json") {
+        let body = wire::ErrorOut {
+            error: wire::ErrorBody {
+                kind: "usage",
+                message,
+            },
+        };
+        eprintln!("{}", serde_json::to_string(&body).unwrap_or_default());
+    } else {
+        eprintln!("custodia: {message}");
+    }
+}
+
 fn actor(given: Option<String>) -> String {
     given
         .filter(|a| !a.trim().is_empty())

@@ -42,7 +42,10 @@ impl Env {
     /// A command on this archive, as actor "tester".
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_custodia"));
-        c.arg("--archive").arg(&self.archive).env("CUSTODIA_ACTOR", "tester").env_remove("CUSTODIA_ARCHIVE");
+        c.arg("--archive")
+            .arg(&self.archive)
+            .env("CUSTODIA_ACTOR", "tester")
+            .env_remove("CUSTODIA_ARCHIVE");
         c
     }
 
@@ -53,7 +56,13 @@ impl Env {
     /// Runs and asserts exit 0; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "custodia {args:?} failed:\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "custodia {args:?} failed:\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
@@ -62,13 +71,20 @@ impl Env {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.ok(&all);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout of {args:?} is not one JSON document ({e}):\n{out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("stdout of {args:?} is not one JSON document ({e}):\n{out}"))
     }
 
     /// Runs and asserts the given exit code; returns (stdout, stderr).
     pub fn fails(&self, args: &[&str], code: i32) -> (String, String) {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "custodia {args:?}: expected exit {code}\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "custodia {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         (text(&out.stdout), text(&out.stderr))
     }
 
@@ -81,7 +97,12 @@ impl Env {
 
     /// Ingests paths into BY-2024-017 and returns the JSON report.
     pub fn ingest(&self, paths: &[&Path]) -> Value {
-        let mut args: Vec<String> = vec!["--json".into(), "ingest".into(), "--case".into(), "BY-2024-017".into()];
+        let mut args: Vec<String> = vec![
+            "--json".into(),
+            "ingest".into(),
+            "--case".into(),
+            "BY-2024-017".into(),
+        ];
         args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.ok(&refs);
@@ -109,7 +130,9 @@ pub fn write(path: &Path, bytes: &[u8]) {
 /// Deterministic incompressible bytes.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
-    let mut xof = blake3::Hasher::new().update(&seed.to_le_bytes()).finalize_xof();
+    let mut xof = blake3::Hasher::new()
+        .update(&seed.to_le_bytes())
+        .finalize_xof();
     xof.fill(&mut out);
     out
 }
@@ -121,4 +144,336 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Helpers of tests/cli.rs: the fixture case as a user ingests it, refusals, spawning.
+
+/// One known-answer vector of `fixtures/vectors.json` (hashes computed by other tools).
+#[derive(Clone, Debug)]
+pub struct FixtureVector {
+    /// Relative to `fixtures/case-BY-2024-017/`, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub blake3: String,
+}
+
+/// Every file vector of `fixtures/vectors.json`.
+pub fn fixture_vectors() -> Vec<FixtureVector> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vectors.json");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&path).expect("read vectors.json"))
+        .expect("vectors.json is JSON");
+    let field = |f: &Value, k: &str| {
+        f[k].as_str()
+            .unwrap_or_else(|| panic!("vectors.json: {k} missing"))
+            .to_owned()
+    };
+    doc["files"]
+        .as_array()
+        .expect("vectors.json: files")
+        .iter()
+        .map(|f| FixtureVector {
+            path: field(f, "path"),
+            size: f["size"].as_u64().expect("vectors.json: size"),
+            sha256: field(f, "sha256"),
+            blake3: field(f, "blake3"),
+        })
+        .collect()
+}
+
+/// The fixture paths ingested as evidence of their own: everything but the e-mail's attachments.
+pub const FIXTURE_TOP_LEVEL: [&str; 5] = [
+    "documents",
+    "photos",
+    "testimonies",
+    "empty.txt",
+    "email/message.eml",
+];
+pub const FIXTURE_ATTACHMENTS: &str = "email/attachments";
+pub const FIXTURE_SOURCE: &str = "Witness W-01, USB stick handed over in person";
+pub const FIXTURE_NOTE: &str = "Copied at the field office; stick returned";
+pub const FIXTURE_CAPTURED_AT: &str = "2024-03-02T14:05:00Z";
+
+/// A path argument as text (test paths are UTF-8).
+pub fn arg(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+/// A fixture path relative to the fixture case (`email/message.eml`), from an ingest report's path.
+pub fn fixture_rel(reported: &str) -> String {
+    let base = fixtures();
+    Path::new(reported)
+        .strip_prefix(&base)
+        .unwrap_or_else(|_| panic!("{reported} is not under {}", base.display()))
+        .to_str()
+        .expect("UTF-8")
+        .to_owned()
+}
+
+/// The JSON documents in a text, in order (a `--json` run must print exactly one).
+pub fn json_documents(text: &str) -> Vec<Value> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("not a sequence of JSON documents ({e}):\n{text}"))
+}
+
+/// Asserts a failure message is one sentence on one line, prefixed `custodia: `, and no panic.
+pub fn assert_one_sentence(stderr: &str) {
+    assert!(!stderr.contains("panicked"), "custodia panicked:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr, got:\n{stderr}"
+    );
+    assert!(
+        lines[0].starts_with("custodia: "),
+        "stderr must start with \"custodia: \":\n{stderr}"
+    );
+    assert!(
+        lines[0].len() > "custodia: ".len() + 10,
+        "stderr says too little:\n{stderr}"
+    );
+}
+
+impl Env {
+    /// A `std::process::Command` on this archive as actor "tester", for spawning in the background.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_custodia"));
+        c.arg("--archive")
+            .arg(&self.archive)
+            .env("CUSTODIA_ACTOR", "tester")
+            .env_remove("CUSTODIA_ARCHIVE");
+        c
+    }
+
+    /// What the read-only commands show of an archive: custody log, items, cases, and the HEAD file.
+    pub fn observed_state(&self) -> Value {
+        serde_json::json!({
+            "log": self.json(&["log"]),
+            "list": self.json(&["list"]),
+            "cases": self.json(&["case", "list"]),
+            "head": std::fs::read_to_string(self.archive.join("HEAD")).ok(),
+        })
+    }
+
+    /// Runs a command that must be refused with `code`: nothing on stdout, no panic, and (when the
+    /// archive exists) nothing changed in it, as the read-only commands see it. Returns stderr.
+    pub fn refused(&self, args: &[&str], code: i32) -> String {
+        let is_archive = self.archive.join("FORMAT").is_file();
+        let before = is_archive.then(|| self.observed_state());
+        let (stdout, stderr) = self.fails(args, code);
+        assert!(
+            stdout.trim().is_empty(),
+            "custodia {args:?} failed but printed on stdout:\n{stdout}"
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "custodia {args:?} panicked:\n{stderr}"
+        );
+        if let Some(before) = before {
+            assert_eq!(
+                self.observed_state(),
+                before,
+                "custodia {args:?} failed but changed the archive"
+            );
+        }
+        stderr
+    }
+
+    /// Ingests the fixture case into BY-2024-017 as a user would: the top-level files with their
+    /// context, then the e-mail's attachments with `--parent` the e-mail. Returns fixture path -> id.
+    pub fn ingest_fixture_case(&self) -> std::collections::BTreeMap<String, String> {
+        let fx = fixtures();
+        let top: Vec<PathBuf> = FIXTURE_TOP_LEVEL.iter().map(|p| fx.join(p)).collect();
+        let mut args = vec![
+            "ingest",
+            "--case",
+            "BY-2024-017",
+            "--source",
+            FIXTURE_SOURCE,
+            "--note",
+            FIXTURE_NOTE,
+            "--tag",
+            "intake",
+            "--tag",
+            "by-2024-017",
+            "--captured-at",
+            FIXTURE_CAPTURED_AT,
+        ];
+        args.extend(top.iter().map(|p| arg(p)));
+        let mut ids = std::collections::BTreeMap::new();
+        let record = |ids: &mut std::collections::BTreeMap<String, String>, report: &Value| {
+            for item in report["items"].as_array().expect("ingest items") {
+                let rel = fixture_rel(item["path"].as_str().expect("ingest path"));
+                ids.insert(rel, item["id"].as_str().expect("ingest id").to_owned());
+            }
+        };
+        record(&mut ids, &self.json(&args));
+        let parent = ids
+            .get("email/message.eml")
+            .cloned()
+            .expect("message.eml ingested");
+        let attachments = fx.join(FIXTURE_ATTACHMENTS);
+        record(
+            &mut ids,
+            &self.json(&[
+                "ingest",
+                "--case",
+                "BY-2024-017",
+                "--parent",
+                &parent,
+                "--tag",
+                "attachment",
+                arg(&attachments),
+            ]),
+        );
+        ids
+    }
+}
+
+/// Writes `len` bytes of noise to `path` in pieces, so a large file never sits in memory whole.
+/// Returns (SHA-256, BLAKE3) of what was written, in hex.
+pub fn write_noise_file(path: &Path, seed: u64, len: usize) -> (String, String) {
+    use std::io::Write;
+    const PIECE: usize = 8 << 20;
+    let mut file = std::fs::File::create(path).expect("create noise file");
+    let mut sha = <sha2::Sha256 as sha2::Digest>::new();
+    let mut b3 = blake3::Hasher::new();
+    let mut written = 0;
+    let mut n = 0;
+    while written < len {
+        let piece = noise(
+            seed.wrapping_mul(1000).wrapping_add(n),
+            PIECE.min(len - written),
+        );
+        file.write_all(&piece).expect("write noise file");
+        sha2::Digest::update(&mut sha, &piece);
+        b3.update(&piece);
+        written += piece.len();
+        n += 1;
+    }
+    file.sync_all().expect("sync noise file");
+    (
+        hex::encode(sha2::Digest::finalize(sha)),
+        b3.finalize().to_hex().to_string(),
+    )
+}
+
+/// A JSON string field, or a failed test saying what was there instead.
+pub fn json_str(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a JSON string, got {v}"))
+}
+
+/// The `items` array of a `list`, `ingest` or `case show` document.
+pub fn json_items(v: &Value) -> &Vec<Value> {
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an items array in {v}"))
+}
+
+/// The ids of the `items` of a document.
+pub fn item_ids(v: &Value) -> std::collections::BTreeSet<String> {
+    json_items(v)
+        .iter()
+        .map(|i| json_str(&i["id"]).to_owned())
+        .collect()
+}
+
+/// A JSON array of strings.
+pub fn json_strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected an array, got {v}"))
+        .iter()
+        .map(|x| json_str(x).to_owned())
+        .collect()
+}
+
+/// The `action` of each custody event in an array, in order.
+pub fn event_actions(events: &Value) -> Vec<String> {
+    events
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an event array, got {events}"))
+        .iter()
+        .map(|e| json_str(&e["action"]).to_owned())
+        .collect()
+}
+
+/// Custody events are listed oldest first: `seq` strictly increasing.
+pub fn assert_oldest_first(events: &Value) {
+    let seqs: Vec<u64> = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "events not oldest first: {seqs:?}"
+    );
+}
+
+/// The names in a directory.
+pub fn dir_names(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// Asserts no ESC, BEL or bidi override reached stdout or stderr raw (a name must not paint a terminal).
+pub fn assert_no_raw_controls(what: &str, stdout: &[u8], stderr: &[u8]) {
+    for (stream, bytes) in [("stdout", stdout), ("stderr", stderr)] {
+        assert!(
+            !bytes.contains(&0x1b) && !bytes.contains(&0x07),
+            "{what}: raw control bytes on {stream}:\n{}",
+            text(bytes).escape_debug()
+        );
+        assert!(
+            !text(bytes).contains('\u{202e}'),
+            "{what}: a raw bidi override on {stream}"
+        );
+    }
+}
+
+/// Runs a command, killing it and failing the test if it has not ended within `limit`.
+pub fn run_with_timeout(cmd: &mut std::process::Command, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("custodia hung; stderr:\n{}", text(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+impl Env {
+    /// An archive with case BY-2024-017 holding two small items; returns the first item's id.
+    pub fn with_two_items() -> (Env, String) {
+        let env = Env::with_case();
+        write(&env.path("seed/one.txt"), b"one\n");
+        write(&env.path("seed/two.txt"), b"two\n");
+        let report = env.json(&["ingest", "--case", "BY-2024-017", arg(&env.path("seed"))]);
+        let id = json_str(&json_items(&report)[0]["id"]).to_owned();
+        (env, id)
+    }
 }

@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use sled::Transactional;
@@ -40,7 +39,8 @@ pub struct OpenOptions {
 /// The sled trees of an archive (see docs/FORMAT.md, "Trees").
 pub(crate) struct Trees {
     pub meta: sled::Tree,
-    pub chunks: sled::Tree,
+    /// Chunk id → the volume holding it.
+    pub chunk_volumes: sled::Tree,
     pub contents: sled::Tree,
     pub items: sled::Tree,
     pub cases: sled::Tree,
@@ -75,6 +75,7 @@ pub(crate) struct Tx<'a> {
     pub cases: &'a TransactionalTree,
     pub index: &'a TransactionalTree,
     pub custody: &'a TransactionalTree,
+    pub chunk_volumes: &'a TransactionalTree,
     ctx: &'a Context,
     time: &'a str,
 }
@@ -153,7 +154,7 @@ impl Archive {
     ) -> Result<Archive> {
         let trees = Trees {
             meta: db.open_tree("meta")?,
-            chunks: db.open_tree("chunks")?,
+            chunk_volumes: db.open_tree("chunk_volumes")?,
             contents: db.open_tree("contents")?,
             items: db.open_tree("items")?,
             cases: db.open_tree("cases")?,
@@ -175,6 +176,15 @@ impl Archive {
             synced: HashSet::new(),
             _lock: lock,
         })
+    }
+
+    /// A reader of chunks, opening volumes as it needs them.
+    pub(crate) fn chunk_reader(&self) -> crate::store::ChunkReader {
+        crate::store::ChunkReader::new(&self.root, self.trees.chunk_volumes.clone())
+    }
+
+    pub(crate) fn chunk_writer(&self) -> crate::store::ChunkWriter {
+        crate::store::ChunkWriter::new(&self.root, self.trees.chunk_volumes.clone())
     }
 
     pub fn root(&self) -> &Path {
@@ -199,20 +209,24 @@ impl Archive {
             &t.cases,
             &t.index,
             &t.custody,
+            &t.chunk_volumes,
         )
-            .transaction(|(meta, contents, items, cases, index, custody)| {
-                let tx = Tx {
-                    meta,
-                    contents,
-                    items,
-                    cases,
-                    index,
-                    custody,
-                    ctx,
-                    time: &time,
-                };
-                body(&tx)
-            })?;
+            .transaction(
+                |(meta, contents, items, cases, index, custody, chunk_volumes)| {
+                    let tx = Tx {
+                        meta,
+                        contents,
+                        items,
+                        cases,
+                        index,
+                        custody,
+                        chunk_volumes,
+                        ctx,
+                        time: &time,
+                    };
+                    body(&tx)
+                },
+            )?;
         self.make_durable()?;
         Ok(out)
     }
@@ -236,9 +250,7 @@ impl Archive {
         let mut item_prev = Vec::with_capacity(draft.items.len());
         for id in &draft.items {
             item_prev.push(match self.trees.index.get(keys::item_head(*id))? {
-                Some(b) => Some(EventDigest::from_slice(&b).ok_or_else(|| {
-                    Error::Damaged(format!("index: head of {id} is not a digest"))
-                })?),
+                Some(b) => Some(codec::decode(&format!("index: head of {id}"), &b)?),
                 None => None,
             });
         }
@@ -392,7 +404,7 @@ impl Tx<'_> {
             .insert("head", codec::encode(&Head { seq, digest }))?;
         for id in items {
             self.index
-                .insert(keys::item_head(*id), digest.as_bytes().as_slice())?;
+                .insert(keys::item_head(*id), codec::encode(&digest))?;
             self.index
                 .insert(keys::item_event(*id, seq), &keys::marker())?;
         }
@@ -408,12 +420,9 @@ impl Tx<'_> {
 
     fn item_head(&self, id: EvidenceId) -> TxResult<Option<EventDigest>> {
         match self.index.get(keys::item_head(id))? {
-            Some(b) => match EventDigest::from_slice(&b) {
-                Some(d) => Ok(Some(d)),
-                None => abort(Error::Damaged(format!(
-                    "index: head of {id} is not a digest"
-                ))),
-            },
+            Some(b) => Ok(Some(
+                codec::decode(&format!("index: head of {id}"), &b).or_else(abort)?,
+            )),
             None => Ok(None),
         }
     }
@@ -480,33 +489,9 @@ pub(crate) fn parse_head_text(text: &str) -> Option<Head> {
     Some(Head { seq, digest })
 }
 
-/// Opens sled, turning a refusal or a panic inside sled into a named finding about the database.
+/// Opens the index database; damage becomes a finding that names it.
 fn open_db(root: &Path) -> Result<sled::Db> {
-    let path = root.join(DB_DIR);
-    let config = sled::Config::new()
-        .path(&path)
-        .cache_capacity(CACHE_BYTES)
-        .flush_every_ms(None);
-    let damaged = |detail: String| Error::DatabaseDamaged {
-        path: path.clone(),
-        detail,
-    };
-    match catch_unwind(AssertUnwindSafe(|| config.open())) {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(sled::Error::Io(e))) if e.kind() == io::ErrorKind::StorageFull => {
-            Err(Error::io(&path)(e))
-        }
-        Ok(Err(e)) => Err(damaged(e.to_string())),
-        Err(panic) => Err(damaged(panic_text(&panic))),
-    }
-}
-
-pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "sled stopped on an internal error".into())
+    crate::store::open_sled(&root.join(DB_DIR), CACHE_BYTES)
 }
 
 fn new_archive_id(root: &Path) -> String {

@@ -92,7 +92,7 @@ impl Archive {
                 .is_none()
             {
                 tx.index
-                    .insert(keys::case_content(case, &item.blake3), &id.to_key())?;
+                    .insert(keys::case_content(case, &item.blake3), codec::encode(&id))?;
             }
             Ok(id)
         })

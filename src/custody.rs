@@ -259,6 +259,19 @@ impl ChainWalker {
         self.events += 1;
         let digest = EventDigest::of(bytes);
         let event = match Event::parse(bytes) {
+            Ok(e) if e.v != EVENT_VERSION => {
+                let detail = format!(
+                    "event format version {} is not one this custodia reads ({EVENT_VERSION})",
+                    e.v
+                );
+                self.breaks.push(Break::Unreadable {
+                    seq: position_seq,
+                    detail,
+                });
+                self.prev = Some(digest);
+                self.expected_seq += 1;
+                return None;
+            }
             Ok(e) => e,
             Err(detail) => {
                 self.breaks.push(Break::Unreadable {

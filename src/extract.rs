@@ -74,7 +74,8 @@ impl Archive {
                 .create_new(true)
                 .open(&tmp)
                 .map_err(Error::io(&tmp))?;
-            let mut reader = ContentReader::new(&self.trees.chunks, &record);
+            let mut chunks = self.chunk_reader();
+            let mut reader = ContentReader::new(&mut chunks, &record);
             while let Some(bytes) = reader.next_chunk()? {
                 file.write_all(bytes).map_err(Error::io(&tmp))?;
             }

@@ -13,7 +13,7 @@ use crate::codec;
 use crate::custody::{Action, Draft};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EvidenceId, ItemRef};
-use crate::store::{ContentRecord, ContentWriter, Fixity};
+use crate::store::{ChunkWriter, ContentRecord, ContentWriter, Fixity};
 use crate::text;
 use crate::walk::{self, Found};
 
@@ -107,6 +107,7 @@ impl Archive {
         walk::check_inputs(&opts.paths)?;
         let cx = Context { opts, case, parent };
         let mut report = IngestReport::default();
+        let mut chunks = self.chunk_writer();
         let mut batch: Vec<Pending> = Vec::new();
         let mut batch_bytes = 0;
         for found in walk::walk(&opts.paths) {
@@ -119,7 +120,7 @@ impl Archive {
                     continue;
                 }
             };
-            match self.read_file(&path, progress)? {
+            match read_file(&mut chunks, &path, progress)? {
                 Ok((pending, stored)) => {
                     batch_bytes += stored;
                     batch.push(pending);
@@ -131,85 +132,103 @@ impl Archive {
                 }
             }
             if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
-                self.commit_batch(&cx, std::mem::take(&mut batch), &mut report, progress)?;
+                self.commit_batch(
+                    &cx,
+                    &mut chunks,
+                    std::mem::take(&mut batch),
+                    &mut report,
+                    progress,
+                )?;
                 batch_bytes = 0;
             }
         }
         if !batch.is_empty() {
-            self.commit_batch(&cx, batch, &mut report, progress)?;
+            self.commit_batch(&cx, &mut chunks, batch, &mut report, progress)?;
         }
         Ok(report)
     }
+}
 
-    /// Streams one file into the chunk store. `Ok(Err(skip))` when the file is to be skipped;
-    /// `Err` only when the archive itself failed.
-    fn read_file(
-        &mut self,
-        path: &Path,
-        progress: &mut dyn IngestProgress,
-    ) -> Result<Result<(Pending, u64), Skipped>> {
-        let skip = |reason: String| {
-            Ok(Err(Skipped {
-                path: path.to_path_buf(),
-                reason,
-            }))
-        };
-        let mut file = match open_no_follow(path) {
-            Ok(f) => f,
-            Err(e) => return skip(format!("cannot be read: {e}")),
-        };
-        let before = match file.metadata() {
-            Ok(m) if m.is_file() => m,
-            Ok(_) => return skip("not a regular file".into()),
-            Err(e) => return skip(format!("cannot be read: {e}")),
-        };
-        progress.file(path, before.len());
-        let mut writer = ContentWriter::new(&self.trees.chunks);
-        let stored = match writer.store(path, &mut file, &mut |n| progress.bytes(n)) {
-            Ok(s) => s,
-            Err(Error::Io {
-                path: failed,
-                source,
-            }) if failed == path && is_read_error(&source) => {
-                return skip(format!("cannot be read: {source}"));
-            }
-            Err(e) => return Err(e),
-        };
-        if let Some(change) = changed_while_read(path, &file, &before, stored.fixity.size) {
-            return skip(format!(
-                "changed while being read ({change}); not stored, ingest it again when it is still"
-            ));
-        }
-        let pending = Pending {
+/// Streams one file into the chunk store. `Ok(Err(skip))` when the file is to be skipped;
+/// `Err` only when the archive itself failed.
+fn read_file(
+    chunks: &mut ChunkWriter,
+    path: &Path,
+    progress: &mut dyn IngestProgress,
+) -> Result<Result<(Pending, u64), Skipped>> {
+    let skip = |reason: String| {
+        Ok(Err(Skipped {
             path: path.to_path_buf(),
-            name: path
-                .file_name()
-                .map(|n| n.as_bytes().to_vec())
-                .unwrap_or_default(),
-            fixity: stored.fixity,
-            record: ContentRecord {
-                size: stored.fixity.size,
-                sha256: stored.fixity.sha256,
-                chunks: stored.chunks,
-            },
-            modified_at: modified_at(&before),
-        };
-        Ok(Ok((pending, stored.stored_bytes)))
+            reason,
+        }))
+    };
+    let mut file = match open_no_follow(path) {
+        Ok(f) => f,
+        Err(e) => return skip(format!("cannot be read: {e}")),
+    };
+    let before = match file.metadata() {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => return skip("not a regular file".into()),
+        Err(e) => return skip(format!("cannot be read: {e}")),
+    };
+    progress.file(path, before.len());
+    let mut writer = ContentWriter::new(chunks);
+    let stored = match writer.store(path, &mut file, &mut |n| progress.bytes(n)) {
+        Ok(s) => s,
+        Err(Error::Io {
+            path: failed,
+            source,
+        }) if failed == path && is_read_error(&source) => {
+            return skip(format!("cannot be read: {source}"));
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(change) = changed_while_read(path, &file, &before, stored.fixity.size) {
+        return skip(format!(
+            "changed while being read ({change}); not stored, ingest it again when it is still"
+        ));
     }
+    let pending = Pending {
+        path: path.to_path_buf(),
+        name: path
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default(),
+        fixity: stored.fixity,
+        record: ContentRecord {
+            size: stored.fixity.size,
+            sha256: stored.fixity.sha256,
+            chunks: stored.chunks,
+        },
+        modified_at: modified_at(&before),
+    };
+    Ok(Ok((pending, stored.stored_bytes)))
+}
 
+impl Archive {
+    /// Chunks first, then the records that point at them: the volume is durable before the
+    /// transaction that records where its chunks are.
     fn commit_batch(
         &mut self,
         cx: &Context,
+        chunks: &mut ChunkWriter,
         batch: Vec<Pending>,
         report: &mut IngestReport,
         progress: &mut dyn IngestProgress,
     ) -> Result<()> {
+        chunks.make_durable()?;
+        let locations = chunks.pending();
         let outcomes = self.commit(|tx| {
+            for (id, volume) in locations {
+                tx.chunk_volumes
+                    .insert(id.as_bytes().as_slice(), codec::encode(volume))?;
+            }
             batch
                 .iter()
                 .map(|p| record_item(tx, cx, p))
                 .collect::<TxResult<Vec<_>>>()
         })?;
+        chunks.recorded();
         let done: Vec<Ingested> = batch
             .into_iter()
             .zip(outcomes)
@@ -239,12 +258,11 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Stat
     let absolute = std::path::absolute(&p.path).unwrap_or_else(|_| p.path.clone());
     let path_bytes = absolute.as_os_str().as_bytes().to_vec();
     if let Some(existing) = tx.index.get(keys::case_content(cx.case, &blake3))? {
-        let Some(id) = EvidenceId::from_key(&existing) else {
-            return abort(Error::Damaged(format!(
-                "index: bad item number for content {blake3} in case {}",
-                cx.case
-            )));
-        };
+        let id: EvidenceId = codec::decode(
+            &format!("index: item of {blake3} in case {}", cx.case),
+            &existing,
+        )
+        .or_else(abort)?;
         let draft = acquisition_draft(Action::Acquire, cx, p, &path_bytes).item(id);
         tx.append(&draft)?;
         return Ok((id, Status::Duplicate));
@@ -282,7 +300,7 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Stat
     tx.index
         .insert(keys::content_item(&blake3, id), &keys::marker())?;
     tx.index
-        .insert(keys::case_content(cx.case, &blake3), &id.to_key())?;
+        .insert(keys::case_content(cx.case, &blake3), codec::encode(&id))?;
     for tag in &cx.opts.tags {
         tx.index.insert(keys::tag_item(tag, id), &keys::marker())?;
     }

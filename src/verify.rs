@@ -7,13 +7,14 @@ use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use crate::archive::{Archive, HEAD_FILE, OpenOptions, panic_text, parse_head_text};
+use crate::archive::{Archive, HEAD_FILE, OpenOptions, parse_head_text};
 use crate::catalog::{CaseRecord, Head, ItemRecord, keys};
 use crate::codec;
 use crate::custody::{Action, Break, ChainWalker, Draft};
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, EventDigest, EvidenceId};
-use crate::store::{ContentReader, ContentRecord};
+use crate::store::panic_text;
+use crate::store::{ChunkReader, ContentReader, ContentRecord};
 
 /// What kind of damage a problem is; the names are part of the JSON contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub enum ProblemKind {
     ContentMissing,
     /// An item's record disagrees with its content or the index.
     ItemInconsistent,
+    /// An item or case record differs from the custody event that created it.
+    RecordAltered,
     /// An index entry points at a case, item or event that does not exist.
     IndexDangling,
     /// A custody event cannot be read, or the chain does not link.
@@ -58,6 +61,7 @@ impl ProblemKind {
             ProblemKind::ContentDamaged => "content_damaged",
             ProblemKind::ContentMissing => "content_missing",
             ProblemKind::ItemInconsistent => "item_inconsistent",
+            ProblemKind::RecordAltered => "record_altered",
             ProblemKind::IndexDangling => "index_dangling",
             ProblemKind::ChainBroken => "chain_broken",
             ProblemKind::ItemChainBroken => "item_chain_broken",
@@ -161,6 +165,19 @@ pub fn verify_archive(
     Ok(report)
 }
 
+fn reread(
+    chunks: &mut ChunkReader,
+    id: &ContentId,
+    record: &ContentRecord,
+    progress: &mut dyn VerifyProgress,
+) -> Result<u64> {
+    let mut reader = ContentReader::new(chunks, record);
+    while let Some(bytes) = reader.next_chunk()? {
+        progress.bytes(bytes.len() as u64);
+    }
+    Ok(reader.finish(id)?.size)
+}
+
 impl Archive {
     fn check_all(&self, report: &mut VerifyReport, progress: &mut dyn VerifyProgress) {
         type Step<'a> = &'a dyn Fn(&mut VerifyReport, &mut dyn VerifyProgress) -> Result<()>;
@@ -182,26 +199,46 @@ impl Archive {
     }
 
     /// Every content: every chunk decompressed and checked, the whole re-hashed with both hashes.
+    ///
+    /// Contents are read in the order of the volume of their first chunk, so each volume
+    /// is opened about once.
     fn check_contents(
         &self,
         report: &mut VerifyReport,
         progress: &mut dyn VerifyProgress,
     ) -> Result<()> {
-        let total: u64 = self.trees.items.len() as u64;
-        progress.total(total);
+        let mut chunks = self.chunk_reader();
+        let mut order = Vec::new();
+        let mut total = 0;
         for entry in self.trees.contents.iter() {
             let (key, value) = entry?;
             report.checked.contents += 1;
             let Some(id) = ContentId::from_slice(&key) else {
-                report.add(
-                    ProblemKind::RecordUnreadable,
-                    None,
-                    format!("contents: key {} is not a BLAKE3 hash", hex::encode(&key)),
-                );
+                let detail = format!("contents: key {} is not a BLAKE3 hash", hex::encode(&key));
+                report.add(ProblemKind::RecordUnreadable, None, detail);
                 continue;
             };
-            let result = codec::decode::<ContentRecord>(&format!("content {id}"), &value)
-                .and_then(|record| self.reread(&id, &record, progress));
+            match codec::decode::<ContentRecord>(&format!("content {id}"), &value) {
+                Ok(record) => {
+                    total += record.size;
+                    let volume = record
+                        .chunks
+                        .first()
+                        .and_then(|c| chunks.location(&c.id).ok())
+                        .unwrap_or(0);
+                    order.push((volume, id));
+                }
+                Err(e) => {
+                    self.blame_content(report, &id, ProblemKind::RecordUnreadable, &e.to_string())?
+                }
+            }
+        }
+        progress.total(total);
+        order.sort_unstable();
+        for (_, id) in order {
+            let result = self
+                .content(&id)
+                .and_then(|record| reread(&mut chunks, &id, &record, progress));
             match result {
                 Ok(bytes) => report.checked.bytes += bytes,
                 Err(e) => {
@@ -210,19 +247,6 @@ impl Archive {
             }
         }
         Ok(())
-    }
-
-    fn reread(
-        &self,
-        id: &ContentId,
-        record: &ContentRecord,
-        progress: &mut dyn VerifyProgress,
-    ) -> Result<u64> {
-        let mut reader = ContentReader::new(&self.trees.chunks, record);
-        while let Some(bytes) = reader.next_chunk()? {
-            progress.bytes(bytes.len() as u64);
-        }
-        Ok(reader.finish(id)?.size)
     }
 
     /// One problem per item holding the content, so every affected item is named.
@@ -256,11 +280,80 @@ impl Archive {
             let label =
                 EvidenceId::from_key(&key).map_or_else(|| hex::encode(&key), |id| id.to_string());
             match codec::decode::<ItemRecord>(&format!("item {label}"), &value) {
-                Ok(item) => self.check_item(report, &key, &item)?,
+                Ok(item) => {
+                    self.check_item(report, &key, &item)?;
+                    if let Some(field) = self.differs_from_ingest(&item) {
+                        let detail = format!(
+                            "its record's {field} is not what its ingest event (event {}) recorded: the record was altered",
+                            item.seq
+                        );
+                        report.add(
+                            ProblemKind::RecordAltered,
+                            Some(item.id.to_string()),
+                            detail,
+                        );
+                    }
+                }
                 Err(e) => report.add(ProblemKind::RecordUnreadable, Some(label), e.to_string()),
             }
         }
         Ok(())
+    }
+
+    /// The first field of an item record that differs from its ingest event, the record's
+    /// source of truth: a record edited in place shows here.
+    fn differs_from_ingest(&self, item: &ItemRecord) -> Option<&'static str> {
+        let Ok(event) = self.event(item.seq) else {
+            return Some("ingest event");
+        };
+        let d = &event.details;
+        let text = |k: &str| d.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let hex_of = |k: &str| text(k).and_then(|h| hex::decode(h).ok());
+        let tags: Option<Vec<String>> = d
+            .get("tags")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let checks: [(&'static str, bool); 14] = [
+            (
+                "ingest event",
+                event.action == crate::custody::Action::Ingest && event.names_item(item.id),
+            ),
+            ("case", event.case.as_deref() == Some(item.case.as_str())),
+            ("actor", event.actor == item.actor),
+            ("ingested_at", event.time == item.ingested_at),
+            ("blake3", text("blake3") == Some(item.blake3.to_hex())),
+            ("sha256", text("sha256") == Some(item.sha256.to_hex())),
+            (
+                "size",
+                d.get("size").and_then(|v| v.as_u64()) == Some(item.size),
+            ),
+            ("name", hex_of("name_hex").as_ref() == Some(&item.name)),
+            ("path", hex_of("path_hex").as_ref() == Some(&item.path)),
+            ("source", text("source") == item.source),
+            ("note", text("note") == item.note),
+            ("tags", tags.as_ref() == Some(&item.tags)),
+            (
+                "captured_at",
+                text("captured_at") == item.captured_at && text("modified_at") == item.modified_at,
+            ),
+            (
+                "parent",
+                text("parent") == item.parent.map(|p| p.to_string()),
+            ),
+        ];
+        checks.iter().find(|(_, ok)| !ok).map(|(field, _)| *field)
+    }
+
+    fn case_matches_event(&self, case: &CaseRecord) -> bool {
+        let Ok(e) = self.event(case.seq) else {
+            return false;
+        };
+        let text = |k: &str| e.details.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        e.action == crate::custody::Action::CaseCreate
+            && e.case.as_deref() == Some(case.id.as_str())
+            && e.actor == case.actor
+            && e.time == case.created_at
+            && text("title").as_deref() == Some(case.title.as_str())
+            && text("description") == case.description
     }
 
     fn check_item(&self, report: &mut VerifyReport, key: &[u8], item: &ItemRecord) -> Result<()> {
@@ -336,7 +429,18 @@ impl Archive {
             let (key, value) = entry?;
             let name = String::from_utf8_lossy(&key).into_owned();
             match codec::decode::<CaseRecord>(&format!("case {name}"), &value) {
-                Ok(_) => {
+                Ok(case) => {
+                    if !self.case_matches_event(&case) {
+                        let detail = format!(
+                            "the case record is not what its case_create event (event {}) recorded: the record was altered",
+                            case.seq
+                        );
+                        report.add(
+                            ProblemKind::RecordAltered,
+                            Some(format!("case {name}")),
+                            detail,
+                        );
+                    }
                     known_cases.insert(key.to_vec());
                 }
                 Err(e) => report.add(
@@ -473,11 +577,8 @@ impl Archive {
             let Some(id) = EvidenceId::from_key(&key[1..]) else {
                 continue;
             };
-            if walker
-                .item_head(&id.to_string())
-                .map(|d| d.as_bytes().to_vec())
-                != Some(value.to_vec())
-            {
+            let recorded = codec::decode::<EventDigest>("index: item head", &value).ok();
+            if walker.item_head(&id.to_string()) != recorded || recorded.is_none() {
                 report.add(ProblemKind::ItemChainBroken, Some(id.to_string()),
                     "the newest event recorded for this item is not the last event of its chain in the log");
             }

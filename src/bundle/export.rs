@@ -20,7 +20,7 @@ use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EventDigest, EvidenceId, ItemRef};
-use crate::store::ContentReader;
+use crate::store::{ChunkReader, ContentReader};
 use crate::text::exact_or_escaped;
 
 /// What to export, and the context the bundle carries.
@@ -142,9 +142,10 @@ impl Archive {
         let data = bag.join(layout::DATA);
         let mut payload = Vec::new();
         let mut items = Vec::new();
+        let mut chunks = self.chunk_reader();
         for id in ids {
             let item = self.item(*id)?;
-            let written = self.write_item(bag, &item)?;
+            let written = self.write_item(&mut chunks, bag, &item)?;
             items.push((item, written.rel.clone(), written.digests.sha512.clone()));
             payload.push(written);
         }
@@ -249,14 +250,19 @@ impl Archive {
     }
 
     /// Writes one item's bytes, re-checked against both recorded hashes, with SHA-512 on the way.
-    fn write_item(&self, bag: &Path, item: &ItemRecord) -> Result<Written> {
+    fn write_item(
+        &self,
+        chunks: &mut ChunkReader,
+        bag: &Path,
+        item: &ItemRecord,
+    ) -> Result<Written> {
         let rel = layout::evidence_path(item);
         let path = bag.join(&rel);
         let dir = path.parent().unwrap_or(bag);
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let record = self.content(&item.blake3)?;
         let mut file = fs::File::create_new(&path).map_err(Error::io(&path))?;
-        let mut reader = ContentReader::new(&self.trees.chunks, &record);
+        let mut reader = ContentReader::new(chunks, &record);
         let mut hasher = TripleHasher::default();
         let damaged = |e: Error| match e {
             Error::Damaged(d) => Error::Damaged(format!("{}: {d}; nothing was exported", item.id)),

@@ -8,7 +8,7 @@ pub const CASE_ITEM: u8 = b'c';
 pub const ITEM_CASE: u8 = b'i';
 /// `h ‖ blake3 ‖ item` → marker: the items holding a content.
 pub const CONTENT_ITEM: u8 = b'h';
-/// `k ‖ case ‖ 0x00 ‖ blake3` → item (u64 BE): the item of that content in that case.
+/// `k ‖ case ‖ 0x00 ‖ blake3` → item record (version byte, u64 LE): the item of that content in that case.
 pub const CASE_CONTENT: u8 = b'k';
 /// `t ‖ tag ‖ 0x00 ‖ item` → marker: the items with a tag.
 pub const TAG_ITEM: u8 = b't';
@@ -16,7 +16,7 @@ pub const TAG_ITEM: u8 = b't';
 pub const PARENT_CHILD: u8 = b'p';
 /// `e ‖ item ‖ seq` → marker: the custody events of an item, oldest first.
 pub const ITEM_EVENT: u8 = b'e';
-/// `H ‖ item` → event digest (32 bytes): the newest event of the item's own chain.
+/// `H ‖ item` → digest record (version byte, 32 bytes): the newest event of the item's own chain.
 pub const ITEM_HEAD: u8 = b'H';
 
 fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {

@@ -2,10 +2,13 @@
 
 mod chunk;
 mod reader;
+mod volume;
 mod writer;
 
 pub use chunk::{CHUNK_SIZE, MAX_CHUNK, compress_chunk, decompress_chunk};
 pub use reader::ContentReader;
+pub use volume::{ChunkReader, ChunkWriter, VOLUME_BYTES, VOLUME_TREE, VOLUMES_DIR, volume_path};
+pub(crate) use volume::{open_sled, panic_text};
 pub use writer::{ContentWriter, StoredContent};
 
 use serde::{Deserialize, Serialize};

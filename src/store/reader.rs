@@ -1,12 +1,12 @@
 //! The read path: a content's chunks in order, each decompressed and checked against its id.
 
-use super::{ContentRecord, DualHasher, Fixity, chunk};
+use super::{ChunkReader, ContentRecord, DualHasher, Fixity, chunk};
 use crate::error::{Error, Result};
 use crate::ids::ContentId;
 
 /// Reads back one content chunk by chunk, hashing as it goes.
 pub struct ContentReader<'a> {
-    chunks: &'a sled::Tree,
+    chunks: &'a mut ChunkReader,
     record: &'a ContentRecord,
     next: usize,
     buf: Vec<u8>,
@@ -14,7 +14,7 @@ pub struct ContentReader<'a> {
 }
 
 impl<'a> ContentReader<'a> {
-    pub fn new(chunks: &'a sled::Tree, record: &'a ContentRecord) -> Self {
+    pub fn new(chunks: &'a mut ChunkReader, record: &'a ContentRecord) -> Self {
         Self {
             chunks,
             record,
@@ -30,10 +30,7 @@ impl<'a> ContentReader<'a> {
             return Ok(None);
         };
         self.next += 1;
-        let stored = self
-            .chunks
-            .get(chunk_ref.id.as_bytes())?
-            .ok_or_else(|| Error::Damaged(format!("chunk {} is missing", chunk_ref.id)))?;
+        let stored = self.chunks.get(&chunk_ref.id)?;
         chunk::decompress_chunk(&chunk_ref.id, &stored, &mut self.buf)?;
         if self.buf.len() != chunk_ref.len as usize {
             return Err(Error::Damaged(format!(

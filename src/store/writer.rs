@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::{ChunkRef, DualHasher, Fixity, chunk};
+use super::{ChunkRef, ChunkWriter, DualHasher, Fixity, chunk};
 use crate::error::{Error, Result};
 use crate::ids::ChunkId;
 
@@ -16,14 +16,14 @@ pub struct StoredContent {
     pub stored_bytes: u64,
 }
 
-/// Writes contents into the `chunks` tree.
+/// Cuts contents into chunks and hands them to the chunk writer.
 pub struct ContentWriter<'a> {
-    chunks: &'a sled::Tree,
+    chunks: &'a mut ChunkWriter,
     buf: Vec<u8>,
 }
 
 impl<'a> ContentWriter<'a> {
-    pub fn new(chunks: &'a sled::Tree) -> Self {
+    pub fn new(chunks: &'a mut ChunkWriter) -> Self {
         Self {
             chunks,
             buf: vec![0; chunk::CHUNK_SIZE],
@@ -50,11 +50,7 @@ impl<'a> ContentWriter<'a> {
             let raw = &self.buf[..n];
             hasher.update(raw);
             let id = ChunkId::from(blake3::hash(raw));
-            if !self.chunks.contains_key(id.as_bytes())? {
-                let record = chunk::compress_chunk(raw);
-                stored_bytes += record.len() as u64;
-                self.chunks.insert(id.as_bytes(), record)?;
-            }
+            stored_bytes += self.chunks.put(id, raw)?;
             chunks.push(ChunkRef { id, len: n as u32 });
             progress(n as u64);
             if n < self.buf.len() {

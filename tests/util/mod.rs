@@ -477,3 +477,72 @@ impl Env {
         (env, id)
     }
 }
+
+// ---- chunk volumes: where a stored chunk lives (docs/FORMAT.md, "Volumes") ----
+
+impl Env {
+    /// The volume number recorded for a chunk in the index tree `chunk_volumes`
+    /// (value: version byte 1, then u32 LE). Open only while no custodia runs.
+    pub fn chunk_volume(&self, chunk_id: &[u8]) -> u32 {
+        let db = self.sled();
+        let v = db
+            .open_tree("chunk_volumes")
+            .expect("tree")
+            .get(chunk_id)
+            .expect("get")
+            .expect("chunk has a volume");
+        assert_eq!(v[0], 1, "location record version");
+        u32::from_le_bytes([v[1], v[2], v[3], v[4]])
+    }
+
+    /// The sled database of one volume: `ARCHIVE/volumes/NNNNNN`, tree `chunks`.
+    pub fn volume_db(&self, number: u32) -> sled::Db {
+        sled::open(self.archive.join("volumes").join(format!("{number:06}"))).expect("open volume")
+    }
+
+    /// Runs `f` on the `chunks` tree of the volume that holds `chunk_id`, then flushes it.
+    pub fn with_chunk_tree<R>(&self, chunk_id: &[u8], f: impl FnOnce(&sled::Tree) -> R) -> R {
+        let number = self.chunk_volume(chunk_id);
+        let db = self.volume_db(number);
+        let tree = db.open_tree("chunks").expect("chunks tree");
+        let out = f(&tree);
+        db.flush().expect("flush volume");
+        out
+    }
+}
+
+/// Flushes and closes a sled database opened directly by a test (`Env::sled`, or a volume
+/// under `dir`), and waits until sled has really let go of it: its background threads keep
+/// the file, and sled's lock on it, for a moment after the drop, and a custodia started
+/// meanwhile would find the database locked.
+pub fn close_sled(db: sled::Db, dir: &Path) {
+    db.flush().expect("flush sled");
+    drop(db);
+    let file = dir.join("db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let probe = std::fs::File::open(&file).expect("open sled's file");
+        match probe.try_lock() {
+            Ok(()) => return,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("sled still holds {}: {e:?}", file.display()),
+        }
+    }
+}
+
+/// Starts custodia on this archive (as actor "tester") without waiting, stdout and stderr piped.
+pub fn spawn(env: &Env, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_custodia"))
+        .arg("--archive")
+        .arg(&env.archive)
+        .args(args)
+        .env("CUSTODIA_ACTOR", "tester")
+        .env_remove("CUSTODIA_ARCHIVE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn custodia")
+}

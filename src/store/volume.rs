@@ -1,0 +1,263 @@
+//! Chunk volumes: small sled databases holding chunk records, written one at a time and opened one at a time.
+//!
+//! sled 0.34.7 keeps what it writes or reads in memory while a database is open (its
+//! cache evicts only after many accesses per shard) and re-reads its whole log when it
+//! opens. Chunks therefore live apart from the index, in volumes of bounded size: memory
+//! stays bounded by one volume, and commands that read no content never open one.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use super::chunk;
+use crate::codec;
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::ids::ChunkId;
+
+/// The directory, inside the archive, that holds the volumes.
+pub const VOLUMES_DIR: &str = "volumes";
+/// A volume takes no new chunk once this many bytes of chunk records were written to it.
+pub const VOLUME_BYTES: u64 = 8 << 20;
+/// The tree of a volume that holds chunk records, keyed by chunk id.
+pub const VOLUME_TREE: &str = "chunks";
+
+const VOLUME_CACHE: u64 = 4 << 20;
+
+/// Opens (or creates) a sled database, turning a refusal or a panic inside sled into damage naming the path.
+pub(crate) fn open_sled(path: &Path, cache: u64) -> Result<sled::Db> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache)
+        .flush_every_ms(None);
+    let damaged = |detail: String| Error::DatabaseDamaged {
+        path: path.to_path_buf(),
+        detail,
+    };
+    match catch_unwind(AssertUnwindSafe(|| config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::StorageFull => {
+            Err(Error::io(path)(e))
+        }
+        Ok(Err(e)) => Err(damaged(e.to_string())),
+        Err(panic) => Err(damaged(panic_text(&panic))),
+    }
+}
+
+pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "sled stopped on an internal error".into())
+}
+
+/// Hands memory freed by a closed sled database back to the system.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+pub fn volume_path(volumes: &Path, number: u32) -> PathBuf {
+    volumes.join(format!("{number:06}"))
+}
+
+/// One open volume.
+struct Volume {
+    number: u32,
+    path: PathBuf,
+    db: sled::Db,
+    chunks: sled::Tree,
+}
+
+impl Volume {
+    fn open(volumes: &Path, number: u32, create: bool) -> Result<Volume> {
+        let path = volume_path(volumes, number);
+        if !create && !path.is_dir() {
+            return Err(Error::Damaged(format!(
+                "volume {} is missing",
+                path.display()
+            )));
+        }
+        let db = open_sled(&path, VOLUME_CACHE)?;
+        let chunks = db.open_tree(VOLUME_TREE)?;
+        Ok(Volume {
+            number,
+            path,
+            db,
+            chunks,
+        })
+    }
+
+    fn make_durable(&self, synced: &mut HashSet<OsString>) -> Result<()> {
+        self.db.flush()?;
+        durable::sync_tree(&self.path, synced)?;
+        durable::sync_path(self.path.parent().unwrap_or(Path::new(".")))
+    }
+}
+
+/// Writes chunks into volumes, one open at a time, and remembers where each went until the
+/// index records it.
+pub struct ChunkWriter {
+    dir: PathBuf,
+    locations: sled::Tree,
+    current: Option<Volume>,
+    written: u64,
+    /// Chunks written by this writer and not yet in `locations`.
+    pending: HashMap<ChunkId, u32>,
+    synced: HashSet<OsString>,
+}
+
+impl ChunkWriter {
+    pub(crate) fn new(archive_root: &Path, locations: sled::Tree) -> Self {
+        Self {
+            dir: archive_root.join(VOLUMES_DIR),
+            locations,
+            current: None,
+            written: 0,
+            pending: HashMap::new(),
+            synced: HashSet::new(),
+        }
+    }
+
+    /// Stores a chunk unless it is stored already; returns the bytes written.
+    pub fn put(&mut self, id: ChunkId, raw: &[u8]) -> Result<u64> {
+        if self.pending.contains_key(&id) || self.locations.contains_key(id.as_bytes())? {
+            return Ok(0);
+        }
+        let record = chunk::compress_chunk(raw);
+        let len = record.len() as u64;
+        let volume = self.volume()?;
+        volume.chunks.insert(id.as_bytes(), record)?;
+        let number = volume.number;
+        self.pending.insert(id, number);
+        self.written += len;
+        if self.written >= VOLUME_BYTES {
+            self.seal()?;
+        }
+        Ok(len)
+    }
+
+    fn volume(&mut self) -> Result<&Volume> {
+        if self.current.is_none() {
+            let fresh = !self.dir.exists();
+            fs::create_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
+            if fresh {
+                durable::sync_path(self.dir.parent().unwrap_or(Path::new(".")))?;
+            }
+            let number = next_volume_number(&self.dir)?;
+            self.current = Some(Volume::open(&self.dir, number, true)?);
+            self.written = 0;
+        }
+        self.current
+            .as_ref()
+            .ok_or_else(|| Error::Database("no open volume".into()))
+    }
+
+    /// Makes the open volume durable and closes it; the next chunk starts a new volume.
+    fn seal(&mut self) -> Result<()> {
+        if let Some(v) = self.current.take() {
+            v.make_durable(&mut self.synced)?;
+            drop(v);
+            release_memory();
+        }
+        Ok(())
+    }
+
+    /// Makes every chunk written so far durable (before the index may point at them).
+    pub fn make_durable(&mut self) -> Result<()> {
+        if let Some(v) = &self.current {
+            v.make_durable(&mut self.synced)?;
+        }
+        Ok(())
+    }
+
+    /// The chunks to record in the index with the next commit.
+    pub fn pending(&self) -> &HashMap<ChunkId, u32> {
+        &self.pending
+    }
+
+    /// After the commit that recorded `pending()`.
+    pub fn recorded(&mut self) {
+        self.pending.clear();
+    }
+}
+
+impl Drop for ChunkWriter {
+    fn drop(&mut self) {
+        self.current = None;
+        release_memory();
+    }
+}
+
+/// The number after the highest volume present (volumes are never reused).
+fn next_volume_number(dir: &Path) -> Result<u32> {
+    let mut highest = 0;
+    for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
+        let entry = entry.map_err(Error::io(dir))?;
+        if let Some(n) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            highest = highest.max(n);
+        }
+    }
+    Ok(highest + 1)
+}
+
+/// Reads chunks by id, keeping at most one volume open.
+pub struct ChunkReader {
+    dir: PathBuf,
+    locations: sled::Tree,
+    open: Option<Volume>,
+}
+
+impl ChunkReader {
+    pub(crate) fn new(archive_root: &Path, locations: sled::Tree) -> Self {
+        Self {
+            dir: archive_root.join(VOLUMES_DIR),
+            locations,
+            open: None,
+        }
+    }
+
+    /// The volume that holds a chunk, as the index records it.
+    pub fn location(&self, id: &ChunkId) -> Result<u32> {
+        let bytes = self.locations.get(id.as_bytes())?.ok_or_else(|| {
+            Error::Damaged(format!("chunk {id} is missing (no volume records it)"))
+        })?;
+        codec::decode(&format!("chunk location {id}"), &bytes)
+    }
+
+    /// The stored record of a chunk.
+    pub fn get(&mut self, id: &ChunkId) -> Result<sled::IVec> {
+        let number = self.location(id)?;
+        if self.open.as_ref().is_none_or(|v| v.number != number) {
+            self.open = None;
+            release_memory();
+            self.open = Some(Volume::open(&self.dir, number, false)?);
+        }
+        let volume = self
+            .open
+            .as_ref()
+            .ok_or_else(|| Error::Database("no open volume".into()))?;
+        let path = volume.path.display().to_string();
+        volume
+            .chunks
+            .get(id.as_bytes())?
+            .ok_or_else(|| Error::Damaged(format!("chunk {id} is missing from volume {path}")))
+    }
+}
+
+impl Drop for ChunkReader {
+    fn drop(&mut self) {
+        self.open = None;
+        release_memory();
+    }
+}

@@ -56,6 +56,9 @@ pub struct Archive {
     pub(crate) meta: ArchiveMeta,
     pub(crate) ctx: Context,
     synced: HashSet<OsString>,
+    /// Set once verify has found damage: the HEAD file then keeps what it recorded, so the
+    /// evidence of a lost or changed event is not overwritten by this process's own events.
+    pub(crate) keep_head_file: bool,
     _lock: WriterLock,
 }
 
@@ -174,6 +177,7 @@ impl Archive {
             meta,
             ctx,
             synced: HashSet::new(),
+            keep_head_file: false,
             _lock: lock,
         })
     }
@@ -227,14 +231,17 @@ impl Archive {
                     body(&tx)
                 },
             )?;
-        self.make_durable()?;
+        self.make_durable(!self.keep_head_file)?;
         Ok(out)
     }
 
     /// Flushes sled, fsyncs everything it wrote, then records the head in `HEAD`.
-    pub(crate) fn make_durable(&mut self) -> Result<()> {
+    pub(crate) fn make_durable(&mut self, write_head_file: bool) -> Result<()> {
         self.db.flush()?;
         durable::sync_tree(&self.root.join(DB_DIR), &mut self.synced)?;
+        if !write_head_file {
+            return Ok(());
+        }
         if let Some(head) = self.head()? {
             durable::replace_file(&self.root.join(HEAD_FILE), head_text(&head).as_bytes())?;
         }

@@ -161,6 +161,7 @@ pub fn verify_archive(
         );
         return Ok(report);
     }
+    archive.keep_head_file = !report.ok();
     report.recorded = archive.record_verification(&report).ok();
     Ok(report)
 }
@@ -283,10 +284,17 @@ impl Archive {
                 Ok(item) => {
                     self.check_item(report, &key, &item)?;
                     if let Some(field) = self.differs_from_ingest(&item) {
-                        let detail = format!(
-                            "its record's {field} is not what its ingest event (event {}) recorded: the record was altered",
-                            item.seq
-                        );
+                        let detail = if field == "ingest event" {
+                            format!(
+                                "event {}, which its record names as its ingest, is missing or is not the ingest of this item",
+                                item.seq
+                            )
+                        } else {
+                            format!(
+                                "its record's {field} is not what its ingest event (event {}) recorded: the record was altered",
+                                item.seq
+                            )
+                        };
                         report.add(
                             ProblemKind::RecordAltered,
                             Some(item.id.to_string()),
@@ -304,7 +312,7 @@ impl Archive {
     /// source of truth: a record edited in place shows here.
     fn differs_from_ingest(&self, item: &ItemRecord) -> Option<&'static str> {
         let Ok(event) = self.event(item.seq) else {
-            return Some("ingest event");
+            return Some("ingest event (missing)");
         };
         let d = &event.details;
         let text = |k: &str| d.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -451,9 +459,9 @@ impl Archive {
             }
         }
         for entry in self.trees.index.iter() {
-            let (key, _) = entry?;
-            if let Some(detail) = self.dangling(&key, &known_cases)? {
-                let who = keys::trailing_item(&key).map(|i| i.to_string());
+            let (key, value) = entry?;
+            if let Some(detail) = self.dangling(&key, &value, &known_cases)? {
+                let who = keys::item_of(&key, &value).map(|i| i.to_string());
                 report.add(
                     ProblemKind::IndexDangling,
                     who,
@@ -464,7 +472,12 @@ impl Archive {
         Ok(())
     }
 
-    fn dangling(&self, key: &[u8], cases: &HashSet<Vec<u8>>) -> Result<Option<String>> {
+    fn dangling(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        cases: &HashSet<Vec<u8>>,
+    ) -> Result<Option<String>> {
         let item_exists =
             |bytes: &[u8]| -> Result<bool> { Ok(self.trees.items.contains_key(bytes)?) };
         let case_part = |rest: &[u8]| {
@@ -496,7 +509,11 @@ impl Archive {
                 item_exists(&rest[..8])? && self.trees.custody.contains_key(&rest[8..])?
             }
             keys::ITEM_HEAD if rest.len() == 8 => item_exists(rest)?,
-            keys::CASE_CONTENT => matches!(case_part(rest), Some(c) if cases.contains(&c)),
+            keys::CASE_CONTENT => {
+                matches!(case_part(rest), Some(c) if cases.contains(&c))
+                    && keys::item_of(key, value)
+                        .is_some_and(|i| self.trees.items.contains_key(i.to_key()).unwrap_or(false))
+            }
             _ => return Ok(Some("not a key custodia writes".into())),
         };
         Ok((!found).then(|| "points at a case, item or event that does not exist".into()))

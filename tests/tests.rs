@@ -2,6 +2,7 @@
 
 mod util;
 
+mod bundle;
 mod cli;
 mod corruption;
 mod crash;

@@ -428,8 +428,26 @@ impl Checker<'_> {
             events.push((event, EventDigest::of(line)));
         }
         self.report.checked.events = walker.events;
+        // The export event on the last line names the exported items; only their chains are
+        // complete in a bundle (an earlier export event may name items this bundle lacks).
+        let exported: BTreeSet<String> = match events.last() {
+            Some((e, _)) if e.action == Action::Export => e.item_ids().map(str::to_owned).collect(),
+            _ => BTreeSet::new(),
+        };
+        for (e, _) in &events {
+            if !e.item_ids().any(|i| exported.contains(i)) && !exported.is_empty() {
+                let detail =
+                    "names no exported item: it does not belong in this bundle (inserted?)";
+                self.problem(ProblemKind::ChainBroken, format!("event {}", e.seq), detail);
+            }
+        }
         for b in &walker.breaks {
             let (kind, id) = match b {
+                Break::ItemPrev { item, .. }
+                    if !exported.is_empty() && !exported.contains(item) =>
+                {
+                    continue;
+                }
                 Break::ItemPrev { item, .. } => (ProblemKind::ItemChainBroken, item.clone()),
                 Break::Unreadable { seq, .. } => (ProblemKind::ChainBroken, format!("line {seq}")),
                 other => (ProblemKind::ChainBroken, format!("event {}", other.seq())),
@@ -603,6 +621,14 @@ impl Checker<'_> {
             .find(|e| e.item_ids().any(|i| i == id));
         match ingest {
             Some(e) if e.action == Action::Ingest || e.action == Action::Import => {
+                if let Some(field) = differs_from_event(item, e) {
+                    let detail = format!(
+                        "its {field} in {} is not what its ingest event (event {}) recorded",
+                        layout::EVIDENCE_JSON,
+                        e.seq
+                    );
+                    self.problem(ProblemKind::MetadataMismatch, id, detail);
+                }
                 let at_ingest = (
                     e.details.get("sha256").and_then(Value::as_str),
                     e.details.get("blake3").and_then(Value::as_str),
@@ -632,6 +658,27 @@ impl Checker<'_> {
             ),
         }
     }
+}
+
+/// The first descriptive field of an evidence.json item that differs from its ingest event.
+fn differs_from_event(item: &Value, e: &Event) -> Option<&'static str> {
+    let fields = [
+        ("name_hex", "name_hex"),
+        ("path_hex", "path_hex"),
+        ("source", "source"),
+        ("note", "note"),
+        ("tags", "tags"),
+        ("captured_at", "captured_at"),
+        ("modified_at", "modified_at"),
+        ("parent", "parent"),
+    ];
+    let null = Value::Null;
+    fields
+        .iter()
+        .find(|(mine, theirs)| {
+            item.get(*mine).unwrap_or(&null) != e.details.get(*theirs).unwrap_or(&null)
+        })
+        .map(|(mine, _)| *mine)
 }
 
 fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {

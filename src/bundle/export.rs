@@ -110,7 +110,12 @@ impl Archive {
     fn export_selection(&self, opts: &ExportOptions) -> Result<Vec<EvidenceId>> {
         let mut chosen = BTreeSet::new();
         if opts.evidence.is_empty() {
-            chosen.extend(self.items_of_case(&opts.case)?);
+            for id in self.items_of_case(&opts.case)? {
+                // Without attachments, a whole-case export leaves out every item that is one.
+                if opts.attachments || self.item(id)?.parent.is_none() {
+                    chosen.insert(id);
+                }
+            }
         }
         for r in &opts.evidence {
             let item = self.resolve(r)?;

@@ -68,7 +68,8 @@ the bag's top directory (the one holding bagit.txt).
 
 4. The chain of custody: data/custody.jsonl holds, one per line, every custody event
    that names an exported item, oldest first, ending with this export. Each line is
-   the exact bytes of one event (canonical JSON). For each item id, take the events
+   the exact bytes of one event (canonical JSON), and every line names at least one
+   exported item. For each exported item id, take the events
    whose "items" list names it, in order: the first is its "ingest" and has
    "prev": null in its entry for that item; every later one's entry for that item has
    "prev" equal to the lower-case hex SHA-256 of the exact bytes (without the newline)

@@ -98,6 +98,19 @@ pub fn trailing_item(key: &[u8]) -> Option<EvidenceId> {
         .and_then(|at| EvidenceId::from_key(&key[at..]))
 }
 
+/// The item an index entry is about, for naming it in a finding: the item part of the key
+/// (or, for `k`, the value).
+pub fn item_of(key: &[u8], value: &[u8]) -> Option<EvidenceId> {
+    let leading = || key.get(1..9).and_then(EvidenceId::from_key);
+    match key.first()? {
+        &CASE_ITEM | &CONTENT_ITEM | &TAG_ITEM => trailing_item(key),
+        &ITEM_CASE | &ITEM_EVENT | &ITEM_HEAD => leading(),
+        &PARENT_CHILD => key.get(9..17).and_then(EvidenceId::from_key),
+        &CASE_CONTENT => crate::codec::decode("index", value).ok(),
+        _ => None,
+    }
+}
+
 /// The marker value of set-like keys: just the record version byte.
 pub fn marker() -> [u8; 1] {
     [crate::codec::RECORD_VERSION]

@@ -41,6 +41,10 @@ pub(crate) fn open_sled(path: &Path, cache: u64) -> Result<sled::Db> {
         Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::StorageFull => {
             Err(Error::io(path)(e))
         }
+        // sled's own lock, held by a process that is not custodia (ours is taken first).
+        Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
+            Err(Error::Locked(path.to_path_buf()))
+        }
         Ok(Err(e)) => Err(damaged(e.to_string())),
         Err(panic) => Err(damaged(panic_text(&panic))),
     }

@@ -491,6 +491,7 @@ impl Env {
             .get(chunk_id)
             .expect("get")
             .expect("chunk has a volume");
+        close_sled(db, &self.archive.join("db"));
         assert_eq!(v[0], 1, "location record version");
         u32::from_le_bytes([v[1], v[2], v[3], v[4]])
     }
@@ -506,7 +507,11 @@ impl Env {
         let db = self.volume_db(number);
         let tree = db.open_tree("chunks").expect("chunks tree");
         let out = f(&tree);
-        db.flush().expect("flush volume");
+        drop(tree);
+        close_sled(
+            db,
+            &self.archive.join("volumes").join(format!("{number:06}")),
+        );
         out
     }
 }

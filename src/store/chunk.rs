@@ -22,14 +22,46 @@ fn worth_it(raw: usize, compressed: usize) -> bool {
 
 /// Makes the stored record of a chunk: zstd when that pays, raw bytes otherwise.
 pub fn compress_chunk(raw: &[u8]) -> Vec<u8> {
-    let len = raw.len() as u32;
-    if raw.len() >= 64
-        && let Ok(packed) = zstd::bulk::compress(raw, ZSTD_LEVEL)
-        && worth_it(raw.len(), packed.len())
-    {
-        return codec::encode_chunk(Compression::Zstd, len, &packed);
+    Packer::default().pack(raw)
+}
+
+/// Compresses chunks with one reused zstd context (a fresh context per chunk costs more
+/// in clearing its tables than compressing incompressible data does).
+#[derive(Default)]
+pub struct Packer {
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+}
+
+/// The sample a chunk is first tried on: most evidence is photos and video, which zstd
+/// cannot shrink; a small probe saves compressing a whole chunk to learn that.
+const PROBE: usize = 64 << 10;
+
+impl Packer {
+    pub fn pack(&mut self, raw: &[u8]) -> Vec<u8> {
+        let len = raw.len() as u32;
+        if raw.len() >= 64
+            && let Some(packed) = self.try_compress(raw)
+        {
+            return codec::encode_chunk(Compression::Zstd, len, &packed);
+        }
+        codec::encode_chunk(Compression::Raw, len, raw)
     }
-    codec::encode_chunk(Compression::Raw, len, raw)
+
+    fn try_compress(&mut self, raw: &[u8]) -> Option<Vec<u8>> {
+        if self.zstd.is_none() {
+            self.zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        let zstd = self.zstd.as_mut()?;
+        if raw.len() > 2 * PROBE {
+            let sample = &raw[..PROBE];
+            let probe = zstd.compress(sample).ok()?;
+            if !worth_it(sample.len(), probe.len()) {
+                return None;
+            }
+        }
+        let packed = zstd.compress(raw).ok()?;
+        worth_it(raw.len(), packed.len()).then_some(packed)
+    }
 }
 
 /// Decodes a stored chunk into `out`, refusing anything that is not exactly the bytes `id` names.

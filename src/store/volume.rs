@@ -115,6 +115,7 @@ pub struct ChunkWriter {
     /// Chunks written by this writer and not yet in `locations`.
     pending: HashMap<ChunkId, u32>,
     synced: HashSet<OsString>,
+    packer: chunk::Packer,
 }
 
 impl ChunkWriter {
@@ -126,6 +127,7 @@ impl ChunkWriter {
             written: 0,
             pending: HashMap::new(),
             synced: HashSet::new(),
+            packer: chunk::Packer::default(),
         }
     }
 
@@ -134,7 +136,7 @@ impl ChunkWriter {
         if self.pending.contains_key(&id) || self.locations.contains_key(id.as_bytes())? {
             return Ok(0);
         }
-        let record = chunk::compress_chunk(raw);
+        let record = self.packer.pack(raw);
         let len = record.len() as u64;
         let volume = self.volume()?;
         volume.chunks.insert(id.as_bytes(), record)?;

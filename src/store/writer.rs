@@ -2,6 +2,7 @@
 
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::mpsc;
 
 use super::{ChunkRef, ChunkWriter, DualHasher, Fixity, chunk};
 use crate::error::{Error, Result};
@@ -19,50 +20,103 @@ pub struct StoredContent {
 /// Cuts contents into chunks and hands them to the chunk writer.
 pub struct ContentWriter<'a> {
     chunks: &'a mut ChunkWriter,
-    buf: Vec<u8>,
 }
+
+/// Chunks in flight between the reading thread and the storing thread: enough to keep
+/// both cores busy, few enough that memory stays a handful of chunks whatever the file.
+const IN_FLIGHT: usize = 3;
 
 impl<'a> ContentWriter<'a> {
     pub fn new(chunks: &'a mut ChunkWriter) -> Self {
-        Self {
-            chunks,
-            buf: vec![0; chunk::CHUNK_SIZE],
-        }
+        Self { chunks }
     }
 
-    /// Streams `source` (read from `path`) into the store, one chunk in memory at a time.
+    /// Streams `source` (read from `path`) into the store, a few chunks in memory at a time.
     ///
-    /// Chunks already stored are not written again: a chunk is immutable once in.
+    /// Two threads: this one reads and computes the file's BLAKE3 and SHA-256; the other
+    /// hashes each chunk for its id, compresses it and stores it. Chunks already stored are
+    /// not written again: a chunk is immutable once in.
     pub fn store(
         &mut self,
         path: &Path,
         source: &mut impl Read,
         progress: &mut dyn FnMut(u64),
     ) -> Result<StoredContent> {
-        let mut hasher = DualHasher::new();
-        let mut chunks = Vec::new();
-        let mut stored_bytes = 0;
-        loop {
-            let n = fill(source, &mut self.buf).map_err(Error::io(path))?;
-            if n == 0 {
-                break;
-            }
-            let raw = &self.buf[..n];
-            hasher.update(raw);
-            let id = ChunkId::from(blake3::hash(raw));
-            stored_bytes += self.chunks.put(id, raw)?;
-            chunks.push(ChunkRef { id, len: n as u32 });
-            progress(n as u64);
-            if n < self.buf.len() {
-                break;
-            }
-        }
-        Ok(StoredContent {
-            fixity: hasher.finish(),
-            chunks,
-            stored_bytes,
+        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        let chunks = &mut *self.chunks;
+        std::thread::scope(|scope| {
+            let storer = scope.spawn(move || store_chunks(chunks, full_rx, empty_tx));
+            let read = read_chunks(path, source, progress, full_tx, empty_rx);
+            let stored = storer
+                .join()
+                .map_err(|_| Error::Database("the chunk-storing thread stopped".into()))?;
+            // A storing failure explains a reading stop, so it is reported first.
+            let (chunks, stored_bytes) = stored?;
+            let fixity = read?;
+            Ok(StoredContent {
+                fixity,
+                chunks,
+                stored_bytes,
+            })
         })
     }
+}
+
+/// The reading side: fills buffers, hashes the whole file, passes each chunk on.
+fn read_chunks(
+    path: &Path,
+    source: &mut impl Read,
+    progress: &mut dyn FnMut(u64),
+    full: mpsc::SyncSender<(Vec<u8>, usize)>,
+    empty: mpsc::Receiver<Vec<u8>>,
+) -> Result<Fixity> {
+    let mut hasher = DualHasher::new();
+    let mut spare = (0..IN_FLIGHT + 1)
+        .map(|_| vec![0u8; chunk::CHUNK_SIZE])
+        .collect::<Vec<_>>();
+    loop {
+        let mut buf = match spare.pop() {
+            Some(b) => b,
+            // The storer gave up (it failed): stop reading; its error is the one reported.
+            None => match empty.recv() {
+                Ok(b) => b,
+                Err(_) => return Ok(hasher.finish()),
+            },
+        };
+        let n = fill(source, &mut buf).map_err(Error::io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        progress(n as u64);
+        let last = n < buf.len();
+        if full.send((buf, n)).is_err() {
+            break;
+        }
+        if last {
+            break;
+        }
+    }
+    Ok(hasher.finish())
+}
+
+/// The storing side: chunk id, compression and the write, in file order.
+fn store_chunks(
+    chunks: &mut ChunkWriter,
+    full: mpsc::Receiver<(Vec<u8>, usize)>,
+    empty: mpsc::Sender<Vec<u8>>,
+) -> Result<(Vec<ChunkRef>, u64)> {
+    let mut refs = Vec::new();
+    let mut stored = 0;
+    for (buf, n) in full {
+        let raw = &buf[..n];
+        let id = ChunkId::from(blake3::hash(raw));
+        stored += chunks.put(id, raw)?;
+        refs.push(ChunkRef { id, len: n as u32 });
+        let _ = empty.send(buf);
+    }
+    Ok((refs, stored))
 }
 
 /// Reads until `buf` is full or the source ends; returns how many bytes it holds.

@@ -237,6 +237,8 @@ impl Archive {
 
     /// Flushes sled, fsyncs everything it wrote, then records the head in `HEAD`.
     pub(crate) fn make_durable(&mut self, write_head_file: bool) -> Result<()> {
+        let db_dir = self.root.join(DB_DIR);
+        crate::fault::check(crate::fault::Op::Fsync, &db_dir).map_err(Error::io(&db_dir))?;
         self.db.flush()?;
         durable::sync_tree(&self.root.join(DB_DIR), &mut self.synced)?;
         if !write_head_file {

@@ -10,17 +10,48 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::fault::{self, Op};
 
 /// fsyncs one file or directory.
 pub fn sync_path(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(Error::io(path))?;
+    sync_file(&file, path)
+}
+
+/// fsyncs an open file; every fsync of custodia goes through here.
+pub fn sync_file(file: &File, path: &Path) -> Result<()> {
+    fault::check(Op::Fsync, path).map_err(Error::io(path))?;
     file.sync_all().map_err(Error::io(path))
+}
+
+/// Writes all of `bytes`; every write of custodia's own files goes through here.
+pub fn write_all(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
+    fault::check(Op::Write, path).map_err(Error::io(path))?;
+    file.write_all(bytes).map_err(Error::io(path))
+}
+
+/// Renames; every rename of custodia goes through here.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    fault::check(Op::Rename, to).map_err(Error::io(to))?;
+    fs::rename(from, to).map_err(Error::io(to))
+}
+
+/// Links `from` at `to`, refusing to replace an existing `to` (a rename that cannot clobber).
+pub fn link_new(from: &Path, to: &Path) -> Result<()> {
+    fault::check(Op::Rename, to).map_err(Error::io(to))?;
+    fs::hard_link(from, to).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::OutputExists(to.to_path_buf())
+        } else {
+            Error::io(to)(e)
+        }
+    })
 }
 
 /// fsyncs every file of a sled database directory and the directories themselves.
 ///
 /// Blob files are immutable once sled has written them, so each is fsynced once per
-/// process: `synced` remembers which.
+/// process: `synced` remembers which, by full path.
 pub fn sync_tree(db_dir: &Path, synced: &mut HashSet<OsString>) -> Result<()> {
     for entry in fs::read_dir(db_dir).map_err(Error::io(db_dir))? {
         let entry = entry.map_err(Error::io(db_dir))?;
@@ -39,10 +70,12 @@ pub fn sync_tree(db_dir: &Path, synced: &mut HashSet<OsString>) -> Result<()> {
 fn sync_new_files(dir: &Path, synced: &mut HashSet<OsString>) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
         let entry = entry.map_err(Error::io(dir))?;
-        if synced.contains(&entry.file_name()) {
+        // Keyed by full path: sled names blob files by log position, which restarts in
+        // every database, so two volumes hold files of the same name.
+        let path = entry.path();
+        if synced.contains(path.as_os_str()) {
             continue;
         }
-        let path = entry.path();
         match sync_path(&path) {
             Ok(()) => {}
             // sled deletes blobs it no longer needs; one gone between listing and opening needs no sync.
@@ -51,7 +84,7 @@ fn sync_new_files(dir: &Path, synced: &mut HashSet<OsString>) -> Result<()> {
             }
             Err(e) => return Err(e),
         }
-        synced.insert(entry.file_name());
+        synced.insert(path.into_os_string());
     }
     Ok(())
 }
@@ -64,10 +97,10 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
     let mut file = File::create(&tmp).map_err(Error::io(&tmp))?;
-    file.write_all(bytes).map_err(Error::io(&tmp))?;
-    file.sync_all().map_err(Error::io(&tmp))?;
+    write_all(&mut file, &tmp, bytes)?;
+    sync_file(&file, &tmp)?;
     drop(file);
-    fs::rename(&tmp, path).map_err(Error::io(path))?;
+    rename(&tmp, path)?;
     sync_path(dir)
 }
 

@@ -1,11 +1,11 @@
 //! `extract`: an item's original bytes written out, checked chunk by chunk and as a whole before they are kept.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::archive::Archive;
+use crate::catalog::ItemRecord;
 use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
@@ -36,7 +36,34 @@ impl Archive {
         if fs::symlink_metadata(&target).is_ok() {
             return Err(Error::OutputExists(target));
         }
-        let fixity = self.write_content(&item.blake3, &target)?;
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(".custodia-extract-{}.tmp", std::process::id()));
+        // The temporary file goes whatever happens; the output stays only on success.
+        let result = self.extract_via(&item, &tmp, &target, dir, reason);
+        let _ = fs::remove_file(&tmp);
+        let fixity = result?;
+        Ok(Extracted {
+            id: item.id,
+            path: target,
+            fixity,
+        })
+    }
+
+    /// Writes and checks the bytes in `tmp`, records the extraction, then puts the file in
+    /// place: the custody event is durable before the copy exists under its name.
+    fn extract_via(
+        &mut self,
+        item: &ItemRecord,
+        tmp: &Path,
+        target: &Path,
+        dir: &Path,
+        reason: Option<String>,
+    ) -> Result<Fixity> {
+        let fixity = self.write_content(&item.blake3, tmp)?;
+        let out = std::path::absolute(target).unwrap_or_else(|_| target.to_path_buf());
         let draft = Draft::new(Action::Extract)
             .item(item.id)
             .reason(reason)
@@ -45,63 +72,32 @@ impl Archive {
             .detail("size", fixity.size)
             .detail(
                 "out",
-                crate::text::exact_or_escaped(
-                    std::path::absolute(&target)
-                        .unwrap_or(target.clone())
-                        .as_os_str()
-                        .as_bytes(),
-                ),
+                crate::text::exact_or_escaped(out.as_os_str().as_bytes()),
             );
         self.commit(|tx| tx.append(&draft).map(|_| ()))?;
-        Ok(Extracted {
-            id: item.id,
-            path: target,
-            fixity,
-        })
+        durable::link_new(tmp, target)?;
+        if let Err(e) = durable::sync_path(dir) {
+            let _ = fs::remove_file(target);
+            return Err(e);
+        }
+        Ok(fixity)
     }
 
-    /// Writes a content to a temporary sibling of `target`, checks it, fsyncs it and renames it into place.
-    fn write_content(&self, content: &ContentId, target: &Path) -> Result<Fixity> {
+    /// Writes a content to `tmp` (a new file), checks it against both hashes and fsyncs it.
+    fn write_content(&self, content: &ContentId, tmp: &Path) -> Result<Fixity> {
         let record = self.content(content)?;
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".custodia-extract-{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(Error::io(&tmp))?;
-            let mut chunks = self.chunk_reader();
-            let mut reader = ContentReader::new(&mut chunks, &record);
-            while let Some(bytes) = reader.next_chunk()? {
-                file.write_all(bytes).map_err(Error::io(&tmp))?;
-            }
-            let fixity = reader.finish(content)?;
-            file.sync_all().map_err(Error::io(&tmp))?;
-            Ok::<_, Error>((file, fixity))
-        })();
-        let (file, fixity) = match result {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        drop::<File>(file);
-        // hard_link refuses to replace: a file that appeared at `target` meanwhile is kept.
-        let placed = fs::hard_link(&tmp, target).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::OutputExists(target.to_path_buf())
-            } else {
-                Error::io(target)(e)
-            }
-        });
-        let _ = fs::remove_file(&tmp);
-        placed?;
-        durable::sync_path(dir)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(Error::io(tmp))?;
+        let mut chunks = self.chunk_reader();
+        let mut reader = ContentReader::new(&mut chunks, &record);
+        while let Some(bytes) = reader.next_chunk()? {
+            durable::write_all(&mut file, tmp, bytes)?;
+        }
+        let fixity = reader.finish(content)?;
+        durable::sync_file(&file, tmp)?;
         Ok(fixity)
     }
 }

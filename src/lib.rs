@@ -12,6 +12,7 @@ pub mod custody;
 mod durable;
 mod error;
 mod extract;
+mod fault;
 pub mod ids;
 mod ingest;
 mod query;

@@ -1,12 +1,16 @@
 //! Holds the code to `docs/FORMAT.md`.
 //!
-//! The reader in this module is independent of the custodia library: it opens `ARCHIVE/db`
-//! with sled and decodes every record by hand, from the byte layouts the document gives,
-//! with nothing but sled, zstd, blake3, sha2 and serde_json. It reassembles every item from
-//! its chunks and checks it against `fixtures/vectors.json`, re-checks both custody chains,
-//! and rebuilds the whole index from the custody log alone. If the code and the document
-//! drift apart, these tests fail. Only the known-answer custody vectors at the end use the
-//! library, on purpose: they check that custodia agrees with bytes made by Python.
+//! The reader in this module is independent of the custodia library: it opens the index
+//! database `ARCHIVE/db` and the chunk volumes `ARCHIVE/volumes/NNNNNN` with sled and decodes
+//! every record by hand, from the byte layouts the document gives, with nothing but sled,
+//! zstd, blake3, sha2 and serde_json. It reassembles every item from its chunks (item →
+//! content → chunk ids → `chunk_volumes` → volume → chunk record) and checks it against
+//! `fixtures/vectors.json`, re-checks both custody chains, rebuilds the whole index from the
+//! custody log alone, and reads an exported bundle file by file. If the code and the
+//! document drift apart, these tests fail. Only the known-answer custody vectors at the end
+//! use the library, on purpose: they check that custodia agrees with bytes made by Python;
+//! and the last document test compares the constants and names the document fixes with the
+//! library's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -23,8 +27,79 @@ const RECORD_VERSION: u8 = 1;
 const CHUNK_SIZE: usize = 1 << 20;
 const MAX_CHUNK: usize = 16 << 20;
 const ZSTD_LEVEL: i32 = 3;
+/// A chunk over twice this is first compressed on its first `PROBE` bytes.
+const PROBE: usize = 64 << 10;
+/// The trees of the index database `ARCHIVE/db`.
 const TREES: [&str; 7] = [
-    "meta", "chunks", "contents", "items", "cases", "index", "custody",
+    "meta",
+    "chunk_volumes",
+    "contents",
+    "items",
+    "cases",
+    "index",
+    "custody",
+];
+const VOLUMES_DIR: &str = "volumes";
+/// The one tree of every volume.
+const VOLUME_TREE: &str = "chunks";
+const VOLUME_BYTES: u64 = 8 << 20;
+/// The files of a bundle, FORMAT.md "Bundles" (evidence files aside).
+const BUNDLE_FILES: [&str; 11] = [
+    "bagit.txt",
+    "bag-info.txt",
+    "manifest-sha256.txt",
+    "manifest-sha512.txt",
+    "manifest-blake3.txt",
+    "tagmanifest-sha256.txt",
+    "tagmanifest-sha512.txt",
+    "data/README-VERIFY.txt",
+    "data/case.json",
+    "data/custody.jsonl",
+    "data/evidence.json",
+];
+/// bag-info.txt, in order, with the two optional fields.
+const BAG_INFO_LABELS: [&str; 10] = [
+    "Bagging-Date",
+    "Payload-Oxum",
+    "External-Identifier",
+    "External-Description",
+    "Bag-Software-Agent",
+    "Source-Organization",
+    "Contact-Name",
+    "Custodia-Archive-Id",
+    "Custodia-Export-Event",
+    "Custodia-Custody-Head",
+];
+/// The keys of each item of data/evidence.json.
+const EVIDENCE_FIELDS: [&str; 20] = [
+    "attachments",
+    "blake3",
+    "captured_at",
+    "cases",
+    "file",
+    "id",
+    "ingested_at",
+    "ingested_by",
+    "modified_at",
+    "name",
+    "name_hex",
+    "note",
+    "parent",
+    "path",
+    "path_hex",
+    "sha256",
+    "sha512",
+    "size",
+    "source",
+    "tags",
+];
+/// The details of a `seal` event.
+const SEAL_DETAILS: [&str; 5] = [
+    "bundle",
+    "bytes",
+    "export_event",
+    "items",
+    "tagmanifest_sha256",
 ];
 const EVENT_FIELDS: [&str; 13] = [
     "action", "actor", "archive", "case", "details", "host", "items", "prev", "reason", "seq",
@@ -273,6 +348,88 @@ fn decode_chunk(key: &[u8], stored: &[u8]) -> (u8, Vec<u8>) {
     (compression, raw)
 }
 
+/// A chunk location (value of `chunk_volumes`): `[1][volume u32 LE]`.
+fn decode_location(bytes: &[u8]) -> u32 {
+    let mut r = Rec::new("chunk location", bytes);
+    let volume = r.u32();
+    r.end();
+    volume
+}
+
+/// `ARCHIVE/volumes/NNNNNN`: six decimal digits.
+fn volume_dir(archive: &Path, number: u32) -> PathBuf {
+    archive.join(VOLUMES_DIR).join(format!("{number:06}"))
+}
+
+/// Chunk records found the way FORMAT.md says: the chunk's `chunk_volumes` entry names the
+/// volume, whose `chunks` tree holds the record. Each volume is opened once (sled locks a
+/// database against a second opening, even in the same process).
+struct ChunkStore {
+    archive: PathBuf,
+    locations: BTreeMap<Vec<u8>, Vec<u8>>,
+    open: BTreeMap<u32, sled::Db>,
+}
+
+impl ChunkStore {
+    fn new(archive: &Path, index_db: &sled::Db) -> Self {
+        ChunkStore {
+            archive: archive.to_path_buf(),
+            locations: tree_map(index_db, "chunk_volumes"),
+            open: BTreeMap::new(),
+        }
+    }
+
+    fn volume_of(&self, id: &[u8]) -> u32 {
+        decode_location(
+            self.locations
+                .get(id)
+                .unwrap_or_else(|| panic!("chunk {} has a chunk_volumes entry", hex::encode(id))),
+        )
+    }
+
+    fn volume(&mut self, number: u32) -> &sled::Db {
+        let dir = volume_dir(&self.archive, number);
+        self.open.entry(number).or_insert_with(|| {
+            assert!(dir.is_dir(), "{} exists", dir.display());
+            sled::open(&dir).expect("a volume is a sled database")
+        })
+    }
+
+    /// The stored record of a chunk.
+    fn record(&mut self, id: &[u8]) -> Vec<u8> {
+        let number = self.volume_of(id);
+        let tree = self.volume(number).open_tree(VOLUME_TREE).unwrap();
+        tree.get(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("volume {number} holds chunk {}", hex::encode(id)))
+            .to_vec()
+    }
+
+    /// Every volume directory, by number, with its `chunks` tree.
+    fn all_volumes(&mut self) -> BTreeMap<u32, BTreeMap<Vec<u8>, Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let dir = self.archive.join(VOLUMES_DIR);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let number: u32 = name.parse().expect("a volume is named by its number");
+            assert_eq!(name, format!("{number:06}"), "six decimal digits");
+            out.insert(number, tree_map(self.volume(number), VOLUME_TREE));
+        }
+        out
+    }
+}
+
+/// FORMAT.md "Compression": whether a chunk is stored as one zstd frame (level 3) rather
+/// than raw: 64 bytes or more, a probe of the first 64 KiB that saves 1/32 when the chunk is
+/// over 128 KiB, and a frame of the whole that saves 1/32.
+fn stored_as_zstd(raw: &[u8]) -> bool {
+    let saves = |input: &[u8]| {
+        let packed = zstd::bulk::compress(input, ZSTD_LEVEL).unwrap();
+        packed.len() < input.len() - input.len() / 32
+    };
+    raw.len() >= 64 && (raw.len() <= 2 * PROBE || saves(&raw[..PROBE])) && saves(raw)
+}
+
 fn be(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
@@ -483,29 +640,65 @@ fn the_archive_directory_holds_what_format_md_lists() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let want: BTreeSet<String> = ["FORMAT", "HEAD", "db", "lock"]
+    let want: BTreeSet<String> = ["FORMAT", "HEAD", "db", "lock", VOLUMES_DIR]
         .into_iter()
         .map(String::from)
         .collect();
     assert_eq!(names, want, "no temporary files are left behind");
     assert!(root.join("lock").is_file());
     assert!(root.join("db/conf").is_file() && root.join("db/db").is_file());
-    // The 1 MiB chunks are larger than sled keeps inline: they live in blobs/.
+
+    // Four ingest commands: the fixtures and the large file stored new chunks, one volume
+    // each; the two ingests of a copy stored none, so they made no volume.
+    let volumes: BTreeSet<String> = std::fs::read_dir(root.join(VOLUMES_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        volumes,
+        BTreeSet::from(["000001".to_owned(), "000002".to_owned()])
+    );
+    for n in [1, 2] {
+        let v = volume_dir(root, n);
+        assert!(
+            v.join("conf").is_file() && v.join("db").is_file(),
+            "volume {n} is a sled database"
+        );
+    }
+    // The 1 MiB chunks of the large file are larger than sled keeps inline: blob files of
+    // its volume.
     assert!(
-        std::fs::read_dir(root.join("db/blobs")).unwrap().count() > 0,
+        std::fs::read_dir(volume_dir(root, 2).join("blobs"))
+            .unwrap()
+            .count()
+            > 0,
         "large values are sled blob files"
     );
 
+    let names_of = |db: &sled::Db| -> BTreeSet<String> {
+        db.tree_names()
+            .iter()
+            .map(|n| String::from_utf8(n.to_vec()).unwrap())
+            .filter(|n| n != "__sled__default")
+            .collect()
+    };
     let db = s.db();
-    let trees: BTreeSet<String> = db
-        .tree_names()
-        .iter()
-        .map(|n| String::from_utf8(n.to_vec()).unwrap())
-        .filter(|n| n != "__sled__default")
-        .collect();
     let want: BTreeSet<String> = TREES.into_iter().map(String::from).collect();
-    assert_eq!(trees, want, "exactly the documented trees");
+    assert_eq!(names_of(&db), want, "exactly the documented trees");
     assert!(db.is_empty(), "the default tree is not used");
+    let mut store = ChunkStore::new(root, &db);
+    for n in [1, 2] {
+        let volume = store.volume(n);
+        assert_eq!(
+            names_of(volume),
+            BTreeSet::from([VOLUME_TREE.to_owned()]),
+            "volume {n} has one tree"
+        );
+        assert!(
+            volume.is_empty(),
+            "the default tree of volume {n} is not used"
+        );
+    }
 }
 
 #[test]
@@ -557,7 +750,7 @@ fn every_item_reassembles_from_its_chunks_by_hand() {
     let db = s.db();
     let items = tree_map(&db, "items");
     let contents = tree_map(&db, "contents");
-    let chunks = tree_map(&db, "chunks");
+    let mut chunks = ChunkStore::new(&s.env.archive, &db);
     let vectors = vectors();
     let by_path: HashMap<PathBuf, &Vec<u8>> = s.files.iter().map(|(p, b)| (p.clone(), b)).collect();
 
@@ -579,7 +772,7 @@ fn every_item_reassembles_from_its_chunks_by_hand() {
         let mut whole = Vec::new();
         for (n, (id, len)) in content.chunks.iter().enumerate() {
             used_chunks.insert(id.to_vec());
-            let stored = &chunks[id.as_slice()];
+            let stored = &chunks.record(id);
             let (compression, raw) = decode_chunk(id, stored);
             assert_eq!(raw.len(), *len as usize);
             let last = n + 1 == content.chunks.len();
@@ -589,10 +782,10 @@ fn every_item_reassembles_from_its_chunks_by_hand() {
                 assert_eq!(raw.len(), CHUNK_SIZE, "every chunk but the last is 1 MiB");
             }
             // The compression rule: zstd level 3 when it saves at least 1/32, raw otherwise.
-            let packed = zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap();
-            let worth = raw.len() >= 64 && packed.len() < raw.len() - raw.len() / 32;
+            let worth = stored_as_zstd(&raw);
             assert_eq!(compression, u8::from(worth), "chunk {n} of {}", ev(item.id));
             if worth {
+                let packed = zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap();
                 assert_eq!(&stored[6..], packed.as_slice(), "one zstd frame, level 3");
             } else {
                 assert_eq!(&stored[6..], raw.as_slice());
@@ -647,10 +840,27 @@ fn every_item_reassembles_from_its_chunks_by_hand() {
         }
     }
     assert_eq!(checked_vectors, 10);
-    let stored: BTreeSet<Vec<u8>> = chunks.keys().cloned().collect();
+    // No orphans here: every chunk a volume holds is in chunk_volumes, in that volume, and
+    // named by a content.
+    let located: BTreeSet<Vec<u8>> = chunks.locations.keys().cloned().collect();
     assert_eq!(
-        stored, used_chunks,
-        "the chunk tree holds exactly the chunks contents name"
+        located, used_chunks,
+        "chunk_volumes holds exactly the chunks contents name"
+    );
+    let mut in_volumes = BTreeSet::new();
+    for (number, records) in chunks.all_volumes() {
+        for id in records.keys() {
+            assert_eq!(
+                chunks.volume_of(id),
+                number,
+                "chunk_volumes names the volume"
+            );
+            assert!(in_volumes.insert(id.clone()), "a chunk is stored once");
+        }
+    }
+    assert_eq!(
+        in_volumes, used_chunks,
+        "the volumes hold exactly those chunks"
     );
 
     // The large file: three full chunks, zstd for the text, raw for the noise.
@@ -663,19 +873,167 @@ fn every_item_reassembles_from_its_chunks_by_hand() {
     let kinds: Vec<u8> = content
         .chunks
         .iter()
-        .map(|(id, _)| chunks[id.as_slice()][1])
+        .map(|(id, _)| chunks.record(id)[1])
         .collect();
     assert_eq!(kinds, [0, 1, 0]);
+    // Its own ingest command, its own volume; the fixtures went to the first.
+    let volumes: BTreeSet<u32> = content
+        .chunks
+        .iter()
+        .map(|(id, _)| chunks.volume_of(id))
+        .collect();
+    assert_eq!(volumes, BTreeSet::from([2]));
     assert_eq!(content.size as usize, large_file().len());
     // Identical bytes are stored once: 12 items, 11 distinct contents.
     assert_eq!(contents.len(), 11);
+}
+
+/// FORMAT.md "Volumes": a volume takes no new chunk once 8 MiB of chunk records were
+/// written to it, each ingest command that stores a new chunk starts a new volume, numbers
+/// run from 1, and a chunk already located is never stored again.
+#[test]
+fn volumes_fill_to_8_mib_and_each_ingest_starts_its_own() {
+    let env = Env::with_case();
+    let ingest = |path: &Path, status: &str| {
+        let report = env.json(&["ingest", "--case", "BY-2024-017", path.to_str().unwrap()]);
+        assert_eq!(report["items"][0]["status"], status, "{report}");
+    };
+    // 10 MiB and 100 bytes of noise: 11 chunks, stored raw (records of 6 + 1 MiB bytes).
+    let big = util::noise(11, 10 * CHUNK_SIZE + 100);
+    let big_path = env.path("in/big.bin");
+    util::write(&big_path, &big);
+    ingest(&big_path, "new");
+    // A small new file: a new ingest, a new volume.
+    let small = b"one more page of the protocol".to_vec();
+    let small_path = env.path("in/small.txt");
+    util::write(&small_path, &small);
+    ingest(&small_path, "new");
+    // The same bytes again, into a new case: nothing new is stored, no volume is made.
+    env.ok(&["case", "create", SECOND_CASE, "--title", "second"]);
+    let report = env.json(&["ingest", "--case", SECOND_CASE, big_path.to_str().unwrap()]);
+    assert_eq!(report["items"][0]["status"], "duplicate");
+    // The first MiB of the big file and a new tail: only the tail is stored.
+    let mut mixed = big[..CHUNK_SIZE].to_vec();
+    mixed.extend(util::noise(12, 1000));
+    let mixed_path = env.path("in/mixed.bin");
+    util::write(&mixed_path, &mixed);
+    ingest(&mixed_path, "new");
+    let (code, verdict) = env.verify();
+    assert_eq!((code, &verdict["ok"]), (0, &Value::Bool(true)), "{verdict}");
+
+    let db = env.sled();
+    let contents = tree_map(&db, "contents");
+    let chunk_ids = |bytes: &[u8]| -> Vec<Vec<u8>> {
+        let content = decode_content(&contents[blake3::hash(bytes).as_bytes().as_slice()]);
+        content.chunks.iter().map(|(id, _)| id.to_vec()).collect()
+    };
+    let (big_ids, small_ids, mixed_ids) = (chunk_ids(&big), chunk_ids(&small), chunk_ids(&mixed));
+    assert_eq!(big_ids.len(), 11);
+    assert_eq!(
+        mixed_ids[0], big_ids[0],
+        "the same first MiB, the same chunk"
+    );
+
+    let mut store = ChunkStore::new(&env.archive, &db);
+    let volumes = store.all_volumes();
+    let held = |n: u32| -> BTreeSet<Vec<u8>> { volumes[&n].keys().cloned().collect() };
+    assert_eq!(
+        volumes.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "numbered from 1, one per ingest that stored a chunk, one more when the first filled"
+    );
+    assert_eq!(
+        held(1),
+        big_ids[..8].iter().cloned().collect(),
+        "volume 1: chunks 1 to 8"
+    );
+    assert_eq!(
+        held(2),
+        big_ids[8..].iter().cloned().collect(),
+        "volume 2: the rest"
+    );
+    assert_eq!(held(3), small_ids.into_iter().collect());
+    assert_eq!(
+        held(4),
+        BTreeSet::from([mixed_ids[1].clone()]),
+        "only the new chunk"
+    );
+
+    // The chunk that reached 8 MiB was the last volume 1 took.
+    let record_bytes =
+        |ids: &[Vec<u8>]| -> u64 { ids.iter().map(|id| volumes[&1][id].len() as u64).sum() };
+    assert!(record_bytes(&big_ids[..7]) < VOLUME_BYTES);
+    assert!(record_bytes(&big_ids[..8]) >= VOLUME_BYTES);
+    for id in big_ids.iter().chain(&mixed_ids) {
+        let n = store.volume_of(id);
+        assert!(
+            volumes[&n].contains_key(id),
+            "chunk_volumes names the volume holding it"
+        );
+    }
+    // Back from the volumes, by hand.
+    let mut whole = Vec::new();
+    for id in &big_ids {
+        whole.extend(decode_chunk(id, &store.record(id)).1);
+    }
+    assert!(whole == big, "the big file, byte for byte");
+}
+
+/// FORMAT.md "Compression", at its edges: under 64 bytes raw; a chunk over 128 KiB whose
+/// first 64 KiB do not compress is raw even if the whole would; at 128 KiB there is no probe.
+#[test]
+fn compression_follows_the_documented_rule_and_probe() {
+    let env = Env::with_case();
+    let text = |len: usize| {
+        let mut t = b"Protocol of the hearing, page ".repeat(len / 30 + 1);
+        t.truncate(len);
+        t
+    };
+    let head_noise = |len: usize| {
+        let mut b = util::noise(21, PROBE);
+        b.extend(text(len - PROBE));
+        b
+    };
+    let cases: [(&str, Vec<u8>, u8); 4] = [
+        ("tiny.txt", text(63), 0),
+        ("probe-says-raw.bin", head_noise(CHUNK_SIZE), 0),
+        ("no-probe.bin", head_noise(2 * PROBE), 1),
+        ("text.txt", text(CHUNK_SIZE), 1),
+    ];
+    // The whole of the second would have compressed: only the probe keeps it raw.
+    let whole = zstd::bulk::compress(&cases[1].1, ZSTD_LEVEL).unwrap();
+    assert!(whole.len() < CHUNK_SIZE / 2);
+    for (name, bytes, _) in &cases {
+        util::write(&env.path(&format!("in/{name}")), bytes);
+    }
+    env.json(&[
+        "ingest",
+        "--case",
+        "BY-2024-017",
+        env.path("in").to_str().unwrap(),
+    ]);
+
+    let db = env.sled();
+    let contents = tree_map(&db, "contents");
+    let mut store = ChunkStore::new(&env.archive, &db);
+    for (name, bytes, want) in &cases {
+        let content = decode_content(&contents[blake3::hash(bytes).as_bytes().as_slice()]);
+        assert_eq!(content.chunks.len(), 1, "{name}");
+        let id = content.chunks[0].0;
+        let record = store.record(&id);
+        let (compression, raw) = decode_chunk(&id, &record);
+        assert_eq!(&raw, bytes);
+        assert_eq!(compression, *want, "{name}");
+        assert_eq!(compression, u8::from(stored_as_zstd(bytes)), "{name}");
+    }
 }
 
 #[test]
 fn every_stored_value_starts_as_format_md_says() {
     let s = Scenario::build();
     let db = s.db();
-    for tree in ["meta", "chunks", "contents", "items", "cases", "custody"] {
+    // Every tree of the index database, every volume: every value starts with version byte 1.
+    for tree in TREES {
         for (key, value) in tree_map(&db, tree) {
             assert_eq!(
                 value.first(),
@@ -685,6 +1043,26 @@ fn every_stored_value_starts_as_format_md_says() {
             );
         }
     }
+    let mut store = ChunkStore::new(&s.env.archive, &db);
+    let volumes = store.all_volumes();
+    assert_eq!(volumes.len(), 2);
+    for (number, records) in &volumes {
+        assert!(!records.is_empty());
+        for (id, record) in records {
+            assert_eq!(
+                record.first(),
+                Some(&RECORD_VERSION),
+                "volume {number}: chunk record"
+            );
+            decode_chunk(id, record);
+        }
+    }
+    for (id, location) in &store.locations {
+        assert_eq!(id.len(), 32, "chunk_volumes is keyed by chunk id");
+        assert_eq!(location.len(), 5, "01 ‖ u32 LE");
+        assert!(volumes.contains_key(&decode_location(location)));
+    }
+    let items = tree_map(&db, "items");
     let mut seen = BTreeSet::new();
     for (key, value) in tree_map(&db, "index") {
         seen.insert(key[0]);
@@ -693,9 +1071,18 @@ fn every_stored_value_starts_as_format_md_says() {
                 decode_link(&value);
             }
             b'i' | b'h' | b't' | b'p' | b'e' => assert_eq!(value, [RECORD_VERSION], "marker"),
-            // These two are raw values without a version byte (FORMAT.md, "index").
-            b'k' => assert_eq!(value.len(), 8, "an item number, big-endian"),
-            b'H' => assert_eq!(value.len(), 32, "an event digest"),
+            // Records too: an EvidenceId (u64 LE) and an EventDigest ([32]).
+            b'k' => {
+                assert_eq!(value.len(), 9, "01 ‖ item u64 LE");
+                let item = decode_u64("index k", &value);
+                assert!(items.contains_key(be(item).as_slice()), "k names an item");
+            }
+            b'H' => {
+                assert_eq!(value.len(), 33, "01 ‖ digest [32]");
+                let mut r = Rec::new("index H", &value);
+                r.digest();
+                r.end();
+            }
             other => panic!("undocumented index tag {other:#x}"),
         }
     }
@@ -790,7 +1177,9 @@ fn the_custody_log_is_canonical_and_both_chains_link() {
     for (id, digest) in &item_heads {
         let mut key = vec![b'H'];
         key.extend(be(ev_number(id)));
-        assert_eq!(hex::encode(&index[&key]), *digest, "H entry of {id}");
+        let value = &index[&key];
+        assert_eq!(value[0], RECORD_VERSION, "H entry of {id}: version byte");
+        assert_eq!(hex::encode(&value[1..]), *digest, "H entry of {id}");
     }
 }
 
@@ -808,6 +1197,8 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
     let mut want_cases = BTreeSet::new();
     let mut want_items = BTreeSet::new();
     let key = |parts: &[&[u8]]| parts.concat();
+    // A `k` value: the record of an EvidenceId, 01 ‖ u64 LE.
+    let k_value = |id: u64| [&[RECORD_VERSION][..], &id.to_le_bytes()].concat();
     let mut export_seq = None;
     for (seq, bytes, e) in &log {
         let d = &e["details"];
@@ -820,7 +1211,9 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
             .collect();
         for id in &ids {
             want.insert(key(&[b"e", &be(*id), &be(*seq)]), marker.clone());
-            want.insert(key(&[b"H", &be(*id)]), Sha256::digest(bytes).to_vec());
+            let mut head = vec![RECORD_VERSION];
+            head.extend(Sha256::digest(bytes));
+            want.insert(key(&[b"H", &be(*id)]), head);
         }
         match e["action"].as_str().unwrap() {
             "case_create" => {
@@ -872,7 +1265,7 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
                 want.insert(key(&[b"c", case, &[0], &be(id)]), c_value);
                 want.insert(key(&[b"i", &be(id), case]), marker.clone());
                 want.insert(key(&[b"h", &item.blake3, &be(id)]), marker.clone());
-                want.insert(key(&[b"k", case, &[0], &item.blake3]), be(id).to_vec());
+                want.insert(key(&[b"k", case, &[0], &item.blake3]), k_value(id));
                 for tag in &item.tags {
                     want.insert(key(&[b"t", tag.as_bytes(), &[0], &be(id)]), marker.clone());
                 }
@@ -894,7 +1287,7 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
                 );
                 want.insert(key(&[b"i", &be(id), case]), marker.clone());
                 want.entry(key(&[b"k", case, &[0], &blake3]))
-                    .or_insert(be(id).to_vec());
+                    .or_insert(k_value(id));
             }
             "acquire" => {
                 // A second source of bytes the case already holds: only the event and its chain.
@@ -906,7 +1299,7 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
                         &[0],
                         &hex::decode(d["blake3"].as_str().unwrap()).unwrap()
                     ])],
-                    be(ids[0])
+                    k_value(ids[0])
                 );
             }
             "extract" => {
@@ -963,6 +1356,333 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Bundles: the scenario's export, file by file, against the archive it came from.
+
+/// A manifest line as FORMAT.md gives it: hex, two spaces, the path with `%`, CR and LF
+/// percent-encoded.
+fn manifest_line(hex: &str, path: &str) -> String {
+    let path = path
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    format!("{hex}  {path}\n")
+}
+
+/// A manifest's digest function: bytes to lower-case hex.
+type Digester = fn(&[u8]) -> String;
+
+fn pretty_json(bytes: &[u8]) -> Value {
+    let value: Value = serde_json::from_slice(bytes).unwrap();
+    let mut want = serde_json::to_vec_pretty(&value).unwrap();
+    want.push(b'\n');
+    assert_eq!(
+        bytes,
+        want.as_slice(),
+        "pretty-printed, keys sorted, a final newline"
+    );
+    value
+}
+
+#[test]
+fn the_bundle_is_laid_out_as_format_md_says() {
+    let s = Scenario::build();
+    let db = s.db();
+    let log = events(&db);
+    let meta = decode_meta(&tree_map(&db, "meta")[&b"archive"[..]]);
+    let items = tree_map(&db, "items");
+    let index = tree_map(&db, "index");
+    let case = decode_case(&tree_map(&db, "cases")[SECOND_CASE.as_bytes()]);
+    let bag = s.env.path("bundle-018");
+    let files: BTreeMap<String, Vec<u8>> = walk(&bag)
+        .into_iter()
+        .map(|(p, b)| {
+            (
+                p.strip_prefix(&bag).unwrap().to_str().unwrap().to_owned(),
+                b,
+            )
+        })
+        .collect();
+
+    // The export event names every item of the case (its `c` entries), in number order.
+    let (export_seq, export_bytes, export) = log
+        .iter()
+        .find(|(_, _, e)| e["action"] == "export")
+        .unwrap();
+    let exported: Vec<u64> = export["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| ev_number(l["id"].as_str().unwrap()))
+        .collect();
+    let prefix = [&b"c"[..], SECOND_CASE.as_bytes(), &[0]].concat();
+    let in_case: Vec<u64> = index
+        .keys()
+        .filter(|k| k.starts_with(&prefix))
+        .map(|k| u64::from_be_bytes(k[prefix.len()..].try_into().unwrap()))
+        .collect();
+    assert_eq!(exported, in_case);
+    let exported_items: Vec<Item> = exported
+        .iter()
+        .map(|n| decode_item(&items[be(*n).as_slice()]))
+        .collect();
+
+    // The layout: the seven tag files, the four metadata files, one file per item.
+    let evidence_rel = |item: &Item| {
+        format!(
+            "data/evidence/{}/{}",
+            ev(item.id),
+            String::from_utf8(item.name.clone()).unwrap()
+        )
+    };
+    let mut want: BTreeSet<String> = BUNDLE_FILES.iter().map(|f| f.to_string()).collect();
+    want.extend(exported_items.iter().map(evidence_rel));
+    assert_eq!(files.keys().cloned().collect::<BTreeSet<_>>(), want);
+    for item in &exported_items {
+        let bytes = &files[&evidence_rel(item)];
+        assert_eq!(
+            blake3::hash(bytes).as_bytes(),
+            &item.blake3,
+            "{}",
+            ev(item.id)
+        );
+        assert_eq!(<[u8; 32]>::from(Sha256::digest(bytes)), item.sha256);
+    }
+    assert_eq!(
+        files["bagit.txt"],
+        b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+    );
+
+    // custody.jsonl: the exact bytes of every event naming an exported item, in log order,
+    // the export event last; each item's lines chain from its ingest to the export.
+    let names_exported = |e: &Value| {
+        e["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| exported.contains(&ev_number(l["id"].as_str().unwrap())))
+    };
+    let mut want_custody = Vec::new();
+    for (_, bytes, _) in log.iter().filter(|(_, _, e)| names_exported(e)) {
+        want_custody.extend(bytes);
+        want_custody.push(b'\n');
+    }
+    assert_eq!(files["data/custody.jsonl"], want_custody);
+    let lines: Vec<&[u8]> = want_custody[..want_custody.len() - 1]
+        .split(|b| *b == b'\n')
+        .collect();
+    assert_eq!(
+        *lines.last().unwrap(),
+        export_bytes.as_slice(),
+        "the export is the last line"
+    );
+    for id in &exported {
+        let mut prev = Value::Null;
+        let mut actions = Vec::new();
+        for line in &lines {
+            let e: Value = serde_json::from_slice(line).unwrap();
+            if let Some(link) = e["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["id"] == ev(*id))
+            {
+                assert_eq!(link["prev"], prev, "{}: item chain", ev(*id));
+                prev = Value::String(sha256_hex(line));
+                actions.push(e["action"].as_str().unwrap().to_owned());
+            }
+        }
+        assert_eq!(actions.first().map(String::as_str), Some("ingest"));
+        assert_eq!(actions.last().map(String::as_str), Some("export"));
+    }
+
+    // bag-info.txt: `Label: value` lines in the documented order (no --organization or
+    // --contact were given).
+    let info: Vec<(String, String)> = String::from_utf8(files["bag-info.txt"].clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(": ").unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    let labels: Vec<&str> = info.iter().map(|(k, _)| k.as_str()).collect();
+    let want_labels: Vec<&str> = BAG_INFO_LABELS
+        .into_iter()
+        .filter(|l| !["Source-Organization", "Contact-Name"].contains(l))
+        .collect();
+    assert_eq!(labels, want_labels);
+    let field = |k: &str| info.iter().find(|(l, _)| l == k).unwrap().1.clone();
+    let payload: Vec<(&String, &Vec<u8>)> = files
+        .iter()
+        .filter(|(p, _)| p.starts_with("data/"))
+        .collect();
+    let payload_bytes: usize = payload.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(
+        field("Payload-Oxum"),
+        format!("{payload_bytes}.{}", payload.len())
+    );
+    let date = field("Bagging-Date");
+    assert!(
+        date.len() == 10
+            && date.char_indices().all(|(i, c)| if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }),
+        "{date}"
+    );
+    assert_eq!(field("External-Identifier"), SECOND_CASE);
+    assert_eq!(field("External-Description"), case.title);
+    assert_eq!(field("Bag-Software-Agent"), meta.tool);
+    assert_eq!(field("Custodia-Archive-Id"), meta.archive_id);
+    assert_eq!(field("Custodia-Export-Event"), export_seq.to_string());
+    assert_eq!(field("Custodia-Custody-Head"), sha256_hex(export_bytes));
+
+    // The manifests: every payload file in path order; the tag manifests: five tag files.
+    let sha512 = |b: &[u8]| hex::encode(sha2::Sha512::digest(b));
+    let b3 = |b: &[u8]| blake3::hash(b).to_hex().to_string();
+    let algorithms: [(&str, Digester); 3] =
+        [("sha256", sha256_hex), ("sha512", sha512), ("blake3", b3)];
+    for (name, digest) in algorithms {
+        let want: String = payload
+            .iter()
+            .map(|(path, bytes)| manifest_line(&digest(bytes), path))
+            .collect();
+        assert_eq!(
+            String::from_utf8(files[&format!("manifest-{name}.txt")].clone()).unwrap(),
+            want,
+            "manifest-{name}.txt"
+        );
+    }
+    let tag_files = [
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha256.txt",
+        "manifest-sha512.txt",
+        "manifest-blake3.txt",
+    ];
+    for (name, digest) in &algorithms[..2] {
+        let want: String = tag_files
+            .iter()
+            .map(|t| manifest_line(&digest(&files[*t]), t))
+            .collect();
+        assert_eq!(
+            String::from_utf8(files[&format!("tagmanifest-{name}.txt")].clone()).unwrap(),
+            want,
+            "tagmanifest-{name}.txt"
+        );
+    }
+
+    // The export and seal events in the archive.
+    let d = &export["details"];
+    let item_bytes: u64 = exported_items.iter().map(|i| i.size).sum();
+    assert_eq!(
+        [
+            &d["bundle"],
+            &d["items"],
+            &d["bytes"],
+            &d["organization"],
+            &d["contact"]
+        ],
+        [
+            &Value::from("bundle-018"),
+            &Value::from(exported.len()),
+            &Value::from(item_bytes),
+            &Value::Null,
+            &Value::Null
+        ]
+    );
+    let (seal_seq, _, seal) = log.iter().find(|(_, _, e)| e["action"] == "seal").unwrap();
+    assert_eq!(*seal_seq, export_seq + 1);
+    let details: Vec<&str> = seal["details"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(details, SEAL_DETAILS);
+    let d = &seal["details"];
+    assert_eq!(d["export_event"], *export_seq);
+    assert_eq!(d["bundle"], "bundle-018");
+    assert_eq!(
+        d["tagmanifest_sha256"],
+        sha256_hex(&files["tagmanifest-sha256.txt"])
+    );
+    assert_eq!(d["items"], exported.len());
+    assert_eq!(d["bytes"], payload_bytes, "the Payload-Oxum bytes");
+
+    // data/case.json and data/evidence.json, from the records.
+    let case_json = pretty_json(&files["data/case.json"]);
+    assert_eq!(
+        case_json,
+        serde_json::json!({
+            "id": SECOND_CASE,
+            "title": case.title,
+            "description": case.description,
+            "created_at": case.created_at,
+            "created_by": case.actor,
+            "archive_id": meta.archive_id,
+            "exported_items": exported.iter().map(|n| ev(*n)).collect::<Vec<_>>(),
+        })
+    );
+    let evidence = pretty_json(&files["data/evidence.json"]);
+    assert_eq!(evidence["case"], SECOND_CASE);
+    let listed = evidence["items"].as_array().unwrap();
+    assert_eq!(listed.len(), exported_items.len());
+    for (item, got) in exported_items.iter().zip(listed) {
+        let keys: Vec<&str> = got
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, EVIDENCE_FIELDS);
+        let i_prefix = [&b"i"[..], &be(item.id)].concat();
+        let cases: Vec<String> = index
+            .keys()
+            .filter(|k| k.starts_with(&i_prefix))
+            .map(|k| String::from_utf8(k[i_prefix.len()..].to_vec()).unwrap())
+            .collect();
+        let p_prefix = [&b"p"[..], &be(item.id)].concat();
+        let attachments: Vec<String> = index
+            .keys()
+            .filter(|k| k.starts_with(&p_prefix))
+            .map(|k| ev(u64::from_be_bytes(k[p_prefix.len()..].try_into().unwrap())))
+            .collect();
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let want = serde_json::json!({
+            "id": ev(item.id),
+            "file": evidence_rel(item),
+            "blake3": hex::encode(item.blake3),
+            "sha256": hex::encode(item.sha256),
+            "sha512": sha512(&files[&evidence_rel(item)]),
+            "size": item.size,
+            "name": text(&item.name),
+            "name_hex": hex::encode(&item.name),
+            "path": text(&item.path),
+            "path_hex": hex::encode(&item.path),
+            "source": item.source,
+            "note": item.note,
+            "tags": item.tags,
+            "captured_at": item.captured_at,
+            "modified_at": item.modified_at,
+            "ingested_at": item.ingested_at,
+            "ingested_by": item.actor,
+            "parent": item.parent.map(ev),
+            "attachments": attachments,
+            "cases": cases,
+        });
+        assert_eq!(got, &want, "{}", ev(item.id));
+    }
+    assert!(
+        listed
+            .iter()
+            .any(|i| i["cases"].as_array().unwrap().len() == 2),
+        "a linked item lists both its cases"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // The document itself names everything the code has.
 
 #[test]
@@ -976,11 +1696,39 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         P::ContentDamaged,
         P::ContentMissing,
         P::ItemInconsistent,
+        P::RecordAltered,
         P::IndexDangling,
         P::ChainBroken,
         P::ItemChainBroken,
         P::HeadMismatch,
+        P::BagInvalid,
+        P::FileMissing,
+        P::FileUnlisted,
+        P::FileMismatch,
+        P::PathUnsafe,
+        P::MetadataMismatch,
     ];
+    // No wildcard: a new kind does not compile until it is listed above (and documented).
+    for k in kinds {
+        match k {
+            P::DatabaseUnreadable
+            | P::RecordUnreadable
+            | P::ContentDamaged
+            | P::ContentMissing
+            | P::ItemInconsistent
+            | P::RecordAltered
+            | P::IndexDangling
+            | P::ChainBroken
+            | P::ItemChainBroken
+            | P::HeadMismatch
+            | P::BagInvalid
+            | P::FileMissing
+            | P::FileUnlisted
+            | P::FileMismatch
+            | P::PathUnsafe
+            | P::MetadataMismatch => {}
+        }
+    }
     use custodia::custody::Action as A;
     let actions = [
         A::Init,
@@ -994,10 +1742,29 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         A::Verify,
         A::Import,
     ];
+    for a in actions {
+        match a {
+            A::Init
+            | A::CaseCreate
+            | A::Ingest
+            | A::Acquire
+            | A::Link
+            | A::Extract
+            | A::Export
+            | A::Seal
+            | A::Verify
+            | A::Import => {}
+        }
+    }
     let words = TREES
         .iter()
         .chain(&EVENT_FIELDS)
+        .chain(&BUNDLE_FILES)
+        .chain(&BAG_INFO_LABELS)
+        .chain(&EVIDENCE_FIELDS)
+        .chain(&SEAL_DETAILS)
         .copied()
+        .chain([VOLUME_TREE, "volumes/"])
         .chain(kinds.iter().map(|k| k.as_str()))
         .chain(actions.iter().map(|a| a.as_str()));
     for word in words {
@@ -1014,6 +1781,9 @@ fn format_md_names_every_tree_problem_kind_and_action() {
     assert_eq!(custodia::codec::RECORD_VERSION, RECORD_VERSION);
     assert_eq!(custodia::store::CHUNK_SIZE, CHUNK_SIZE);
     assert_eq!(custodia::store::MAX_CHUNK, MAX_CHUNK);
+    assert_eq!(custodia::store::VOLUME_BYTES, VOLUME_BYTES);
+    assert_eq!(custodia::store::VOLUME_TREE, VOLUME_TREE);
+    assert_eq!(custodia::store::VOLUMES_DIR, VOLUMES_DIR);
     assert_eq!(custodia::custody::EVENT_VERSION, 1);
 }
 

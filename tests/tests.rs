@@ -6,4 +6,8 @@ mod bundle;
 mod cli;
 mod corruption;
 mod crash;
+mod durability;
+mod faults;
 mod format;
+mod model;
+mod reliability;

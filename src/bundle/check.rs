@@ -489,6 +489,17 @@ impl Checker<'_> {
                 ),
             );
         }
+        let declared = (info.get(layout::INFO_ARCHIVE), info.get(layout::INFO_EVENT));
+        if last.action == Action::Export
+            && declared != (Some(&last.archive), Some(&last.seq.to_string()))
+        {
+            let detail = format!(
+                "{} or {} does not match the export event",
+                layout::INFO_ARCHIVE,
+                layout::INFO_EVENT
+            );
+            self.problem(ProblemKind::MetadataMismatch, bagit::BAG_INFO, detail);
+        }
         for id in last.item_ids().map(str::to_owned).collect::<Vec<_>>() {
             if walker.item_head(&id) != Some(*digest) {
                 self.problem(
@@ -673,12 +684,22 @@ fn differs_from_event(item: &Value, e: &Event) -> Option<&'static str> {
         ("parent", "parent"),
     ];
     let null = Value::Null;
+    let who_when = [
+        ("ingested_at", Value::String(e.time.clone())),
+        ("ingested_by", Value::String(e.actor.clone())),
+    ];
     fields
         .iter()
         .find(|(mine, theirs)| {
             item.get(*mine).unwrap_or(&null) != e.details.get(*theirs).unwrap_or(&null)
         })
         .map(|(mine, _)| *mine)
+        .or_else(|| {
+            who_when
+                .iter()
+                .find(|(mine, v)| item.get(*mine) != Some(v))
+                .map(|(mine, _)| *mine)
+        })
 }
 
 fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {

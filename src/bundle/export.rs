@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -97,8 +96,15 @@ impl Archive {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        fs::rename(&tmp, &opts.out).map_err(Error::io(&opts.out))?;
-        durable::sync_path(parent)?;
+        if let Err(e) = durable::rename(&tmp, &opts.out) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        // Exit 1 must leave no bundle under the name: one whose name is not durable goes.
+        if let Err(e) = durable::sync_path(parent) {
+            let _ = fs::remove_dir_all(&opts.out);
+            return Err(e);
+        }
         Ok(ExportReport {
             bundle: opts.out.clone(),
             ..report
@@ -275,7 +281,7 @@ impl Archive {
         };
         while let Some(bytes) = reader.next_chunk().map_err(damaged)? {
             hasher.update(bytes);
-            file.write_all(bytes).map_err(Error::io(&path))?;
+            durable::write_all(&mut file, &path, bytes)?;
         }
         reader.finish(&item.blake3).map_err(damaged)?;
         if item.sha256 != record.sha256 || item.size != record.size {
@@ -283,7 +289,7 @@ impl Archive {
                 "its record disagrees with its content".into(),
             )));
         }
-        file.sync_all().map_err(Error::io(&path))?;
+        durable::sync_file(&file, &path)?;
         Ok(Written {
             rel,
             digests: hasher.finish(),
@@ -402,8 +408,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<FileDigests> {
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
     }
     let mut file = fs::File::create_new(path).map_err(Error::io(path))?;
-    file.write_all(bytes).map_err(Error::io(path))?;
-    file.sync_all().map_err(Error::io(path))?;
+    durable::write_all(&mut file, path, bytes)?;
+    durable::sync_file(&file, path)?;
     let mut h = TripleHasher::default();
     h.update(bytes);
     Ok(h.finish())

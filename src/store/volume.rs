@@ -99,6 +99,7 @@ impl Volume {
     }
 
     fn make_durable(&self, synced: &mut HashSet<OsString>) -> Result<()> {
+        crate::fault::check(crate::fault::Op::Fsync, &self.path).map_err(Error::io(&self.path))?;
         self.db.flush()?;
         durable::sync_tree(&self.path, synced)?;
         durable::sync_path(self.path.parent().unwrap_or(Path::new(".")))
@@ -139,6 +140,8 @@ impl ChunkWriter {
         let record = self.packer.pack(raw);
         let len = record.len() as u64;
         let volume = self.volume()?;
+        crate::fault::check(crate::fault::Op::Write, &volume.path)
+            .map_err(Error::io(&volume.path))?;
         volume.chunks.insert(id.as_bytes(), record)?;
         let number = volume.number;
         self.pending.insert(id, number);

@@ -1416,3 +1416,24 @@ fn a_second_writer_is_refused_or_waits() {
     assert_eq!(v["checked"]["items"], 1);
     assert_eq!(v["checked"]["bytes"], SIZE as u64);
 }
+
+/// README's first command: the demo runs the whole flow on the fixture case and says OK.
+#[test]
+fn demo_runs_the_whole_flow_on_the_fixtures() {
+    let env = Env::new();
+    let workdir = env.path("demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custodia"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["demo", "--workdir"])
+        .arg(&workdir)
+        .env("CUSTODIA_ACTOR", "tester")
+        .output()
+        .expect("run demo");
+    let stdout = crate::util::text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", crate::util::text(&out.stderr));
+    assert!(stdout.contains("9. verify --bundle, with no archive: OK"), "{stdout}");
+    assert!(stdout.contains("10. verify the archive: OK (10 items, 10 contents"), "{stdout}");
+    let bag = workdir.join("bundle-BY-2024-017");
+    let validate = std::process::Command::new("python3").args(["-m", "bagit", "--validate"]).arg(&bag).output().expect("python3");
+    assert!(validate.status.success(), "bagit-python rejects the demo bundle (run .ci/setup): {}", crate::util::text(&validate.stderr));
+}

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use custodia::ids::{CaseId, ItemRef};
 use custodia::text::escape_path;
-use custodia::{Archive, Error, IngestOptions, OpenOptions, Status, verify_archive};
+use custodia::{Archive, Error, ExportOptions, IngestOptions, OpenOptions, Status, verify_archive, verify_bundle};
 
 use super::{Failure, Out, Outcome};
 
@@ -135,12 +135,37 @@ pub fn run(
         escape_path(&done.path),
         done.fixity.sha256
     ))?;
+
+    let bundle = workdir.join("bundle-BY-2024-017");
+    let export = ExportOptions {
+        case: case.clone(),
+        out: bundle.clone(),
+        evidence: Vec::new(),
+        attachments: true,
+        reason: Some("demo: referral bundle".into()),
+        organization: Some("Demo Human Rights Centre (fictional)".into()),
+        contact: None,
+    };
+    let exported = archive.export(&export)?;
+    say(format!(
+        "8. export {case} to {}: {} items, a BagIt bag (tag manifest SHA-256 {})",
+        escape_path(&exported.bundle),
+        exported.items,
+        exported.tagmanifest_sha256
+    ))?;
     drop(archive);
+    let checked = verify_bundle(&bundle)?;
+    say(format!(
+        "9. verify --bundle, with no archive: {} ({} files, {} custody events)",
+        if checked.ok() { "OK" } else { "PROBLEMS FOUND" },
+        checked.checked.contents,
+        checked.checked.events
+    ))?;
 
     let report = verify_archive(&root, opts, &mut ())?;
     let c = report.checked;
     say(format!(
-        "8. verify: {} ({} items, {} contents, {} bytes, {} custody events re-checked)",
+        "10. verify the archive: {} ({} items, {} contents, {} bytes, {} custody events re-checked)",
         if report.ok() { "OK" } else { "PROBLEMS FOUND" },
         c.items,
         c.contents,
@@ -148,10 +173,11 @@ pub fn run(
         c.events
     ))?;
     say(format!(
-        "Explore it: custodia --archive {} log",
-        escape_path(&root)
+        "Explore it: custodia --archive {} log    and: bagit.py --validate {}",
+        escape_path(&root),
+        escape_path(&bundle)
     ))?;
-    Ok(if report.ok() {
+    Ok(if report.ok() && checked.ok() {
         Outcome::Success
     } else {
         Outcome::Damage

@@ -452,3 +452,40 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Fuzzing custody lines: any bytes, alone or after a valid event, are a break or an
+        /// event, never a panic.
+        #[test]
+        fn no_line_makes_the_chain_walker_panic(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..6)) {
+            let mut whole = ChainWalker::whole_log();
+            let mut items = ChainWalker::item_chains();
+            for (i, line) in lines.iter().enumerate() {
+                whole.feed(i as u64 + 1, line);
+                items.feed(i as u64 + 1, line);
+            }
+            prop_assert_eq!(whole.events, lines.len() as u64);
+        }
+
+        /// JSON-shaped garbage gets further into the parser than random bytes do.
+        #[test]
+        fn json_shaped_lines_never_panic(seq: u64, v: u32, id in "[A-Z]{2}-[0-9]{1,8}", prev in proptest::option::of("[0-9a-f]{0,70}")) {
+            let line = serde_json::json!({
+                "action": "ingest", "actor": "a", "archive": "x", "case": null, "details": {},
+                "host": "h", "items": [{"id": id, "prev": prev}], "prev": null, "reason": null,
+                "seq": seq, "time": "t", "tool": "t", "v": v,
+            });
+            let bytes = serde_json::to_vec(&line).unwrap();
+            let mut w = ChainWalker::whole_log();
+            let parsed = w.feed(1, &bytes);
+            prop_assert_eq!(parsed.is_some(), v == EVENT_VERSION);
+        }
+    }
+}

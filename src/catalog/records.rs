@@ -69,3 +69,75 @@ pub struct LinkRecord {
     pub linked_at: String,
     pub seq: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+    use crate::store::{ChunkRef, ContentRecord};
+    use proptest::prelude::*;
+
+    fn item(n: u64, name: Vec<u8>, source: Option<String>, tags: Vec<String>) -> ItemRecord {
+        ItemRecord {
+            id: EvidenceId::new(n),
+            blake3: ContentId::from_bytes([1; 32]),
+            sha256: Sha256Digest::from_bytes([2; 32]),
+            size: n,
+            path: name.clone(),
+            name,
+            source,
+            note: None,
+            tags,
+            captured_at: Some("2024-03-02T14:05:00Z".into()),
+            modified_at: None,
+            ingested_at: "2026-01-01T00:00:00.000000Z".into(),
+            actor: "a".into(),
+            parent: Some(EvidenceId::new(1)),
+            case: "BY-2024-017".parse().unwrap(),
+            seq: 9,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// Fuzzing the stored-record decoders: no input makes any of them panic or allocate
+        /// beyond the codec's limit.
+        #[test]
+        fn no_bytes_make_a_record_decoder_panic(bytes: Vec<u8>) {
+            let _ = codec::decode::<ItemRecord>("x", &bytes);
+            let _ = codec::decode::<CaseRecord>("x", &bytes);
+            let _ = codec::decode::<ContentRecord>("x", &bytes);
+            let _ = codec::decode::<ArchiveMeta>("x", &bytes);
+            let _ = codec::decode::<Head>("x", &bytes);
+            let _ = codec::decode::<LinkRecord>("x", &bytes);
+            let _ = codec::decode::<EvidenceId>("x", &bytes);
+            let _ = codec::decode::<EventDigest>("x", &bytes);
+            let _ = codec::decode::<u32>("x", &bytes);
+        }
+
+        /// A record prefix that claims a huge length is refused, not allocated.
+        #[test]
+        fn huge_claimed_lengths_are_refused(len in (1u64 << 40)..u64::MAX) {
+            let mut bytes = vec![codec::RECORD_VERSION];
+            bytes.extend_from_slice(&len.to_le_bytes());
+            prop_assert!(codec::decode::<ContentRecord>("x", &bytes).is_err());
+        }
+
+        #[test]
+        fn item_records_round_trip(n: u64, name: Vec<u8>, source: Option<String>, tags: Vec<String>) {
+            let record = item(n, name, source, tags);
+            prop_assert_eq!(codec::decode::<ItemRecord>("x", &codec::encode(&record)).unwrap(), record);
+        }
+
+        #[test]
+        fn content_records_round_trip(size: u64, lens in proptest::collection::vec(any::<u32>(), 0..50)) {
+            let record = ContentRecord {
+                size,
+                sha256: Sha256Digest::from_bytes([3; 32]),
+                chunks: lens.iter().map(|l| ChunkRef { id: crate::ids::ChunkId::from_bytes([*l as u8; 32]), len: *l }).collect(),
+            };
+            prop_assert_eq!(codec::decode::<ContentRecord>("x", &codec::encode(&record)).unwrap(), record);
+        }
+    }
+}

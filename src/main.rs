@@ -8,6 +8,9 @@ use clap::Parser;
 
 use cli::{Failure, Out, Outcome};
 
+/// The first panic of the process, for the one-line report of an uncaught one.
+static LAST_PANIC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
     let args = match cli::args::Cli::try_parse() {
         Ok(a) => a,
@@ -23,7 +26,18 @@ fn main() -> ExitCode {
     };
     let mut out = Out::new(args.json, args.quiet);
     let json = args.json;
-    match cli::run(args, &mut out) {
+    // The library catches panics inside sled and reports them as findings; the default
+    // hook would still print them. An uncaught one is reported below, in one sentence.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = LAST_PANIC.set(info.to_string());
+    }));
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cli::run(args, &mut out)));
+    let Ok(run) = run else {
+        let what = LAST_PANIC.get().map(String::as_str).unwrap_or("unknown");
+        eprintln!("custodia: internal error, please report it ({what})");
+        return ExitCode::from(70);
+    };
+    match run {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Damage) => ExitCode::from(3),
         // The reader of stdout went away: it has what it wanted.

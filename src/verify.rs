@@ -237,9 +237,19 @@ impl Archive {
         progress.total(total);
         order.sort_unstable();
         for (_, id) in order {
-            let result = self
-                .content(&id)
-                .and_then(|record| reread(&mut chunks, &id, &record, progress));
+            // sled may panic on a damaged volume: the finding then names the items, and
+            // the next content is read through a fresh reader.
+            let read = catch_unwind(AssertUnwindSafe(|| {
+                self.content(&id)
+                    .and_then(|record| reread(&mut chunks, &id, &record, progress))
+            }));
+            let result = read.unwrap_or_else(|panic| {
+                chunks = self.chunk_reader();
+                Err(Error::Damaged(format!(
+                    "reading its chunks stopped sled: {}",
+                    panic_text(&panic)
+                )))
+            });
             match result {
                 Ok(bytes) => report.checked.bytes += bytes,
                 Err(e) => {

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use custodia::ids::{CaseId, ItemRef};
 use custodia::text::escape_path;
-use custodia::{Archive, Error, ExportOptions, IngestOptions, OpenOptions, Status, verify_archive, verify_bundle};
+use custodia::{
+    Archive, Error, ExportOptions, IngestOptions, OpenOptions, Status, verify_archive,
+    verify_bundle,
+};
 
 use super::{Failure, Out, Outcome};
 

@@ -10,7 +10,7 @@ use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, ItemRef};
-use crate::store::{ContentReader, Fixity};
+use crate::store::{Fixity, read_content};
 
 #[derive(Debug)]
 pub struct Extracted {
@@ -92,11 +92,9 @@ impl Archive {
             .open(tmp)
             .map_err(Error::io(tmp))?;
         let mut chunks = self.chunk_reader();
-        let mut reader = ContentReader::new(&mut chunks, &record);
-        while let Some(bytes) = reader.next_chunk()? {
-            durable::write_all(&mut file, tmp, bytes)?;
-        }
-        let fixity = reader.finish(content)?;
+        let fixity = read_content(&mut chunks, &record, content, &mut |bytes| {
+            durable::write_all(&mut file, tmp, bytes)
+        })?;
         durable::sync_file(&file, tmp)?;
         Ok(fixity)
     }

@@ -14,7 +14,7 @@ use crate::custody::{Action, Break, ChainWalker, Draft};
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, EventDigest, EvidenceId};
 use crate::store::panic_text;
-use crate::store::{ChunkReader, ContentReader, ContentRecord};
+use crate::store::{ChunkReader, ContentRecord, read_content};
 
 /// What kind of damage a problem is; the names are part of the JSON contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,11 +172,11 @@ fn reread(
     record: &ContentRecord,
     progress: &mut dyn VerifyProgress,
 ) -> Result<u64> {
-    let mut reader = ContentReader::new(chunks, record);
-    while let Some(bytes) = reader.next_chunk()? {
+    let fixity = read_content(chunks, record, id, &mut |bytes| {
         progress.bytes(bytes.len() as u64);
-    }
-    Ok(reader.finish(id)?.size)
+        Ok(())
+    })?;
+    Ok(fixity.size)
 }
 
 impl Archive {

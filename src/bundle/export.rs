@@ -19,7 +19,7 @@ use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EventDigest, EvidenceId, ItemRef};
-use crate::store::{ChunkReader, ContentReader};
+use crate::store::{ChunkReader, read_content};
 use crate::text::exact_or_escaped;
 
 /// What to export, and the context the bundle carries.
@@ -273,27 +273,30 @@ impl Archive {
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let record = self.content(&item.blake3)?;
         let mut file = fs::File::create_new(&path).map_err(Error::io(&path))?;
-        let mut reader = ContentReader::new(chunks, &record);
-        let mut hasher = TripleHasher::default();
         let damaged = |e: Error| match e {
             Error::Damaged(d) => Error::Damaged(format!("{}: {d}; nothing was exported", item.id)),
             other => other,
         };
-        while let Some(bytes) = reader.next_chunk().map_err(damaged)? {
-            hasher.update(bytes);
-            durable::write_all(&mut file, &path, bytes)?;
-        }
-        reader.finish(&item.blake3).map_err(damaged)?;
+        // BLAKE3 and SHA-256 come from the checked read; SHA-512 is added on the same pass.
+        let mut sha512 = <sha2::Sha512 as sha2::Digest>::new();
+        let fixity = read_content(chunks, &record, &item.blake3, &mut |bytes| {
+            sha2::Digest::update(&mut sha512, bytes);
+            durable::write_all(&mut file, &path, bytes)
+        })
+        .map_err(damaged)?;
         if item.sha256 != record.sha256 || item.size != record.size {
             return Err(damaged(Error::Damaged(
                 "its record disagrees with its content".into(),
             )));
         }
         durable::sync_file(&file, &path)?;
-        Ok(Written {
-            rel,
-            digests: hasher.finish(),
-        })
+        let digests = FileDigests {
+            sha256: fixity.sha256,
+            sha512: hex::encode(sha2::Digest::finalize(sha512)),
+            blake3: fixity.blake3,
+            size: fixity.size,
+        };
+        Ok(Written { rel, digests })
     }
 
     /// Every custody event that names one of `ids`, in log order.

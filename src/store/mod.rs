@@ -6,7 +6,7 @@ mod volume;
 mod writer;
 
 pub use chunk::{CHUNK_SIZE, MAX_CHUNK, compress_chunk, decompress_chunk};
-pub use reader::ContentReader;
+pub use reader::read_content;
 pub use volume::{ChunkReader, ChunkWriter, VOLUME_BYTES, VOLUME_TREE, VOLUMES_DIR, volume_path};
 pub(crate) use volume::{open_sled, panic_text};
 pub use writer::{ContentWriter, StoredContent};

@@ -258,20 +258,13 @@ impl ChainWalker {
     pub fn feed(&mut self, position_seq: u64, bytes: &[u8]) -> Option<Event> {
         self.events += 1;
         let digest = EventDigest::of(bytes);
-        let event = match Event::parse(bytes) {
-            Ok(e) if e.v != EVENT_VERSION => {
-                let detail = format!(
-                    "event format version {} is not one this custodia reads ({EVENT_VERSION})",
-                    e.v
-                );
-                self.breaks.push(Break::Unreadable {
-                    seq: position_seq,
-                    detail,
-                });
-                self.prev = Some(digest);
-                self.expected_seq += 1;
-                return None;
-            }
+        let parsed = Event::parse(bytes).and_then(|e| match e.v {
+            EVENT_VERSION => Ok(e),
+            v => Err(format!(
+                "event format version {v} is not one this custodia reads ({EVENT_VERSION})"
+            )),
+        });
+        let event = match parsed {
             Ok(e) => e,
             Err(detail) => {
                 self.breaks.push(Break::Unreadable {

@@ -28,6 +28,7 @@ const VOLUME_CACHE: u64 = 4 << 20;
 
 /// Opens (or creates) a sled database, turning a refusal or a panic inside sled into damage naming the path.
 pub(crate) fn open_sled(path: &Path, cache: u64) -> Result<sled::Db> {
+    remove_unfinished_snapshots(path)?;
     let config = sled::Config::new()
         .path(path)
         .cache_capacity(cache)
@@ -48,6 +49,29 @@ pub(crate) fn open_sled(path: &Path, cache: u64) -> Result<sled::Db> {
         Ok(Err(e)) => Err(damaged(e.to_string())),
         Err(panic) => Err(damaged(panic_text(&panic))),
     }
+}
+
+/// sled writes a snapshot to `snap.<lsn>.generating` and renames it when complete, but
+/// picks the newest `snap.*` file at open, unfinished or not (sled issue #1527): a process
+/// killed mid-snapshot would leave a database sled calls corrupt. A file never renamed was
+/// never a snapshot, so it goes (the caller holds the archive's writer lock).
+fn remove_unfinished_snapshots(db_dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(db_dir) else {
+        return Ok(()); // a new database: nothing to clean
+    };
+    let mut removed = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
+            removed = true;
+        }
+    }
+    if removed {
+        durable::sync_path(db_dir)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -51,7 +51,8 @@ pub(crate) struct Trees {
 /// An open archive, held by this process alone until dropped.
 pub struct Archive {
     root: PathBuf,
-    db: sled::Db,
+    /// `None` only while dropping.
+    db: Option<sled::Db>,
     pub(crate) trees: Trees,
     pub(crate) meta: ArchiveMeta,
     pub(crate) ctx: Context,
@@ -59,7 +60,18 @@ pub struct Archive {
     /// Set once verify has found damage: the HEAD file then keeps what it recorded, so the
     /// evidence of a lost or changed event is not overwritten by this process's own events.
     pub(crate) keep_head_file: bool,
+    /// A commit failed: sled may wait forever on drop for writes that cannot complete
+    /// (a full disk), so the database is then left to the end of the process.
+    failed: bool,
     _lock: WriterLock,
+}
+
+impl Drop for Archive {
+    fn drop(&mut self) {
+        if self.failed {
+            std::mem::forget(self.db.take());
+        }
+    }
 }
 
 /// An event sealed for its place in the log but not yet written.
@@ -172,12 +184,13 @@ impl Archive {
         };
         Ok(Archive {
             root: root.to_path_buf(),
-            db,
+            db: Some(db),
             trees,
             meta,
             ctx,
             synced: HashSet::new(),
             keep_head_file: false,
+            failed: false,
             _lock: lock,
         })
     }
@@ -230,16 +243,26 @@ impl Archive {
                     };
                     body(&tx)
                 },
-            )?;
-        self.make_durable(!self.keep_head_file)?;
-        Ok(out)
+            );
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                self.failed |= matches!(e, sled::transaction::TransactionError::Storage(_));
+                return Err(e.into());
+            }
+        };
+        let durable = self.make_durable(!self.keep_head_file);
+        self.failed |= durable.is_err();
+        durable.map(|()| out)
     }
 
     /// Flushes sled, fsyncs everything it wrote, then records the head in `HEAD`.
     pub(crate) fn make_durable(&mut self, write_head_file: bool) -> Result<()> {
         let db_dir = self.root.join(DB_DIR);
         crate::fault::check(crate::fault::Op::Fsync, &db_dir).map_err(Error::io(&db_dir))?;
-        self.db.flush()?;
+        if let Some(db) = &self.db {
+            db.flush()?;
+        }
         durable::sync_tree(&self.root.join(DB_DIR), &mut self.synced)?;
         if !write_head_file {
             return Ok(());

@@ -4,25 +4,26 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::ids::{CaseId, EvidenceId};
+use crate::text::escape_path;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a command could not do its work. Findings of `verify` are not errors: see `verify::Problem`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no custodia archive at {0} (create one with `custodia init`)")]
+    #[error("no custodia archive at {} (create one with `custodia init`)", escape_path(.0))]
     NoArchive(PathBuf),
-    #[error("{0} is not a custodia archive (no FORMAT file in it)")]
+    #[error("{} is not a custodia archive (no FORMAT file in it)", escape_path(.0))]
     NotAnArchive(PathBuf),
-    #[error("{0} already exists and is not empty; init creates a new archive only")]
+    #[error("{} already exists and is not empty; init creates a new archive only", escape_path(.0))]
     ArchiveExists(PathBuf),
-    #[error("archive is in use by another custodia process ({0}); retry later or pass --wait")]
+    #[error("archive is in use by another custodia process ({}); retry later or pass --wait", escape_path(.0))]
     Locked(PathBuf),
     #[error(
         "archive format {found} is not supported by this custodia (it reads format {supported})"
     )]
     UnsupportedFormat { found: String, supported: u32 },
-    #[error("the archive database {path} is damaged and cannot be opened: {detail}")]
+    #[error("the archive database {} is damaged and cannot be opened: {detail}", escape_path(.path))]
     DatabaseDamaged { path: PathBuf, detail: String },
     #[error("stored data is damaged: {0}")]
     Damaged(String),
@@ -55,11 +56,11 @@ pub enum Error {
     BadDate(String),
     #[error("{0:?} is not a valid tag (1 to 128 characters, no control characters)")]
     BadTag(String),
-    #[error("{0} does not exist")]
+    #[error("{} does not exist", escape_path(.0))]
     MissingInput(PathBuf),
-    #[error("{0} is not a bundle directory")]
+    #[error("{} is not a bundle directory", escape_path(.0))]
     NotABundle(PathBuf),
-    #[error("{0} already exists; choose a new output path")]
+    #[error("{} already exists; choose a new output path", escape_path(.0))]
     OutputExists(PathBuf),
 }
 
@@ -67,10 +68,10 @@ fn io_message(path: &Path, source: &io::Error) -> String {
     if source.kind() == io::ErrorKind::StorageFull {
         return format!(
             "no space left on the device while writing {}",
-            path.display()
+            escape_path(path)
         );
     }
-    format!("{}: {}", path.display(), source)
+    format!("{}: {}", escape_path(path), source)
 }
 
 impl Error {
@@ -99,6 +100,14 @@ impl Error {
             Error::NotABundle(_) => "not_a_bundle",
             Error::OutputExists(_) => "output_exists",
         }
+    }
+
+    /// True for failures of the machine rather than of the data (no space, no permission,
+    /// a read-only file system): verify then could not check, which is not a finding.
+    pub fn is_environmental(&self) -> bool {
+        use io::ErrorKind::*;
+        matches!(self, Error::Io { source, .. }
+            if matches!(source.kind(), StorageFull | PermissionDenied | ReadOnlyFilesystem | QuotaExceeded | OutOfMemory))
     }
 
     /// True when the failure means stored data was found damaged (exit code 3).

@@ -173,7 +173,10 @@ fn read_file(
     };
     progress.file(path, before.len());
     let mut writer = ContentWriter::new(chunks);
-    let stored = match writer.store(path, &mut file, &mut |n| progress.bytes(n)) {
+    // One byte past the size seen at open is enough to know the file grew: reading a
+    // growing file to its end would store chunks no item will ever name.
+    let mut limited = std::io::Read::take(&mut file, before.len() + 1);
+    let stored = match writer.store(path, &mut limited, &mut |n| progress.bytes(n)) {
         Ok(s) => s,
         Err(Error::Io {
             path: failed,

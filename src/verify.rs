@@ -151,15 +151,21 @@ pub fn verify_archive(
         Err(e) => return Err(e),
     };
     let mut report = VerifyReport::default();
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+    match catch_unwind(AssertUnwindSafe(|| {
         archive.check_all(&mut report, progress)
     })) {
-        report.add(
-            ProblemKind::DatabaseUnreadable,
-            Some(root.join("db").display().to_string()),
-            panic_text(&panic),
-        );
-        return Ok(report);
+        Ok(Ok(())) => {}
+        // Could not check (a full disk, an unreadable file): not a finding about the evidence.
+        Ok(Err(e)) => return Err(e),
+        Err(panic) => {
+            let db = root.join("db").display().to_string();
+            report.add(
+                ProblemKind::DatabaseUnreadable,
+                Some(db),
+                panic_text(&panic),
+            );
+            return Ok(report);
+        }
     }
     archive.keep_head_file = !report.ok();
     report.recorded = archive.record_verification(&report).ok();
@@ -180,7 +186,13 @@ fn reread(
 }
 
 impl Archive {
-    fn check_all(&self, report: &mut VerifyReport, progress: &mut dyn VerifyProgress) {
+    /// Runs every check. An I/O error means the check could not be made and ends verify;
+    /// anything else a step meets is a finding, and the next step still runs.
+    fn check_all(
+        &self,
+        report: &mut VerifyReport,
+        progress: &mut dyn VerifyProgress,
+    ) -> Result<()> {
         type Step<'a> = &'a dyn Fn(&mut VerifyReport, &mut dyn VerifyProgress) -> Result<()>;
         let steps: [Step; 4] = [
             &|r, p| self.check_contents(r, p),
@@ -189,14 +201,17 @@ impl Archive {
             &|r, _| self.check_custody(r),
         ];
         for step in steps {
-            if let Err(e) = step(report, progress) {
-                report.add(
+            match step(report, progress) {
+                Ok(()) => {}
+                Err(e) if e.is_environmental() => return Err(e),
+                Err(e) => report.add(
                     ProblemKind::DatabaseUnreadable,
                     None,
                     format!("reading the database failed: {e}"),
-                );
+                ),
             }
         }
+        Ok(())
     }
 
     /// Every content: every chunk decompressed and checked, the whole re-hashed with both hashes.
@@ -252,6 +267,7 @@ impl Archive {
             });
             match result {
                 Ok(bytes) => report.checked.bytes += bytes,
+                Err(e) if e.is_environmental() => return Err(e),
                 Err(e) => {
                     self.blame_content(report, &id, ProblemKind::ContentDamaged, &e.to_string())?
                 }

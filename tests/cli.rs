@@ -1430,10 +1430,29 @@ fn demo_runs_the_whole_flow_on_the_fixtures() {
         .output()
         .expect("run demo");
     let stdout = crate::util::text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", crate::util::text(&out.stderr));
-    assert!(stdout.contains("9. verify --bundle, with no archive: OK"), "{stdout}");
-    assert!(stdout.contains("10. verify the archive: OK (10 items, 10 contents"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        crate::util::text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("9. verify --bundle, with no archive: OK"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("10. verify the archive: OK (10 items, 10 contents"),
+        "{stdout}"
+    );
     let bag = workdir.join("bundle-BY-2024-017");
-    let validate = std::process::Command::new("python3").args(["-m", "bagit", "--validate"]).arg(&bag).output().expect("python3");
-    assert!(validate.status.success(), "bagit-python rejects the demo bundle (run .ci/setup): {}", crate::util::text(&validate.stderr));
+    let validate = std::process::Command::new("python3")
+        .args(["-m", "bagit", "--validate"])
+        .arg(&bag)
+        .output()
+        .expect("python3");
+    assert!(
+        validate.status.success(),
+        "bagit-python rejects the demo bundle (run .ci/setup): {}",
+        crate::util::text(&validate.stderr)
+    );
 }

@@ -141,6 +141,9 @@ pub struct ChunkWriter {
     pending: HashMap<ChunkId, u32>,
     synced: HashSet<OsString>,
     packer: chunk::Packer,
+    /// A write or sync failed: sled may then wait forever on drop for writes that
+    /// will never complete (seen with a full disk), so the volume is not dropped.
+    failed: bool,
 }
 
 impl ChunkWriter {
@@ -153,11 +156,18 @@ impl ChunkWriter {
             pending: HashMap::new(),
             synced: HashSet::new(),
             packer: chunk::Packer::default(),
+            failed: false,
         }
     }
 
     /// Stores a chunk unless it is stored already; returns the bytes written.
     pub fn put(&mut self, id: ChunkId, raw: &[u8]) -> Result<u64> {
+        let result = self.try_put(id, raw);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn try_put(&mut self, id: ChunkId, raw: &[u8]) -> Result<u64> {
         if self.pending.contains_key(&id) || self.locations.contains_key(id.as_bytes())? {
             return Ok(0);
         }
@@ -195,7 +205,10 @@ impl ChunkWriter {
     /// Makes the open volume durable and closes it; the next chunk starts a new volume.
     fn seal(&mut self) -> Result<()> {
         if let Some(v) = self.current.take() {
-            v.make_durable(&mut self.synced)?;
+            if let Err(e) = v.make_durable(&mut self.synced) {
+                std::mem::forget(v);
+                return Err(e);
+            }
             drop(v);
             release_memory();
         }
@@ -205,7 +218,9 @@ impl ChunkWriter {
     /// Makes every chunk written so far durable (before the index may point at them).
     pub fn make_durable(&mut self) -> Result<()> {
         if let Some(v) = &self.current {
-            v.make_durable(&mut self.synced)?;
+            let result = v.make_durable(&mut self.synced);
+            self.failed |= result.is_err();
+            return result;
         }
         Ok(())
     }
@@ -223,8 +238,10 @@ impl ChunkWriter {
 
 impl Drop for ChunkWriter {
     fn drop(&mut self) {
-        self.current = None;
-        release_memory();
+        match self.current.take() {
+            Some(v) if self.failed => std::mem::forget(v),
+            _ => release_memory(),
+        }
     }
 }
 

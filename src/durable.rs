@@ -104,6 +104,33 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_path(dir)
 }
 
+/// Removes what killed custodia processes left behind: entries of `dir` named
+/// `<prefix><pid><suffix>` whose process is gone. Live processes' temporaries are kept.
+pub fn remove_stale_temporaries(dir: &Path, prefix: &str, suffix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+        }
+    }
+}
+
 /// The one-writer lock: an exclusive lock on `<archive>/lock`, released when the
 /// process ends however it ends, so a killed process never leaves the archive blocked.
 #[derive(Debug)]

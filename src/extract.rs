@@ -40,6 +40,7 @@ impl Archive {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        durable::remove_stale_temporaries(dir, ".custodia-extract-", ".tmp");
         let tmp = dir.join(format!(".custodia-extract-{}.tmp", std::process::id()));
         // The temporary file goes whatever happens; the output stays only on success.
         let result = self.extract_via(&item, &tmp, &target, dir, reason);

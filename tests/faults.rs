@@ -188,3 +188,55 @@ fn assert_no_temp_files(dir: &Path) {
         );
     }
 }
+
+/// Temporaries of killed exports and extracts are cleared by the next one; a live
+/// process's are left alone.
+#[test]
+fn temporaries_of_killed_processes_are_cleared_and_live_ones_kept() {
+    let env = Env::with_case();
+    util::write(&env.path("in/a.txt"), b"evidence\n");
+    let id = env.ingest(&[&env.path("in")])["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let dead = 4_194_303; // above any pid this machine hands out
+    let live = std::process::id();
+    let stale_export = env.path(&format!(".bundle.custodia-export-{dead}"));
+    let live_export = env.path(&format!(".bundle.custodia-export-{live}"));
+    let stale_extract = env.path(&format!(".custodia-extract-{dead}.tmp"));
+    util::write(&stale_export.join("bagit.txt"), b"half a bag");
+    util::write(
+        &live_export.join("bagit.txt"),
+        b"someone else's bag in progress",
+    );
+    util::write(&stale_extract, b"half a copy");
+    env.ok(&[
+        "export",
+        "--case",
+        "BY-2024-017",
+        "--out",
+        env.path("bundle").to_str().expect("utf-8"),
+    ]);
+    env.ok(&[
+        "extract",
+        &id,
+        "--out",
+        env.path("copy.txt").to_str().expect("utf-8"),
+    ]);
+    assert!(
+        !stale_export.exists(),
+        "a killed export's temporary is removed"
+    );
+    assert!(
+        !stale_extract.exists(),
+        "a killed extract's temporary is removed"
+    );
+    assert!(
+        live_export.exists(),
+        "a running process's temporary is kept"
+    );
+    assert_eq!(
+        std::fs::read(env.path("copy.txt")).expect("copy"),
+        b"evidence\n"
+    );
+}

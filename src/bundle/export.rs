@@ -68,6 +68,8 @@ impl Archive {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        let prefix = format!(".{}.custodia-export-", name.to_string_lossy());
+        durable::remove_stale_temporaries(parent, &prefix, "");
         let tmp = parent.join(format!(
             ".{}.custodia-export-{}",
             name.to_string_lossy(),

@@ -35,6 +35,9 @@ pub fn read_content(
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
         std::thread::scope(|scope| {
             scope.spawn(move || fetch_all(chunks, &record.chunks, full_tx, empty_rx));
+            // Owned here, so that leaving early (a failed write) hangs up on the fetching
+            // thread, which may be waiting for a buffer to come back.
+            let empty_tx = empty_tx;
             for fetched in full_rx {
                 let buf = fetched?;
                 hasher.update(&buf);

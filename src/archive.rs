@@ -346,7 +346,11 @@ impl Archive {
                     .scan_prefix(keys::content_hex_prefix(prefix))
                 {
                     let (key, _) = entry?;
-                    let hash_hex = hex::encode(&key[1..key.len().saturating_sub(8)]);
+                    // h ‖ 32-byte hash ‖ 8-byte item: anything else is damage, not a match.
+                    let Some(hash) = key.get(1..33).filter(|_| key.len() == 41) else {
+                        continue;
+                    };
+                    let hash_hex = hex::encode(hash);
                     if hash_hex.starts_with(prefix.as_str()) {
                         found.extend(keys::trailing_item(&key));
                     }

@@ -124,6 +124,12 @@ pub fn is_portable_name(s: &str) -> bool {
         && !reserved.contains(&stem.as_str())
         && !s
             .chars()
-            .any(|c| matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|'))
+            // `%`: sha256sum and b3sum read manifest paths literally; BagIt percent-encodes it.
+            .any(|c| {
+                matches!(
+                    c,
+                    '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '%'
+                )
+            })
         && crate::text::escape_text(s) == s
 }

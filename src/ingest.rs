@@ -319,8 +319,20 @@ fn next_item(tx: &Tx) -> TxResult<EvidenceId> {
         Some(b) => codec::decode("meta/next_item", &b).or_else(abort)?,
         None => 1,
     };
-    tx.meta.insert("next_item", codec::encode(&(n + 1)))?;
-    Ok(EvidenceId::new(n))
+    let id = EvidenceId::new(n);
+    // Item records are never overwritten: a counter that went back (damage, a restored
+    // copy) must stop the ingest, not replace the evidence already under that number.
+    if tx.items.get(id.to_key())?.is_some() {
+        return abort(Error::Damaged(format!(
+            "meta/next_item names {id}, which already exists; run verify"
+        )));
+    }
+    let next = n.checked_add(1).map_or_else(
+        || abort(Error::Damaged("meta/next_item overflows".into())),
+        Ok,
+    )?;
+    tx.meta.insert("next_item", codec::encode(&next))?;
+    Ok(id)
 }
 
 /// The custody event of one acquisition: everything known about where the bytes came from.
@@ -369,7 +381,10 @@ fn changed_while_read(path: &Path, file: &File, before: &Metadata, read: u64) ->
             before.len()
         ));
     }
-    let after = file.metadata().ok()?;
+    let after = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Some(format!("it cannot be checked after reading: {e}")),
+    };
     if after.len() != before.len() {
         return Some(format!(
             "its size went from {} to {} bytes",
@@ -379,6 +394,10 @@ fn changed_while_read(path: &Path, file: &File, before: &Metadata, read: u64) ->
     }
     if (after.mtime(), after.mtime_nsec()) != (before.mtime(), before.mtime_nsec()) {
         return Some("its modification time changed".into());
+    }
+    // ctime moves on any write and, unlike mtime, cannot be set back by a program.
+    if (after.ctime(), after.ctime_nsec()) != (before.ctime(), before.ctime_nsec()) {
+        return Some("its status-change time changed".into());
     }
     match std::fs::symlink_metadata(path) {
         Ok(now) if now.ino() == before.ino() && now.dev() == before.dev() => None,

@@ -33,10 +33,13 @@ fn main() -> ExitCode {
     }));
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cli::run(args, &mut out)));
     let Ok(run) = run else {
+        // DESIGN's exit codes stop at 3: an internal error is "could not do its work".
         let what = LAST_PANIC.get().map(String::as_str).unwrap_or("unknown");
-        eprintln!("custodia: internal error, please report it ({what})");
-        return ExitCode::from(70);
+        cli::report_internal(what, json);
+        return ExitCode::from(1);
     };
+    // Human output is buffered: a failure to write the last of it is still a failure.
+    let run = run.and_then(|outcome| out.flush().map(|()| outcome).map_err(Failure::from));
     match run {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Damage) => ExitCode::from(3),

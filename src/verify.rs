@@ -225,7 +225,7 @@ impl Archive {
     ) -> Result<()> {
         let mut chunks = self.chunk_reader();
         let mut order = Vec::new();
-        let mut total = 0;
+        let mut total: u64 = 0;
         for entry in self.trees.contents.iter() {
             let (key, value) = entry?;
             report.checked.contents += 1;
@@ -236,7 +236,7 @@ impl Archive {
             };
             match codec::decode::<ContentRecord>(&format!("content {id}"), &value) {
                 Ok(record) => {
-                    total += record.size;
+                    total = total.saturating_add(record.size);
                     let volume = record
                         .chunks
                         .first()
@@ -346,7 +346,7 @@ impl Archive {
         let tags: Option<Vec<String>> = d
             .get("tags")
             .and_then(|v| serde_json::from_value(v.clone()).ok());
-        let checks: [(&'static str, bool); 14] = [
+        let checks: [(&'static str, bool); 15] = [
             (
                 "ingest event",
                 event.action == crate::custody::Action::Ingest && event.names_item(item.id),
@@ -365,10 +365,8 @@ impl Archive {
             ("source", text("source") == item.source),
             ("note", text("note") == item.note),
             ("tags", tags.as_ref() == Some(&item.tags)),
-            (
-                "captured_at",
-                text("captured_at") == item.captured_at && text("modified_at") == item.modified_at,
-            ),
+            ("captured_at", text("captured_at") == item.captured_at),
+            ("modified_at", text("modified_at") == item.modified_at),
             (
                 "parent",
                 text("parent") == item.parent.map(|p| p.to_string()),

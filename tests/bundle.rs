@@ -20,7 +20,7 @@ use crate::util::{
 };
 
 const CASE: &str = "BY-2024-017";
-const ORGANIZATION: &str = "Viasna Human Rights Centre";
+const ORGANIZATION: &str = "Example Human Rights Centre (fictional)";
 const CONTACT: &str = "Legal team, case desk";
 const EXPORT_REASON: &str = "Requested by the court, order 17/2024";
 /// The fixture file extracted before the export, so its item has an event between ingest and export.
@@ -2271,4 +2271,69 @@ fn random_bytes_in_any_tag_file_are_findings_never_a_panic() {
         panic!("{e}");
     }
     assert_eq!(verify_bundle(&x.bag).0, 0, "restored bag");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions from review.
+
+/// A `%` in a name is percent-encoded in BagIt manifests, which sha256sum and b3sum read
+/// literally: such a name is exported under a safe derived name, and every tool still checks.
+#[test]
+fn a_percent_in_a_name_does_not_break_the_standard_tools() {
+    require_tools();
+    let env = Env::with_case();
+    crate::util::write(&env.path("in/Invoice 100%.txt"), b"paid in full\n");
+    env.ingest(&[&env.path("in")]);
+    let bag = env.path("bag");
+    env.ok(&["export", "--case", "BY-2024-017", "--out", arg(&bag)]);
+    let checked = checksum_ok(&bag, "sha256sum", "manifest-sha256.txt");
+    assert!(checked.iter().all(|p| !p.contains('%')), "{checked:?}");
+    checksum_ok(&bag, "b3sum", "manifest-blake3.txt");
+    let evidence: Value = serde_json::from_slice(
+        &std::fs::read(bag.join("data/evidence.json")).expect("evidence.json"),
+    )
+    .expect("json");
+    assert_eq!(
+        evidence["items"][0]["name"], "Invoice 100%.txt",
+        "the original name is kept in the metadata"
+    );
+    assert!(bagit_validate(&bag).0);
+}
+
+/// An attachment filed only in another case is not exported with its parent's case.
+#[test]
+fn attachments_of_another_case_stay_out_of_the_bundle() {
+    let env = Env::with_case();
+    env.ok(&[
+        "case",
+        "create",
+        "OTHER",
+        "--title",
+        "Another investigation",
+    ]);
+    crate::util::write(&env.path("mail/message.eml"), b"the e-mail\n");
+    let parent = env.ingest(&[&env.path("mail")])["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    crate::util::write(
+        &env.path("att/secret.txt"),
+        b"belongs to the other case only\n",
+    );
+    env.ok(&[
+        "ingest",
+        "--case",
+        "OTHER",
+        "--parent",
+        &parent,
+        arg(&env.path("att")),
+    ]);
+    let bag = env.path("bag");
+    let done = env.json(&["export", "--case", "BY-2024-017", "--out", arg(&bag)]);
+    assert_eq!(done["items"], 1, "only the e-mail: {done}");
+    assert!(
+        !files_under(&bag).iter().any(|f| f.contains("secret")),
+        "{:?}",
+        files_under(&bag)
+    );
 }

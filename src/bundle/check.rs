@@ -631,7 +631,7 @@ impl Checker<'_> {
             .map(|(e, _)| e)
             .find(|e| e.item_ids().any(|i| i == id));
         match ingest {
-            Some(e) if e.action == Action::Ingest || e.action == Action::Import => {
+            Some(e) if e.action == Action::Ingest => {
                 if let Some(field) = differs_from_event(item, e) {
                     let detail = format!(
                         "its {field} in {} is not what its ingest event (event {}) recorded",

@@ -136,6 +136,10 @@ impl Archive {
             let mut queue: Vec<EvidenceId> = chosen.iter().copied().collect();
             while let Some(id) = queue.pop() {
                 for child in self.children_of(id)? {
+                    // An attachment filed only in another case stays out of this case's bundle.
+                    if !self.cases_of(child)?.contains(&opts.case) {
+                        continue;
+                    }
                     if chosen.insert(child) {
                         queue.push(child);
                     }

@@ -36,7 +36,13 @@ impl From<Error> for Failure {
 }
 
 impl From<BrokenPipe> for Failure {
-    fn from(_: BrokenPipe) -> Self {
+    fn from(p: BrokenPipe) -> Self {
+        if let BrokenPipe::Failed(source) = p {
+            return Failure::Error(Error::Io {
+                path: "standard output".into(),
+                source,
+            });
+        }
         Failure::Pipe
     }
 }
@@ -128,6 +134,22 @@ pub fn report_error(e: &Error, json: bool) {
         eprintln!("{}", serde_json::to_string(&body).unwrap_or_default());
     } else {
         eprintln!("custodia: {e}");
+    }
+}
+
+/// Prints an internal error (a panic nobody caught) as one sentence or one JSON object.
+pub fn report_internal(what: &str, json: bool) {
+    let message = format!("internal error, please report it ({what})");
+    if json {
+        let body = wire::ErrorOut {
+            error: wire::ErrorBody {
+                kind: "internal",
+                message,
+            },
+        };
+        eprintln!("{}", serde_json::to_string(&body).unwrap_or_default());
+    } else {
+        eprintln!("custodia: {message}");
     }
 }
 
@@ -238,7 +260,7 @@ fn case(root: &Path, opts: &OpenOptions, cmd: CaseCommand, out: &mut Out) -> Run
             }
             out.line(&format!(
                 "created:     {} by {}",
-                case.created_at,
+                escape_text(&case.created_at),
                 escape_text(&case.actor)
             ))?;
             out.line(&format!("items:       {}", items.len()))?;
@@ -356,7 +378,7 @@ fn show(d: &custodia::ItemDetail, out: &mut Out) -> Run {
         ),
         ("captured at", opt(&i.captured_at)),
         ("modified at", opt(&i.modified_at)),
-        ("ingested at", i.ingested_at.clone()),
+        ("ingested at", escape_text(&i.ingested_at)),
         ("ingested by", escape_text(&i.actor)),
     ];
     for (k, v) in rows {
@@ -374,7 +396,7 @@ fn event_line(e: &custodia::custody::Event) -> String {
     let mut line = format!(
         "#{:<5} {}  {:<11} {}",
         e.seq,
-        e.time,
+        escape_text(&e.time),
         e.action.as_str(),
         escape_text(&e.actor)
     );
@@ -382,7 +404,7 @@ fn event_line(e: &custodia::custody::Event) -> String {
         line.push_str(&format!("  case {}", escape_text(c)));
     }
     if !items.is_empty() {
-        line.push_str(&format!("  {}", items.join(",")));
+        line.push_str(&format!("  {}", escape_text(&items.join(","))));
     }
     if let Some(r) = &e.reason {
         line.push_str(&format!("  reason: {}", escape_text(r)));

@@ -4,9 +4,13 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-/// Signals that stdout's reader went away (`custodia list | head -1`): stop quietly.
+/// Why output stopped: the reader went away (`custodia list | head -1`: stop quietly), or
+/// stdout itself failed (a full disk under `> out.json`: a real error).
 #[derive(Debug)]
-pub struct BrokenPipe;
+pub enum BrokenPipe {
+    Closed,
+    Failed(io::Error),
+}
 
 pub struct Out {
     stdout: io::BufWriter<io::Stdout>,
@@ -34,7 +38,7 @@ impl Out {
 
     /// The one JSON document of a `--json` run.
     pub fn json<T: Serialize>(&mut self, value: &T) -> Result<(), BrokenPipe> {
-        serde_json::to_writer_pretty(&mut self.stdout, value).map_err(|_| BrokenPipe)?;
+        serde_json::to_writer_pretty(&mut self.stdout, value).map_err(|e| pipe(e.into()))?;
         writeln!(self.stdout).map_err(pipe)?;
         self.flush()
     }
@@ -52,7 +56,10 @@ impl Out {
     }
 }
 
-fn pipe(_: io::Error) -> BrokenPipe {
-    // Any write error on stdout ends the output; the only one expected is EPIPE.
-    BrokenPipe
+fn pipe(e: io::Error) -> BrokenPipe {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        BrokenPipe::Closed
+    } else {
+        BrokenPipe::Failed(e)
+    }
 }

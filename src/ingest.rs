@@ -176,7 +176,7 @@ fn read_file(
     // One byte past the size seen at open is enough to know the file grew: reading a
     // growing file to its end would store chunks no item will ever name.
     let mut limited = std::io::Read::take(&mut file, before.len() + 1);
-    let stored = match writer.store(path, &mut limited, &mut |n| progress.bytes(n)) {
+    let stored = match writer.store(path, before.len(), &mut limited, &mut |n| progress.bytes(n)) {
         Ok(s) => s,
         Err(Error::Io {
             path: failed,

@@ -36,12 +36,19 @@ impl<'a> ContentWriter<'a> {
     /// Two threads: this one reads and computes the file's BLAKE3 and SHA-256; the other
     /// hashes each chunk for its id, compresses it and stores it. Chunks already stored are
     /// not written again: a chunk is immutable once in.
+    /// `size` is what the file measured at open: a file that fits one chunk is read on
+    /// this thread alone into a buffer of its size (the two-thread pipeline and its four
+    /// 1 MiB buffers would cost small files more than they save).
     pub fn store(
         &mut self,
         path: &Path,
+        size: u64,
         source: &mut impl Read,
         progress: &mut dyn FnMut(u64),
     ) -> Result<StoredContent> {
+        if size < chunk::CHUNK_SIZE as u64 {
+            return self.store_small(path, size, source, progress);
+        }
         let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
         let chunks = &mut *self.chunks;
@@ -59,6 +66,41 @@ impl<'a> ContentWriter<'a> {
                 chunks,
                 stored_bytes,
             })
+        })
+    }
+}
+
+impl ContentWriter<'_> {
+    fn store_small(
+        &mut self,
+        path: &Path,
+        size: u64,
+        source: &mut impl Read,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<StoredContent> {
+        let mut buf = Vec::with_capacity(size as usize + 1);
+        // At most one chunk: a file that grew past it is caught by the caller's second look.
+        source
+            .take(chunk::CHUNK_SIZE as u64)
+            .read_to_end(&mut buf)
+            .map_err(Error::io(path))?;
+        let mut hasher = DualHasher::new();
+        hasher.update(&buf);
+        progress(buf.len() as u64);
+        let mut chunks = Vec::new();
+        let mut stored_bytes = 0;
+        if !buf.is_empty() {
+            let id = ChunkId::from(blake3::hash(&buf));
+            stored_bytes = self.chunks.put(id, &buf)?;
+            chunks.push(ChunkRef {
+                id,
+                len: buf.len() as u32,
+            });
+        }
+        Ok(StoredContent {
+            fixity: hasher.finish(),
+            chunks,
+            stored_bytes,
         })
     }
 }

@@ -185,7 +185,13 @@ fn actor(given: Option<String>) -> String {
         .filter(|a| !a.trim().is_empty())
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(os_user)
+}
+
+/// The OS user's name from the password database (cron and services often run without
+/// $USER); `whoami` reads it with getpwuid_r.
+fn os_user() -> String {
+    whoami::fallible::username().unwrap_or_else(|_| "unknown".into())
 }
 
 /// Prints the JSON value with --json, the human line otherwise.

@@ -104,6 +104,16 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_path(dir)
 }
 
+/// Opens a file for reading without following a link or blocking on a FIFO: a file swapped
+/// for a link after it was listed is refused, and one swapped for a pipe cannot hang a read.
+pub fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Removes what killed custodia processes left behind: entries of `dir` named
 /// `<prefix><pid><suffix>` whose process is gone. Live processes' temporaries are kept.
 pub fn remove_stale_temporaries(dir: &Path, prefix: &str, suffix: &str) {

@@ -1,8 +1,8 @@
 //! `ingest`: files and folders into a case, each item committed with its custody event and made durable before it is reported.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -162,7 +162,7 @@ fn read_file(
             reason,
         }))
     };
-    let mut file = match open_no_follow(path) {
+    let mut file = match crate::durable::open_no_follow(path) {
         Ok(f) => f,
         Err(e) => return skip(format!("cannot be read: {e}")),
     };
@@ -357,15 +357,6 @@ fn acquisition_draft(action: Action, cx: &Context, p: &Pending, path: &[u8]) -> 
             cx.parent
                 .map_or(Value::Null, |id| Value::String(id.to_string())),
         )
-}
-
-fn open_no_follow(path: &Path) -> std::io::Result<File> {
-    // O_NOFOLLOW: a file swapped for a link after the walk is refused, not followed.
-    // O_NONBLOCK: a file swapped for a FIFO cannot hang the ingest.
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
 }
 
 fn is_read_error(e: &std::io::Error) -> bool {

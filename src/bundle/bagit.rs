@@ -43,6 +43,14 @@ impl Algorithm {
     }
 }
 
+/// The tag files a tag manifest must cover: the declaration, bag-info and every payload manifest.
+pub fn covered_tag_files() -> Vec<String> {
+    [BAGIT_TXT.to_owned(), BAG_INFO.to_owned()]
+        .into_iter()
+        .chain(Algorithm::PAYLOAD.iter().map(|a| a.manifest()))
+        .collect()
+}
+
 /// The three digests of one file, computed in one pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileDigests {

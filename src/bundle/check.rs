@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde_json::Value;
@@ -15,6 +14,7 @@ use serde_json::Value;
 use super::bagit::{self, Algorithm, FileDigests, TripleHasher};
 use super::layout;
 use crate::custody::{Action, Break, ChainWalker, Event};
+use crate::durable;
 use crate::error::{Error, Result};
 use crate::ids::EventDigest;
 use crate::verify::{ProblemKind, VerifyReport};
@@ -116,7 +116,7 @@ impl Checker<'_> {
             return None;
         }
         let mut bytes = Vec::new();
-        let read = open_no_follow(&self.dir.join(rel))
+        let read = durable::open_no_follow(&self.dir.join(rel))
             .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes));
         match read {
             Ok(_) => Some(bytes),
@@ -130,7 +130,7 @@ impl Checker<'_> {
     fn digest_file(&mut self, rel: &str) -> Option<FileDigests> {
         let mut hasher = TripleHasher::default();
         let mut buf = vec![0u8; 1 << 20];
-        let mut file = match open_no_follow(&self.dir.join(rel)) {
+        let mut file = match durable::open_no_follow(&self.dir.join(rel)) {
             Ok(f) => f,
             Err(e) => {
                 self.problem(ProblemKind::BagInvalid, rel, format!("cannot be read: {e}"));
@@ -323,10 +323,7 @@ impl Checker<'_> {
 
     /// The tag manifests must cover bagit.txt, bag-info.txt and every payload manifest.
     fn check_tag_manifests(&mut self) {
-        let must: Vec<String> = [bagit::BAGIT_TXT.to_owned(), bagit::BAG_INFO.to_owned()]
-            .into_iter()
-            .chain(Algorithm::PAYLOAD.iter().map(|a| a.manifest()))
-            .collect();
+        let must = bagit::covered_tag_files();
         for a in Algorithm::TAG {
             let name = a.tag_manifest();
             let Some(bytes) = self.read(&name, MAX_TAG_FILE) else {
@@ -370,9 +367,8 @@ impl Checker<'_> {
 
     /// Files no manifest accounts for: BagIt validators miss extra top-level files; this does not.
     fn check_unlisted(&mut self, listed: &BTreeSet<String>) {
-        let known: BTreeSet<String> = [bagit::BAGIT_TXT.to_owned(), bagit::BAG_INFO.to_owned()]
+        let known: BTreeSet<String> = bagit::covered_tag_files()
             .into_iter()
-            .chain(Algorithm::PAYLOAD.iter().map(|a| a.manifest()))
             .chain(Algorithm::TAG.iter().map(|a| a.tag_manifest()))
             .collect();
         let extra: Vec<String> = self
@@ -700,11 +696,4 @@ fn differs_from_event(item: &Value, e: &Event) -> Option<&'static str> {
                 .find(|(mine, v)| item.get(*mine) != Some(v))
                 .map(|(mine, _)| *mine)
         })
-}
-
-fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
 }

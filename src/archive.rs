@@ -17,8 +17,17 @@ use crate::error::{Error, Result};
 use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId, ItemRef};
 use crate::store::{CHUNK_SIZE, ContentRecord};
 
-/// The archive format this release reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The archive format this release creates. It reads and writes every format from 1 up to
+/// this one, and keeps an archive in the format it was made with (see docs/FORMAT.md,
+/// "Format versions").
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first format that stores chunks in packs.
+pub const PACKED_FORMAT: u32 = 2;
+
+fn supported(format: u32) -> bool {
+    (1..=FORMAT_VERSION).contains(&format)
+}
 pub const FORMAT_FILE: &str = "FORMAT";
 pub const HEAD_FILE: &str = "HEAD";
 pub const LOCK_FILE: &str = "lock";
@@ -151,7 +160,7 @@ impl Archive {
             .get("archive")?
             .ok_or_else(|| Error::Damaged("the archive record (meta/archive) is missing".into()))?;
         let meta: ArchiveMeta = codec::decode("meta/archive", &meta_bytes)?;
-        if meta.format != FORMAT_VERSION {
+        if !supported(meta.format) {
             return Err(Error::UnsupportedFormat {
                 found: meta.format.to_string(),
                 supported: FORMAT_VERSION,
@@ -201,7 +210,11 @@ impl Archive {
     }
 
     pub(crate) fn chunk_writer(&self) -> crate::store::ChunkWriter {
-        crate::store::ChunkWriter::new(&self.root, self.trees.chunk_volumes.clone())
+        crate::store::ChunkWriter::new(
+            &self.root,
+            self.trees.chunk_volumes.clone(),
+            self.meta.format >= PACKED_FORMAT,
+        )
     }
 
     pub fn root(&self) -> &Path {
@@ -500,7 +513,7 @@ fn check_format(root: &Path) -> Result<()> {
         .next()
         .and_then(|l| l.strip_prefix("format "))
         .unwrap_or("?");
-    if found != FORMAT_VERSION.to_string() {
+    if !found.parse().is_ok_and(supported) {
         return Err(Error::UnsupportedFormat {
             found: found.to_owned(),
             supported: FORMAT_VERSION,

@@ -114,6 +114,162 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<ChunkFrame<'_>> {
     })
 }
 
+/// Where a chunk is stored: the value of `chunk_volumes/<chunk id>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkLocation {
+    /// Format 1: the chunk is the record under its id in the volume's `chunks` tree.
+    /// Stored as `[1][volume u32 LE]`.
+    Volume(u32),
+    /// Format 2: the chunk is the pack entry starting at `offset` in pack `pack` of the
+    /// volume's `packs` tree. Stored as `[2][volume u32 LE][pack u32 LE][offset u32 LE]`.
+    Packed { volume: u32, pack: u32, offset: u32 },
+}
+
+/// The record version of a packed chunk location.
+const PACKED_LOCATION: u8 = 2;
+
+impl ChunkLocation {
+    pub fn volume(&self) -> u32 {
+        match *self {
+            ChunkLocation::Volume(v) | ChunkLocation::Packed { volume: v, .. } => v,
+        }
+    }
+}
+
+pub fn encode_location(location: &ChunkLocation) -> Vec<u8> {
+    match *location {
+        ChunkLocation::Volume(volume) => encode(&volume),
+        ChunkLocation::Packed {
+            volume,
+            pack,
+            offset,
+        } => {
+            let mut out = Vec::with_capacity(13);
+            out.push(PACKED_LOCATION);
+            for n in [volume, pack, offset] {
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            out
+        }
+    }
+}
+
+pub fn decode_location(what: &str, bytes: &[u8]) -> Result<ChunkLocation> {
+    match bytes.split_first() {
+        Some((&PACKED_LOCATION, body)) => {
+            let n = |i: usize| {
+                body.get(i * 4..i * 4 + 4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_le_bytes)
+            };
+            match (n(0), n(1), n(2), body.len()) {
+                (Some(volume), Some(pack), Some(offset), 12) => Ok(ChunkLocation::Packed {
+                    volume,
+                    pack,
+                    offset,
+                }),
+                _ => Err(Error::Damaged(format!(
+                    "{what}: a packed location is 13 bytes, this one {}",
+                    bytes.len()
+                ))),
+            }
+        }
+        _ => decode(what, bytes).map(ChunkLocation::Volume),
+    }
+}
+
+/// A pack: several chunk records in one volume value, each behind its chunk id and length,
+/// so that a pack can be read, and every chunk in it checked, without the index.
+///
+/// Layout: `[1]` then entries `[chunk id 32][record length u32 LE][chunk record]`.
+pub struct PackBuilder {
+    bytes: Vec<u8>,
+}
+
+const PACK_ENTRY_HEADER: usize = 32 + 4;
+
+impl Default for PackBuilder {
+    fn default() -> Self {
+        Self {
+            bytes: vec![RECORD_VERSION],
+        }
+    }
+}
+
+impl PackBuilder {
+    /// Appends an entry; returns its offset in the pack.
+    pub fn push(&mut self, id: &[u8; 32], record: &[u8]) -> u32 {
+        let offset = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(id);
+        self.bytes
+            .extend_from_slice(&(record.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(record);
+        offset
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.len() == 1
+    }
+
+    /// The finished pack; the builder starts over.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::replace(&mut self.bytes, vec![RECORD_VERSION])
+    }
+}
+
+/// One entry of a pack: where it starts, the chunk it holds, and where its record lies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackEntry {
+    pub offset: u32,
+    pub id: [u8; 32],
+    pub record: std::ops::Range<usize>,
+}
+
+/// The entry of a pack that starts at `offset`.
+pub fn pack_entry(pack: &[u8], offset: u32) -> Result<PackEntry> {
+    versioned_body("pack", pack)?;
+    let at = offset as usize;
+    let damaged = || Error::Damaged(format!("pack: no whole entry at offset {offset}"));
+    if at == 0 {
+        return Err(damaged());
+    }
+    let header = pack
+        .get(at..at.saturating_add(PACK_ENTRY_HEADER))
+        .ok_or_else(damaged)?;
+    let mut id = [0u8; 32];
+    id.copy_from_slice(&header[..32]);
+    let len = u32::from_le_bytes([header[32], header[33], header[34], header[35]]) as usize;
+    let start = at + PACK_ENTRY_HEADER;
+    let end = start.checked_add(len).ok_or_else(damaged)?;
+    if end > pack.len() {
+        return Err(damaged());
+    }
+    Ok(PackEntry {
+        offset,
+        id,
+        record: start..end,
+    })
+}
+
+/// Every entry of a pack, in order; an error at the first entry that does not fit.
+pub fn pack_entries(pack: &[u8]) -> Result<Vec<PackEntry>> {
+    versioned_body("pack", pack)?;
+    let mut out = Vec::new();
+    let mut at = 1usize;
+    while at < pack.len() {
+        let offset =
+            u32::try_from(at).map_err(|_| Error::Damaged("pack: larger than 4 GiB".into()))?;
+        let entry = pack_entry(pack, offset)?;
+        at = entry.record.end;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
 /// Encodes a custody event's canonical JSON bytes for storage: `[version] ++ json`.
 pub fn encode_event(json: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + json.len());
@@ -197,6 +353,44 @@ mod tests {
             let _ = decode::<Sample>("s", &bytes);
             let _ = decode_chunk(&bytes);
             let _ = decode_event(&bytes);
+        }
+
+        #[test]
+        fn locations_round_trip(volume: u32, pack: u32, offset: u32, legacy: bool) {
+            let l = if legacy {
+                ChunkLocation::Volume(volume)
+            } else {
+                ChunkLocation::Packed { volume, pack, offset }
+            };
+            let bytes = encode_location(&l);
+            prop_assert_eq!(bytes.len(), if legacy { 5 } else { 13 });
+            prop_assert_eq!(decode_location("l", &bytes).unwrap(), l);
+        }
+
+        #[test]
+        fn packs_round_trip(records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..20)) {
+            let mut pack = PackBuilder::default();
+            let mut placed = Vec::new();
+            for (i, r) in records.iter().enumerate() {
+                placed.push(pack.push(&[i as u8; 32], r));
+            }
+            let bytes = pack.take();
+            prop_assert!(pack.is_empty());
+            let entries = pack_entries(&bytes).unwrap();
+            prop_assert_eq!(entries.len(), records.len());
+            for (i, (entry, r)) in entries.iter().zip(&records).enumerate() {
+                prop_assert_eq!(entry.offset, placed[i]);
+                prop_assert_eq!(entry.id, [i as u8; 32]);
+                prop_assert_eq!(&bytes[entry.record.clone()], r.as_slice());
+                prop_assert_eq!(&pack_entry(&bytes, entry.offset).unwrap(), entry);
+            }
+        }
+
+        #[test]
+        fn hostile_packs_and_locations_never_panic(bytes: Vec<u8>, offset: u32) {
+            let _ = pack_entries(&bytes);
+            let _ = pack_entry(&bytes, offset);
+            let _ = decode_location("l", &bytes);
         }
 
         #[test]

@@ -20,7 +20,7 @@ pub enum Error {
     #[error("archive is in use by another custodia process ({}); retry later or pass --wait", escape_path(.0))]
     Locked(PathBuf),
     #[error(
-        "archive format {found} is not supported by this custodia (it reads format {supported})"
+        "archive format {found} is not supported by this custodia (it reads formats 1 to {supported})"
     )]
     UnsupportedFormat { found: String, supported: u32 },
     #[error("the archive database {} is damaged and cannot be opened: {detail}", escape_path(.path))]

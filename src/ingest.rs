@@ -222,9 +222,9 @@ impl Archive {
         chunks.make_durable()?;
         let locations = chunks.pending();
         let outcomes = self.commit(|tx| {
-            for (id, volume) in locations {
+            for (id, location) in locations {
                 tx.chunk_volumes
-                    .insert(id.as_bytes().as_slice(), codec::encode(volume))?;
+                    .insert(id.as_bytes().as_slice(), codec::encode_location(location))?;
             }
             batch
                 .iter()

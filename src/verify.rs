@@ -216,8 +216,8 @@ impl Archive {
 
     /// Every content: every chunk decompressed and checked, the whole re-hashed with both hashes.
     ///
-    /// Contents are read in the order of the volume of their first chunk, so each volume
-    /// is opened about once.
+    /// Contents are read in the order of the volume (and pack) of their first chunk, so each
+    /// volume is opened about once.
     fn check_contents(
         &self,
         report: &mut VerifyReport,
@@ -241,7 +241,10 @@ impl Archive {
                         .chunks
                         .first()
                         .and_then(|c| chunks.location(&c.id).ok())
-                        .unwrap_or(0);
+                        .map_or((0, 0), |l| match l {
+                            codec::ChunkLocation::Volume(v) => (v, 0),
+                            codec::ChunkLocation::Packed { volume, pack, .. } => (volume, pack),
+                        });
                     order.push((volume, id));
                 }
                 Err(e) => {

@@ -1168,62 +1168,33 @@ fn chunk_ids(db: &sled::Db, content: &[u8]) -> Vec<[u8; 32]> {
         .collect()
 }
 
-/// A stored chunk record: which sled database holds it, its id and its original bytes.
-struct StoredChunk {
-    db: PathBuf,
+/// A stored chunk record: its id and its original bytes, to put back.
+struct StoredChunk<'a> {
+    env: &'a Env,
     id: [u8; 32],
     original: Vec<u8>,
 }
 
-impl StoredChunk {
+impl StoredChunk<'_> {
     fn put(&self, record: &[u8]) {
-        let db = sled::open(&self.db).expect("open the chunk's database directly");
-        db.open_tree("chunks")
-            .unwrap()
-            .insert(self.id, record)
-            .unwrap();
-        db.flush().unwrap();
+        self.env.set_chunk_record(&self.id, Some(record));
     }
 }
 
 /// Flips one byte in the middle of the first stored chunk of a fixture file, through sled
-/// directly, wherever the archive keeps it: tree "chunks" of the main database, or of one of
-/// the chunk volumes under ARCHIVE/volumes/ (each a sled database with a tree "chunks").
-fn damage_chunk(env: &Env, fixture: &str) -> StoredChunk {
+/// directly (docs/FORMAT.md, "Finding a chunk").
+fn damage_chunk<'a>(env: &'a Env, fixture: &str) -> StoredChunk<'a> {
     let content = std::fs::read(fixtures().join(fixture)).unwrap();
     let db = env.sled();
     let id = chunk_ids(&db, &content)[0];
-    let in_main = db.open_tree("chunks").unwrap().get(id).unwrap();
-    drop(db);
-    let found = match in_main {
-        Some(record) => Some((env.archive.join("db"), record.to_vec())),
-        None => {
-            let volumes = env.archive.join("volumes");
-            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&volumes)
-                .map(|r| r.map(|e| e.unwrap().path()).collect())
-                .unwrap_or_default();
-            dirs.sort();
-            dirs.into_iter().find_map(|dir| {
-                let db = sled::open(&dir).expect("open a chunk volume directly");
-                let record = db
-                    .open_tree("chunks")
-                    .unwrap()
-                    .get(id)
-                    .unwrap()
-                    .map(|r| r.to_vec());
-                drop(db);
-                record.map(|r| (dir, r))
-            })
-        }
-    };
-    let (db, original) =
-        found.unwrap_or_else(|| panic!("chunk {} of {fixture} is stored nowhere", hex::encode(id)));
+    crate::util::close_sled(db, &env.archive.join("db"));
+    let original = env.chunk_record(&id);
     assert_eq!(original[0], 1, "chunk record version");
     assert!(original.len() > 6 + 16, "chunk too short to damage");
     let mut damaged = original.clone();
     let at = 6 + (damaged.len() - 6) / 2;
     damaged[at] ^= 0x20;
-    let stored = StoredChunk { db, id, original };
+    let stored = StoredChunk { env, id, original };
     stored.put(&damaged);
     stored
 }

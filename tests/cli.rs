@@ -45,7 +45,7 @@ fn whole_flow_on_the_fixture_case() {
     }
 
     let init = env.json(&["init"]);
-    assert_eq!(init["format"], 1);
+    assert_eq!(init["format"], 2);
     assert!(!json_str(&init["archive_id"]).is_empty());
     assert!(env.archive.join("FORMAT").is_file());
 
@@ -1256,7 +1256,7 @@ fn json_is_exactly_one_document_for_every_command() {
         assert!(docs[0].is_object(), "{args:?}: an object:\n{stdout}");
         docs.into_iter().next().unwrap()
     };
-    assert_eq!(one(&["init"])["format"], 1);
+    assert_eq!(one(&["init"])["format"], 2);
     assert_eq!(one(&["case", "create", CASE, "--title", "t"])["id"], CASE);
     one(&["case", "create", SECOND, "--title", "u"]);
     assert_eq!(one(&["case", "list"])["cases"].as_array().unwrap().len(), 2);

@@ -133,45 +133,13 @@ impl Fixture {
         out
     }
 
-    /// The sled database that holds a chunk's record: the archive's own database (tree
-    /// `chunks`), or, when the archive keeps chunks in volumes, the volume that the index
-    /// tree `chunk_volumes` names (`[1] u32 LE` → `ARCHIVE/volumes/NNNNNN`, tree `chunks`).
+    /// The volume directory that holds a chunk (docs/FORMAT.md, "Finding a chunk").
     fn chunk_home(&self, chunk: [u8; 32]) -> PathBuf {
-        let volume = self.with_db(|db| {
-            let names = db.tree_names();
-            if !names.iter().any(|n| n.as_ref() == b"chunk_volumes") {
-                return None;
-            }
-            let at = db.open_tree("chunk_volumes").unwrap().get(chunk).unwrap();
-            let at = at.expect("the index records the chunk's volume");
-            assert_eq!((at[0], at.len()), (1, 5), "volume number record");
-            Some(u32::from_le_bytes(at[1..5].try_into().unwrap()))
-        });
-        match volume {
-            Some(n) => self.env.archive.join("volumes").join(format!("{n:06}")),
-            None => self.env.archive.join("db"),
-        }
-    }
-
-    /// Runs `body` on the `chunks` tree that holds `chunk`, opened directly, then closes it.
-    fn with_chunks<R>(&self, chunk: [u8; 32], body: impl FnOnce(&sled::Tree) -> R) -> R {
-        let home = self.chunk_home(chunk);
-        assert!(
-            home.join("db").is_file(),
-            "no database at {}",
-            home.display()
-        );
-        let db = sled::open(&home).expect("open the chunk database directly");
-        let out = body(&db.open_tree("chunks").unwrap());
-        close_sled(db, &home);
-        out
+        self.env.volume_dir(self.env.chunk_volume(&chunk))
     }
 
     fn remove_chunk(&self, chunk: [u8; 32]) {
-        self.with_chunks(chunk, |chunks| {
-            let removed = chunks.remove(chunk).unwrap();
-            assert!(removed.is_some(), "chunk {} was stored", hex::encode(chunk));
-        });
+        self.env.set_chunk_record(&chunk, None);
     }
 
     /// The chunk ids of a content, read from its `contents` record by the documented layout:
@@ -206,15 +174,13 @@ impl Fixture {
 
     /// Flips one byte of a stored chunk's payload after checking its compression byte.
     fn flip_chunk_byte(&self, chunk: [u8; 32], compression: u8) {
-        self.with_chunks(chunk, |chunks| {
-            let mut stored = chunks.get(chunk).unwrap().expect("chunk").to_vec();
-            assert_eq!(stored[0], 1, "chunk record version");
-            assert_eq!(stored[1], compression, "chunk compression byte");
-            assert!(stored.len() > 6 + 16, "chunk payload too short to damage");
-            let at = 6 + (stored.len() - 6) / 2;
-            stored[at] ^= 0x20;
-            chunks.insert(chunk, stored).unwrap();
-        });
+        let mut stored = self.env.chunk_record(&chunk);
+        assert_eq!(stored[0], 1, "chunk record version");
+        assert_eq!(stored[1], compression, "chunk compression byte");
+        assert!(stored.len() > 6 + 16, "chunk payload too short to damage");
+        let at = 6 + (stored.len() - 6) / 2;
+        stored[at] ^= 0x20;
+        self.env.set_chunk_record(&chunk, Some(&stored));
     }
 
     /// Every custody event, from the `custody` tree: (seq, parsed JSON).

@@ -993,7 +993,7 @@ fn init_writes_format_last_after_its_event_is_durable() {
     );
     assert_eq!(
         std::fs::read_to_string(&format).expect("FORMAT"),
-        "custodia archive\nformat 1\n"
+        "custodia archive\nformat 2\n"
     );
 }
 

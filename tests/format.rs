@@ -40,9 +40,17 @@ const TREES: [&str; 7] = [
     "custody",
 ];
 const VOLUMES_DIR: &str = "volumes";
-/// The one tree of every volume.
+/// The one tree of a format-1 volume: chunk records by chunk id.
 const VOLUME_TREE: &str = "chunks";
+/// The one tree of a format-2 volume: packs by number.
+const PACK_TREE: &str = "packs";
+/// Format 1: a volume is full once it holds this many bytes of chunk records.
 const VOLUME_BYTES: u64 = 8 << 20;
+/// Format 2: a pack is written once it holds this many bytes; a volume holds 8 packs.
+const PACK_BYTES: usize = 1 << 20;
+const PACKS_PER_VOLUME: u64 = 8;
+/// The format `init` makes.
+const FORMAT: u32 = 2;
 /// The files of a bundle, FORMAT.md "Bundles" (evidence files aside).
 const BUNDLE_FILES: [&str; 11] = [
     "bagit.txt",
@@ -348,12 +356,57 @@ fn decode_chunk(key: &[u8], stored: &[u8]) -> (u8, Vec<u8>) {
     (compression, raw)
 }
 
-/// A chunk location (value of `chunk_volumes`): `[1][volume u32 LE]`.
-fn decode_location(bytes: &[u8]) -> u32 {
-    let mut r = Rec::new("chunk location", bytes);
-    let volume = r.u32();
-    r.end();
-    volume
+/// A chunk location (value of `chunk_volumes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Location {
+    /// Format 1, `[1][volume u32 LE]`: the record is `chunks[id]` in the volume.
+    Record(u32),
+    /// Format 2, `[2][volume u32 LE][pack u32 LE][offset u32 LE]`: the entry at `offset`
+    /// of `packs[pack u32 BE]` in the volume.
+    Packed(u32, u32, u32),
+}
+
+impl Location {
+    fn volume(self) -> u32 {
+        match self {
+            Location::Record(v) | Location::Packed(v, _, _) => v,
+        }
+    }
+}
+
+fn decode_location(bytes: &[u8]) -> Location {
+    match bytes[0] {
+        1 => {
+            let mut r = Rec::new("chunk location", bytes);
+            let volume = r.u32();
+            r.end();
+            Location::Record(volume)
+        }
+        2 => {
+            assert_eq!(bytes.len(), 13, "a packed location is 13 bytes");
+            let n = |i: usize| u32::from_le_bytes(bytes[1 + 4 * i..5 + 4 * i].try_into().unwrap());
+            Location::Packed(n(0), n(1), n(2))
+        }
+        v => panic!("chunk location version {v}"),
+    }
+}
+
+/// A pack: `[1]`, then entries `[chunk id 32][record length u32 LE][chunk record]` to its end.
+/// Returns `(offset, id, record)` per entry.
+fn decode_pack(pack: &[u8]) -> Vec<(u32, Vec<u8>, Vec<u8>)> {
+    assert_eq!(pack[0], RECORD_VERSION, "pack version byte");
+    let mut out = Vec::new();
+    let mut at = 1;
+    while at < pack.len() {
+        assert!(at + 36 <= pack.len(), "a whole entry header at {at}");
+        let id = pack[at..at + 32].to_vec();
+        let len = u32::from_le_bytes(pack[at + 32..at + 36].try_into().unwrap()) as usize;
+        let end = at + 36 + len;
+        assert!(end <= pack.len(), "a whole record at {at}");
+        out.push((at as u32, id, pack[at + 36..end].to_vec()));
+        at = end;
+    }
+    out
 }
 
 /// `ARCHIVE/volumes/NNNNNN`: six decimal digits.
@@ -362,7 +415,7 @@ fn volume_dir(archive: &Path, number: u32) -> PathBuf {
 }
 
 /// Chunk records found the way FORMAT.md says: the chunk's `chunk_volumes` entry names the
-/// volume, whose `chunks` tree holds the record. Each volume is opened once (sled locks a
+/// volume and, in format 2, the pack and offset. Each volume is opened once (sled locks a
 /// database against a second opening, even in the same process).
 struct ChunkStore {
     archive: PathBuf,
@@ -379,12 +432,16 @@ impl ChunkStore {
         }
     }
 
-    fn volume_of(&self, id: &[u8]) -> u32 {
+    fn location(&self, id: &[u8]) -> Location {
         decode_location(
             self.locations
                 .get(id)
                 .unwrap_or_else(|| panic!("chunk {} has a chunk_volumes entry", hex::encode(id))),
         )
+    }
+
+    fn volume_of(&self, id: &[u8]) -> u32 {
+        self.location(id).volume()
     }
 
     fn volume(&mut self, number: u32) -> &sled::Db {
@@ -397,25 +454,74 @@ impl ChunkStore {
 
     /// The stored record of a chunk.
     fn record(&mut self, id: &[u8]) -> Vec<u8> {
-        let number = self.volume_of(id);
-        let tree = self.volume(number).open_tree(VOLUME_TREE).unwrap();
-        tree.get(id)
-            .unwrap()
-            .unwrap_or_else(|| panic!("volume {number} holds chunk {}", hex::encode(id)))
-            .to_vec()
+        match self.location(id) {
+            Location::Record(number) => {
+                let tree = self.volume(number).open_tree(VOLUME_TREE).unwrap();
+                tree.get(id)
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("volume {number} holds chunk {}", hex::encode(id)))
+                    .to_vec()
+            }
+            Location::Packed(number, pack, offset) => {
+                let tree = self.volume(number).open_tree(PACK_TREE).unwrap();
+                let bytes = tree
+                    .get(pack.to_be_bytes())
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("volume {number} holds pack {pack}"));
+                let (_, found, record) = decode_pack(&bytes)
+                    .into_iter()
+                    .find(|(at, _, _)| *at == offset)
+                    .unwrap_or_else(|| panic!("an entry starts at offset {offset}"));
+                assert_eq!(found, id, "the entry at the location is the chunk's");
+                record
+            }
+        }
     }
 
-    /// Every volume directory, by number, with its `chunks` tree.
+    /// Every volume directory, by number, with the chunk records it holds by id (from its
+    /// `chunks` tree, or from every entry of every pack).
     fn all_volumes(&mut self) -> BTreeMap<u32, BTreeMap<Vec<u8>, Vec<u8>>> {
         let mut out = BTreeMap::new();
+        for number in self.volume_numbers() {
+            let volume = self.volume(number);
+            let names = volume.tree_names();
+            let has = |tree: &str| names.iter().any(|n| n == tree.as_bytes());
+            let mut records = if has(VOLUME_TREE) {
+                tree_map(volume, VOLUME_TREE)
+            } else {
+                BTreeMap::new()
+            };
+            if has(PACK_TREE) {
+                for (_, pack) in tree_map(volume, PACK_TREE) {
+                    for (_, id, record) in decode_pack(&pack) {
+                        assert!(
+                            records.insert(id, record).is_none(),
+                            "a chunk is in one entry"
+                        );
+                    }
+                }
+            }
+            out.insert(number, records);
+        }
+        out
+    }
+
+    /// Every volume's packs by number (format 2).
+    fn packs(&mut self, number: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        tree_map(self.volume(number), PACK_TREE)
+    }
+
+    fn volume_numbers(&self) -> Vec<u32> {
         let dir = self.archive.join(VOLUMES_DIR);
+        let mut numbers = Vec::new();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             let number: u32 = name.parse().expect("a volume is named by its number");
             assert_eq!(name, format!("{number:06}"), "six decimal digits");
-            out.insert(number, tree_map(self.volume(number), VOLUME_TREE));
+            numbers.push(number);
         }
-        out
+        numbers.sort_unstable();
+        numbers
     }
 }
 
@@ -634,7 +740,7 @@ fn the_archive_directory_holds_what_format_md_lists() {
     let root = &s.env.archive;
     assert_eq!(
         std::fs::read(root.join("FORMAT")).unwrap(),
-        b"custodia archive\nformat 1\n"
+        b"custodia archive\nformat 2\n"
     );
     let names: BTreeSet<String> = std::fs::read_dir(root)
         .unwrap()
@@ -691,7 +797,7 @@ fn the_archive_directory_holds_what_format_md_lists() {
         let volume = store.volume(n);
         assert_eq!(
             names_of(volume),
-            BTreeSet::from([VOLUME_TREE.to_owned()]),
+            BTreeSet::from([PACK_TREE.to_owned()]),
             "volume {n} has one tree"
         );
         assert!(
@@ -710,7 +816,7 @@ fn the_meta_tree_decodes_by_hand() {
     assert_eq!(keys, [&b"archive"[..], b"head", b"next_item"]);
 
     let m = decode_meta(&meta[&b"archive"[..]]);
-    assert_eq!(m.format, 1);
+    assert_eq!(m.format, FORMAT);
     assert_eq!(m.chunk_size as usize, CHUNK_SIZE);
     assert_eq!(m.archive_id.len(), 32);
     assert!(
@@ -737,7 +843,7 @@ fn the_meta_tree_decodes_by_hand() {
     }
     assert_eq!(
         log[0].2["details"],
-        serde_json::json!({"chunk_size": CHUNK_SIZE, "format": 1})
+        serde_json::json!({"chunk_size": CHUNK_SIZE, "format": FORMAT})
     );
 }
 
@@ -888,11 +994,11 @@ fn every_item_reassembles_from_its_chunks_by_hand() {
     assert_eq!(contents.len(), 11);
 }
 
-/// FORMAT.md "Volumes": a volume takes no new chunk once 8 MiB of chunk records were
-/// written to it, each ingest command that stores a new chunk starts a new volume, numbers
+/// FORMAT.md "Volumes": a volume takes 8 packs, a pack is written once it holds 1 MiB,
+/// each ingest command that stores a new chunk starts a new volume, numbers
 /// run from 1, and a chunk already located is never stored again.
 #[test]
-fn volumes_fill_to_8_mib_and_each_ingest_starts_its_own() {
+fn volumes_fill_to_8_packs_and_each_ingest_starts_its_own() {
     let env = Env::with_case();
     let ingest = |path: &Path, status: &str| {
         let report = env.json(&["ingest", "--case", "BY-2024-017", path.to_str().unwrap()]);
@@ -959,11 +1065,26 @@ fn volumes_fill_to_8_mib_and_each_ingest_starts_its_own() {
         "only the new chunk"
     );
 
-    // The chunk that reached 8 MiB was the last volume 1 took.
-    let record_bytes =
-        |ids: &[Vec<u8>]| -> u64 { ids.iter().map(|id| volumes[&1][id].len() as u64).sum() };
-    assert!(record_bytes(&big_ids[..7]) < VOLUME_BYTES);
-    assert!(record_bytes(&big_ids[..8]) >= VOLUME_BYTES);
+    // A 1 MiB chunk fills a pack on its own, and a volume takes 8 packs, numbered from 0.
+    let packs = store.packs(1);
+    assert_eq!(packs.len() as u64, PACKS_PER_VOLUME);
+    for (n, (key, pack)) in packs.iter().enumerate() {
+        assert_eq!(
+            key,
+            &(n as u32).to_be_bytes().to_vec(),
+            "pack numbers, u32 BE"
+        );
+        let entries = decode_pack(pack);
+        assert_eq!(entries.len(), 1, "pack {n}");
+        assert_eq!(entries[0].1, big_ids[n], "pack {n} holds chunk {n}");
+        assert!(pack.len() >= PACK_BYTES);
+        assert_eq!(
+            store.location(&big_ids[n]),
+            Location::Packed(1, n as u32, 1),
+            "the first entry starts after the version byte"
+        );
+    }
+    assert_eq!(store.packs(2).len(), 3);
     for id in big_ids.iter().chain(&mixed_ids) {
         let n = store.volume_of(id);
         assert!(
@@ -977,6 +1098,44 @@ fn volumes_fill_to_8_mib_and_each_ingest_starts_its_own() {
         whole.extend(decode_chunk(id, &store.record(id)).1);
     }
     assert!(whole == big, "the big file, byte for byte");
+}
+
+/// FORMAT.md "Packs": the chunks of small files share a pack, in the order they were
+/// stored, each entry behind its chunk id and length; the pack is written when the batch
+/// is committed, full or not.
+#[test]
+fn small_files_share_one_pack_in_order() {
+    let env = Env::with_case();
+    let files: Vec<Vec<u8>> = (0..3)
+        .map(|i| util::noise(30 + i, 1000 + i as usize))
+        .collect();
+    for (i, bytes) in files.iter().enumerate() {
+        util::write(&env.path(&format!("in/f{i}.bin")), bytes);
+    }
+    env.json(&[
+        "ingest",
+        "--case",
+        "BY-2024-017",
+        env.path("in").to_str().unwrap(),
+    ]);
+    let db = env.sled();
+    let mut store = ChunkStore::new(&env.archive, &db);
+    assert_eq!(store.volume_numbers(), [1]);
+    let packs = store.packs(1);
+    assert_eq!(packs.len(), 1, "one pack");
+    let entries = decode_pack(&packs[&0u32.to_be_bytes().to_vec()]);
+    let ids: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| blake3::hash(f).as_bytes().to_vec())
+        .collect();
+    assert_eq!(entries.iter().map(|e| e.1.clone()).collect::<Vec<_>>(), ids);
+    let mut at = 1;
+    for ((offset, id, record), bytes) in entries.iter().zip(&files) {
+        assert_eq!(*offset, at);
+        assert_eq!(store.location(id), Location::Packed(1, 0, at));
+        assert_eq!(decode_chunk(id, record).1, *bytes);
+        at += 36 + record.len() as u32;
+    }
 }
 
 /// FORMAT.md "Compression", at its edges: under 64 bytes raw; a chunk over 128 KiB whose
@@ -1032,12 +1191,18 @@ fn compression_follows_the_documented_rule_and_probe() {
 fn every_stored_value_starts_as_format_md_says() {
     let s = Scenario::build();
     let db = s.db();
-    // Every tree of the index database, every volume: every value starts with version byte 1.
+    // Every tree of the index database, every volume: every value starts with version byte
+    // 1, but for chunk locations, which are packed (version 2) in a format-2 archive.
     for tree in TREES {
+        let want = if tree == "chunk_volumes" {
+            2
+        } else {
+            RECORD_VERSION
+        };
         for (key, value) in tree_map(&db, tree) {
             assert_eq!(
                 value.first(),
-                Some(&RECORD_VERSION),
+                Some(&want),
                 "{tree}/{}: version byte",
                 hex::encode(&key)
             );
@@ -1059,8 +1224,12 @@ fn every_stored_value_starts_as_format_md_says() {
     }
     for (id, location) in &store.locations {
         assert_eq!(id.len(), 32, "chunk_volumes is keyed by chunk id");
-        assert_eq!(location.len(), 5, "01 ‖ u32 LE");
-        assert!(volumes.contains_key(&decode_location(location)));
+        assert_eq!(
+            location.len(),
+            13,
+            "02 ‖ volume ‖ pack ‖ offset, u32 LE each"
+        );
+        assert!(volumes.contains_key(&decode_location(location).volume()));
     }
     let items = tree_map(&db, "items");
     let mut seen = BTreeSet::new();
@@ -1764,7 +1933,7 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         .chain(&EVIDENCE_FIELDS)
         .chain(&SEAL_DETAILS)
         .copied()
-        .chain([VOLUME_TREE, "volumes/"])
+        .chain([VOLUME_TREE, PACK_TREE, "volumes/"])
         .chain(kinds.iter().map(|k| k.as_str()))
         .chain(actions.iter().map(|a| a.as_str()));
     for word in words {
@@ -1775,7 +1944,7 @@ fn format_md_names_every_tree_problem_kind_and_action() {
     }
     assert_eq!(
         custodia::FORMAT_VERSION,
-        1,
+        FORMAT,
         "a new format needs a new FORMAT.md section"
     );
     assert_eq!(custodia::codec::RECORD_VERSION, RECORD_VERSION);
@@ -1783,6 +1952,9 @@ fn format_md_names_every_tree_problem_kind_and_action() {
     assert_eq!(custodia::store::MAX_CHUNK, MAX_CHUNK);
     assert_eq!(custodia::store::VOLUME_BYTES, VOLUME_BYTES);
     assert_eq!(custodia::store::VOLUME_TREE, VOLUME_TREE);
+    assert_eq!(custodia::store::PACK_TREE, PACK_TREE);
+    assert_eq!(custodia::store::PACK_BYTES, PACK_BYTES);
+    assert_eq!(custodia::store::PACKS_PER_VOLUME, PACKS_PER_VOLUME);
     assert_eq!(custodia::store::VOLUMES_DIR, VOLUMES_DIR);
     assert_eq!(custodia::custody::EVENT_VERSION, 1);
 }
@@ -1901,4 +2073,107 @@ fn a_tampered_custody_vector_is_caught() {
         found.iter().any(|b| matches!(b, Break::Sequence { .. })),
         "{found:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Format 1: archives made before packs (fixtures/archive-format1.tar.gz, made by the
+// release that wrote format 1; see fixtures/README.md).
+
+/// `multichunk.txt` of the format-1 fixture, made the way fixtures/README.md says.
+fn format1_multichunk() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while out.len() < 2_621_440 + 777 {
+        out.extend(
+            format!("format one fixture: a multi-chunk compressible file, line {i:07}\n").bytes(),
+        );
+        i += 1;
+    }
+    out
+}
+
+fn unpack_format1(env: &Env) {
+    let tarball = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/archive-format1.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(env.dir.path())
+        .status()
+        .expect("run tar");
+    assert!(status.success());
+    std::fs::rename(env.path("archive-format1"), &env.archive).unwrap();
+}
+
+/// A format-1 archive verifies, gives back every byte, takes new evidence and stays in
+/// format 1: one record per chunk under its id, `[1][volume]` locations, no packs.
+#[test]
+fn a_format_1_archive_is_read_written_and_kept_in_format_1() {
+    let env = Env::new();
+    unpack_format1(&env);
+    let (code, verdict) = env.verify();
+    assert_eq!((code, &verdict["ok"]), (0, &Value::Bool(true)), "{verdict}");
+    assert_eq!(verdict["checked"]["items"], 11, "{verdict}");
+
+    let big = format1_multichunk();
+    let out = env.path("multichunk.out");
+    env.ok(&["extract", "EV-000011", "--out", out.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&out).unwrap() == big,
+        "the multi-chunk file, byte for byte"
+    );
+    let ruling = util::fixtures().join("documents/court-ruling.pdf");
+    let out = env.path("ruling.out");
+    env.ok(&["extract", "EV-000001", "--out", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(ruling).unwrap());
+
+    // New evidence, large and small, goes in the format-1 way.
+    let new_big = util::noise(41, CHUNK_SIZE + 5000);
+    let new_small = util::noise(42, 700);
+    util::write(&env.path("in/new-big.bin"), &new_big);
+    util::write(&env.path("in/new-small.bin"), &new_small);
+    let report = env.ingest(&[&env.path("in")]);
+    assert_eq!(
+        report["items"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    let (code, verdict) = env.verify();
+    assert_eq!((code, &verdict["ok"]), (0, &Value::Bool(true)), "{verdict}");
+
+    let format = std::fs::read_to_string(env.archive.join("FORMAT")).unwrap();
+    assert_eq!(format, "custodia archive\nformat 1\n");
+    let db = env.sled();
+    assert_eq!(
+        decode_meta(&tree_map(&db, "meta")[&b"archive"[..]]).format,
+        1
+    );
+    let mut store = ChunkStore::new(&env.archive, &db);
+    for (id, location) in store.locations.clone() {
+        assert_eq!(location.len(), 5, "01 ‖ volume u32 LE");
+        assert!(matches!(decode_location(&location), Location::Record(_)));
+        assert!(decode_chunk(&id, &store.record(&id)).0 <= 1);
+    }
+    for number in store.volume_numbers() {
+        let names: Vec<Vec<u8>> = store
+            .volume(number)
+            .tree_names()
+            .iter()
+            .map(|n| n.to_vec())
+            .collect();
+        assert!(
+            !names.contains(&PACK_TREE.as_bytes().to_vec()),
+            "volume {number} has no packs"
+        );
+    }
+    let contents = tree_map(&db, "contents");
+    for bytes in [&new_big, &new_small, &big] {
+        let content = decode_content(&contents[blake3::hash(bytes).as_bytes().as_slice()]);
+        let whole: Vec<u8> = content
+            .chunks
+            .iter()
+            .flat_map(|(id, _)| decode_chunk(id, &store.record(id)).1)
+            .collect();
+        assert!(whole == *bytes, "read back by hand from format-1 volumes");
+    }
 }

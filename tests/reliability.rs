@@ -1078,13 +1078,11 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
     // Damaged: verify names the item and still shows nothing raw.
     let damaged = &ids[ansi];
     let chunk = hex::decode(blake3_hex(&contents[ansi])).unwrap();
-    env.with_chunk_tree(&chunk, |tree| {
-        let mut stored = tree.get(&chunk).unwrap().expect("chunk").to_vec();
-        assert_eq!((stored[0], stored[1]), (1, 0), "a raw chunk record");
-        let at = 6 + (stored.len() - 6) / 2;
-        stored[at] ^= 0x01;
-        tree.insert(&chunk, stored).unwrap();
-    });
+    let mut stored = env.chunk_record(&chunk);
+    assert_eq!((stored[0], stored[1]), (1, 0), "a raw chunk record");
+    let at = 6 + (stored.len() - 6) / 2;
+    stored[at] ^= 0x01;
+    env.set_chunk_record(&chunk, Some(&stored));
     let out = env.run(&["verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
     assert_shown_safely("verify of a damaged hostile-named item", &out);
@@ -1238,10 +1236,7 @@ fn hostile_chunk_records_are_findings_and_memory_stays_bounded() {
     ];
     for (name, record) in &hostile {
         let chunk = hex::decode(blake3_hex(&bytes[name])).unwrap();
-        env.with_chunk_tree(&chunk, |tree| {
-            let old = tree.insert(&chunk, record.as_slice()).unwrap();
-            assert!(old.is_some(), "{name}: its chunk was stored");
-        });
+        env.set_chunk_record(&chunk, Some(record));
     }
 
     // verify: one content_damaged finding per hostile item, nothing about the intact one.

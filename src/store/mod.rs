@@ -7,7 +7,10 @@ mod writer;
 
 pub use chunk::{CHUNK_SIZE, MAX_CHUNK, compress_chunk, decompress_chunk};
 pub use reader::read_content;
-pub use volume::{ChunkReader, ChunkWriter, VOLUME_BYTES, VOLUME_TREE, VOLUMES_DIR, volume_path};
+pub use volume::{
+    ChunkReader, ChunkWriter, PACK_BYTES, PACK_TREE, PACKS_PER_VOLUME, VOLUME_BYTES, VOLUME_TREE,
+    VOLUMES_DIR, volume_path,
+};
 pub(crate) use volume::{open_sled, panic_text};
 pub use writer::{ContentWriter, StoredContent};
 

@@ -12,17 +12,25 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use super::chunk;
-use crate::codec;
+use crate::codec::{self, ChunkLocation, PackBuilder};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::ids::ChunkId;
 
 /// The directory, inside the archive, that holds the volumes.
 pub const VOLUMES_DIR: &str = "volumes";
-/// A volume takes no new chunk once this many bytes of chunk records were written to it.
+/// Format 1: a volume takes no new chunk once this many bytes of chunk records were written to it.
 pub const VOLUME_BYTES: u64 = 8 << 20;
-/// The tree of a volume that holds chunk records, keyed by chunk id.
+/// Format 1: the tree of a volume that holds chunk records, keyed by chunk id.
 pub const VOLUME_TREE: &str = "chunks";
+/// Format 2: the tree of a volume that holds packs, keyed by pack number (u32 BE).
+pub const PACK_TREE: &str = "packs";
+/// A pack is written to its volume once it holds this many bytes.
+pub const PACK_BYTES: usize = 1 << 20;
+/// A volume takes this many packs. sled rewrites a whole tree node once ten updates are
+/// linked to it (and splits it past sixteen entries): eight values written once each are
+/// never rewritten, so a volume costs its packs' size on disk and no more.
+pub const PACKS_PER_VOLUME: u64 = 8;
 
 const VOLUME_CACHE: u64 = 4 << 20;
 
@@ -95,16 +103,19 @@ pub fn volume_path(volumes: &Path, number: u32) -> PathBuf {
     volumes.join(format!("{number:06}"))
 }
 
-/// One open volume.
+/// One open volume, with the tree its format keeps chunks in.
 struct Volume {
     number: u32,
     path: PathBuf,
     db: sled::Db,
-    chunks: sled::Tree,
+    /// `packs` (format 2) or `chunks` (format 1).
+    tree: sled::Tree,
 }
 
 impl Volume {
-    fn open(volumes: &Path, number: u32, create: bool) -> Result<Volume> {
+    /// Opens a volume. Reading, the tree must exist: opening a missing sled tree creates
+    /// it, which would write to a volume that is never written again once closed.
+    fn open(volumes: &Path, number: u32, tree: &str, create: bool) -> Result<Volume> {
         let path = volume_path(volumes, number);
         if !create && !path.is_dir() {
             return Err(Error::Damaged(format!(
@@ -113,12 +124,18 @@ impl Volume {
             )));
         }
         let db = open_sled(&path, VOLUME_CACHE)?;
-        let chunks = db.open_tree(VOLUME_TREE)?;
+        if !create && !db.tree_names().iter().any(|n| n == tree.as_bytes()) {
+            return Err(Error::Damaged(format!(
+                "volume {} has no {tree} tree",
+                path.display()
+            )));
+        }
+        let tree = db.open_tree(tree)?;
         Ok(Volume {
             number,
             path,
             db,
-            chunks,
+            tree,
         })
     }
 
@@ -135,10 +152,14 @@ impl Volume {
 pub struct ChunkWriter {
     dir: PathBuf,
     locations: sled::Tree,
+    /// Format 2 and later: chunks go into packs; format 1 archives keep one record per chunk.
+    packed: bool,
     current: Option<Volume>,
+    /// Bytes written to the open volume (format 1) or packs written to it (format 2).
     written: u64,
-    /// Chunks written by this writer and not yet in `locations`.
-    pending: HashMap<ChunkId, u32>,
+    pack: PackBuilder,
+    /// Chunks written by this writer (or waiting in `pack`) and not yet in `locations`.
+    pending: HashMap<ChunkId, ChunkLocation>,
     synced: HashSet<OsString>,
     packer: chunk::Packer,
     /// A write or sync failed: sled may then wait forever on drop for writes that
@@ -147,12 +168,14 @@ pub struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    pub(crate) fn new(archive_root: &Path, locations: sled::Tree) -> Self {
+    pub(crate) fn new(archive_root: &Path, locations: sled::Tree, packed: bool) -> Self {
         Self {
             dir: archive_root.join(VOLUMES_DIR),
             locations,
+            packed,
             current: None,
             written: 0,
+            pack: PackBuilder::default(),
             pending: HashMap::new(),
             synced: HashSet::new(),
             packer: chunk::Packer::default(),
@@ -160,7 +183,7 @@ impl ChunkWriter {
         }
     }
 
-    /// Stores a chunk unless it is stored already; returns the bytes written.
+    /// Stores a chunk unless it is stored already; returns the bytes it adds.
     pub fn put(&mut self, id: ChunkId, raw: &[u8]) -> Result<u64> {
         let result = self.try_put(id, raw);
         self.failed |= result.is_err();
@@ -173,17 +196,62 @@ impl ChunkWriter {
         }
         let record = self.packer.pack(raw);
         let len = record.len() as u64;
+        if self.packed {
+            self.put_packed(id, &record)?;
+        } else {
+            self.put_record(id, record)?;
+        }
+        Ok(len)
+    }
+
+    /// Format 2: the record joins the pack being built, which goes to the volume when full.
+    fn put_packed(&mut self, id: ChunkId, record: &[u8]) -> Result<()> {
+        let volume = self.volume()?.number;
+        let offset = self.pack.push(id.as_bytes(), record);
+        let location = ChunkLocation::Packed {
+            volume,
+            pack: self.written as u32,
+            offset,
+        };
+        self.pending.insert(id, location);
+        if self.pack.len() >= PACK_BYTES {
+            self.write_pack()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pack being built (if any) as the next pack of the open volume.
+    fn write_pack(&mut self) -> Result<()> {
+        if self.pack.is_empty() {
+            return Ok(());
+        }
+        let number = self.written as u32;
+        let bytes = self.pack.take();
         let volume = self.volume()?;
         crate::fault::check(crate::fault::Op::Write, &volume.path)
             .map_err(Error::io(&volume.path))?;
-        volume.chunks.insert(id.as_bytes(), record)?;
+        volume.tree.insert(number.to_be_bytes(), bytes)?;
+        self.written += 1;
+        if self.written >= PACKS_PER_VOLUME {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    /// Format 1: one record per chunk, under its id.
+    fn put_record(&mut self, id: ChunkId, record: Vec<u8>) -> Result<()> {
+        let len = record.len() as u64;
+        let volume = self.volume()?;
+        crate::fault::check(crate::fault::Op::Write, &volume.path)
+            .map_err(Error::io(&volume.path))?;
+        volume.tree.insert(id.as_bytes(), record)?;
         let number = volume.number;
-        self.pending.insert(id, number);
+        self.pending.insert(id, ChunkLocation::Volume(number));
         self.written += len;
         if self.written >= VOLUME_BYTES {
             self.seal()?;
         }
-        Ok(len)
+        Ok(())
     }
 
     fn volume(&mut self) -> Result<&Volume> {
@@ -194,7 +262,8 @@ impl ChunkWriter {
                 durable::sync_path(self.dir.parent().unwrap_or(Path::new(".")))?;
             }
             let number = next_volume_number(&self.dir)?;
-            self.current = Some(Volume::open(&self.dir, number, true)?);
+            let tree = if self.packed { PACK_TREE } else { VOLUME_TREE };
+            self.current = Some(Volume::open(&self.dir, number, tree, true)?);
             self.written = 0;
         }
         self.current
@@ -217,16 +286,16 @@ impl ChunkWriter {
 
     /// Makes every chunk written so far durable (before the index may point at them).
     pub fn make_durable(&mut self) -> Result<()> {
-        if let Some(v) = &self.current {
-            let result = v.make_durable(&mut self.synced);
-            self.failed |= result.is_err();
-            return result;
-        }
-        Ok(())
+        let result = self.write_pack().and_then(|()| match &self.current {
+            Some(v) => v.make_durable(&mut self.synced),
+            None => Ok(()),
+        });
+        self.failed |= result.is_err();
+        result
     }
 
-    /// The chunks to record in the index with the next commit.
-    pub fn pending(&self) -> &HashMap<ChunkId, u32> {
+    /// The chunks to record in the index with the next commit (after `make_durable`).
+    pub fn pending(&self) -> &HashMap<ChunkId, ChunkLocation> {
         &self.pending
     }
 
@@ -261,11 +330,13 @@ fn next_volume_number(dir: &Path) -> Result<u32> {
     Ok(highest + 1)
 }
 
-/// Reads chunks by id, keeping at most one volume open.
+/// Reads chunks by id, keeping at most one volume (and one pack of it) open.
 pub struct ChunkReader {
     dir: PathBuf,
     locations: sled::Tree,
     open: Option<Volume>,
+    /// The last pack read, by number, in the open volume.
+    pack: Option<(u32, sled::IVec)>,
 }
 
 impl ChunkReader {
@@ -274,34 +345,77 @@ impl ChunkReader {
             dir: archive_root.join(VOLUMES_DIR),
             locations,
             open: None,
+            pack: None,
         }
     }
 
-    /// The volume that holds a chunk, as the index records it.
-    pub fn location(&self, id: &ChunkId) -> Result<u32> {
+    /// Where a chunk is stored, as the index records it.
+    pub fn location(&self, id: &ChunkId) -> Result<ChunkLocation> {
         let bytes = self.locations.get(id.as_bytes())?.ok_or_else(|| {
             Error::Damaged(format!("chunk {id} is missing (no volume records it)"))
         })?;
-        codec::decode(&format!("chunk location {id}"), &bytes)
+        codec::decode_location(&format!("chunk location {id}"), &bytes)
     }
 
     /// The stored record of a chunk.
     pub fn get(&mut self, id: &ChunkId) -> Result<sled::IVec> {
-        let number = self.location(id)?;
-        if self.open.as_ref().is_none_or(|v| v.number != number) {
+        let location = self.location(id)?;
+        let tree = match location {
+            ChunkLocation::Volume(_) => VOLUME_TREE,
+            ChunkLocation::Packed { .. } => PACK_TREE,
+        };
+        let volume = self.open_volume(location.volume(), tree)?;
+        let path = volume.path.display().to_string();
+        match location {
+            ChunkLocation::Volume(_) => volume
+                .tree
+                .get(id.as_bytes())?
+                .ok_or_else(|| Error::Damaged(format!("chunk {id} is missing from volume {path}"))),
+            ChunkLocation::Packed { pack, offset, .. } => {
+                let bytes = self.pack(pack, &path)?;
+                let entry = codec::pack_entry(&bytes, offset)
+                    .map_err(|e| Error::Damaged(format!("chunk {id} in volume {path}: {e}")))?;
+                if entry.id != *id.as_bytes() {
+                    return Err(Error::Damaged(format!(
+                        "chunk {id}: pack {pack} of volume {path} holds another chunk at offset {offset}"
+                    )));
+                }
+                Ok(bytes.subslice(entry.record.start, entry.record.len()))
+            }
+        }
+    }
+
+    fn open_volume(&mut self, number: u32, tree: &str) -> Result<&Volume> {
+        if self
+            .open
+            .as_ref()
+            .is_none_or(|v| v.number != number || v.tree.name() != tree.as_bytes())
+        {
             self.open = None;
+            self.pack = None;
             release_memory();
-            self.open = Some(Volume::open(&self.dir, number, false)?);
+            self.open = Some(Volume::open(&self.dir, number, tree, false)?);
+        }
+        self.open
+            .as_ref()
+            .ok_or_else(|| Error::Database("no open volume".into()))
+    }
+
+    fn pack(&mut self, number: u32, path: &str) -> Result<sled::IVec> {
+        if let Some((n, bytes)) = &self.pack
+            && *n == number
+        {
+            return Ok(bytes.clone());
         }
         let volume = self
             .open
             .as_ref()
             .ok_or_else(|| Error::Database("no open volume".into()))?;
-        let path = volume.path.display().to_string();
-        volume
-            .chunks
-            .get(id.as_bytes())?
-            .ok_or_else(|| Error::Damaged(format!("chunk {id} is missing from volume {path}")))
+        let bytes = volume.tree.get(number.to_be_bytes())?.ok_or_else(|| {
+            Error::Damaged(format!("pack {number} is missing from volume {path}"))
+        })?;
+        self.pack = Some((number, bytes.clone()));
+        Ok(bytes)
     }
 }
 

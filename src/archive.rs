@@ -229,6 +229,14 @@ impl Archive {
     ///
     /// The body may run more than once (sled retries on conflict), so it does no outside I/O.
     pub(crate) fn commit<R>(&mut self, body: impl Fn(&Tx) -> TxResult<R>) -> Result<R> {
+        let out = self.transact(body)?;
+        self.commit_durable().map(|()| out)
+    }
+
+    /// Runs `body` as one sled transaction, all or nothing, but does not make it durable:
+    /// several of these followed by one `commit_durable` cost one fsync round. Nothing a
+    /// transaction wrote may be reported before that.
+    pub(crate) fn transact<R>(&mut self, body: impl Fn(&Tx) -> TxResult<R>) -> Result<R> {
         let t = &self.trees;
         let ctx = &self.ctx;
         let time = now();
@@ -257,16 +265,17 @@ impl Archive {
                     body(&tx)
                 },
             );
-        let out = match out {
-            Ok(o) => o,
-            Err(e) => {
-                self.failed |= matches!(e, sled::transaction::TransactionError::Storage(_));
-                return Err(e.into());
-            }
-        };
+        out.map_err(|e| {
+            self.failed |= matches!(e, sled::transaction::TransactionError::Storage(_));
+            e.into()
+        })
+    }
+
+    /// Makes every transaction so far durable, and records the head in `HEAD`.
+    pub(crate) fn commit_durable(&mut self) -> Result<()> {
         let durable = self.make_durable(!self.keep_head_file);
         self.failed |= durable.is_err();
-        durable.map(|()| out)
+        durable
     }
 
     /// Flushes sled, fsyncs everything it wrote, then records the head in `HEAD`.
@@ -415,18 +424,32 @@ impl Archive {
 impl Tx<'_> {
     /// Appends an event after the current head, moving the head and each named item's chain.
     pub fn append(&self, draft: &Draft) -> TxResult<(u64, EventDigest)> {
-        let head = self.head()?;
-        let seq = head.map_or(1, |h| h.seq + 1);
         let item_prev = draft
             .items
             .iter()
             .map(|id| self.item_head(*id))
             .collect::<TxResult<Vec<_>>>()?;
+        self.append_after(draft, &item_prev)
+    }
+
+    /// Appends the first event of items numbered just now: their chains start here, so
+    /// there is no head to look up.
+    pub fn append_first(&self, draft: &Draft) -> TxResult<(u64, EventDigest)> {
+        self.append_after(draft, &vec![None; draft.items.len()])
+    }
+
+    fn append_after(
+        &self,
+        draft: &Draft,
+        item_prev: &[Option<EventDigest>],
+    ) -> TxResult<(u64, EventDigest)> {
+        let head = self.head()?;
+        let seq = head.map_or(1, |h| h.seq + 1);
         let event = self.ctx.seal(
             draft,
             seq,
             head.map(|h| h.digest),
-            &item_prev,
+            item_prev,
             self.time.to_owned(),
         );
         let bytes = event.to_canonical();

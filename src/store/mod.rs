@@ -8,11 +8,11 @@ mod writer;
 pub use chunk::{CHUNK_SIZE, MAX_CHUNK, compress_chunk, decompress_chunk};
 pub use reader::read_content;
 pub use volume::{
-    ChunkReader, ChunkWriter, PACK_BYTES, PACK_TREE, PACKS_PER_VOLUME, VOLUME_BYTES, VOLUME_TREE,
-    VOLUMES_DIR, volume_path,
+    ChunkBatch, ChunkReader, ChunkWriter, ClosedVolume, PACK_BYTES, PACK_TREE, PACKS_PER_VOLUME,
+    VOLUME_BYTES, VOLUME_TREE, VOLUMES_DIR, volume_path,
 };
 pub(crate) use volume::{open_sled, panic_text};
-pub use writer::{ContentWriter, StoredContent};
+pub use writer::{BUFFERS, Buffers, FileChunks, Filled, ReadEnd, read_chunks};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@
 //! opens. Chunks therefore live apart from the index, in volumes of bounded size: memory
 //! stays bounded by one volume, and commands that read no content never open one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -139,31 +139,76 @@ impl Volume {
         })
     }
 
-    fn make_durable(&self, synced: &mut HashSet<OsString>) -> Result<()> {
-        crate::fault::check(crate::fault::Op::Fsync, &self.path).map_err(Error::io(&self.path))?;
+    /// Writes out what sled still buffers for this volume (without syncing it).
+    fn flush(&self) -> Result<()> {
+        crate::fault::check(crate::fault::Op::Write, &self.path).map_err(Error::io(&self.path))?;
         self.db.flush()?;
-        durable::sync_tree(&self.path, synced)?;
-        durable::sync_path(self.path.parent().unwrap_or(Path::new(".")))
+        Ok(())
     }
 }
 
+/// fsyncs a volume's files, its directory and `volumes/`, once sled has written them out.
+fn sync_volume(path: &Path, synced: &mut HashSet<OsString>) -> Result<()> {
+    crate::fault::check(crate::fault::Op::Fsync, path).map_err(Error::io(path))?;
+    durable::sync_tree(path, synced)?;
+    durable::sync_path(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// A full volume, closed to new chunks and waiting to be made durable and dropped (on
+/// another thread than the one writing the next volume).
+pub struct ClosedVolume(Volume);
+
+impl ClosedVolume {
+    /// Makes the volume durable and closes it. On failure the database is leaked, not
+    /// dropped: sled may wait forever on drop for writes that cannot complete (a full disk).
+    pub fn finish(self, synced: &mut HashSet<OsString>) -> Result<()> {
+        let volume = self.0;
+        match volume
+            .flush()
+            .and_then(|()| sync_volume(&volume.path, synced))
+        {
+            Ok(()) => {
+                drop(volume);
+                release_memory();
+                Ok(())
+            }
+            Err(e) => {
+                std::mem::forget(volume);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Where the chunks of a batch went: what the commit records.
+pub struct ChunkBatch {
+    pub locations: Vec<(ChunkId, ChunkLocation)>,
+}
+
 /// Writes chunks into volumes, one open at a time, and remembers where each went until the
-/// index records it.
+/// index records it. Full volumes come out of `take_closed`, for another thread to make
+/// durable; `end_batch` makes the open one durable itself: no other thread may sync a
+/// volume that is still being written (a blob file half written when synced would be
+/// taken for synced).
 pub struct ChunkWriter {
     dir: PathBuf,
     locations: sled::Tree,
     /// Format 2 and later: chunks go into packs; format 1 archives keep one record per chunk.
     packed: bool,
     current: Option<Volume>,
+    closed: Vec<ClosedVolume>,
     /// Bytes written to the open volume (format 1) or packs written to it (format 2).
     written: u64,
     pack: PackBuilder,
-    /// Chunks written by this writer (or waiting in `pack`) and not yet in `locations`.
-    pending: HashMap<ChunkId, ChunkLocation>,
+    /// Chunks written since the last `end_batch`, and where.
+    pending: Vec<(ChunkId, ChunkLocation)>,
+    /// Every chunk this writer stored: the index may not name them yet.
+    stored: HashSet<ChunkId>,
+    /// Blob files of the open volume already fsynced.
     synced: HashSet<OsString>,
     packer: chunk::Packer,
-    /// A write or sync failed: sled may then wait forever on drop for writes that
-    /// will never complete (seen with a full disk), so the volume is not dropped.
+    /// A write failed: sled may then wait forever on drop for writes that will never
+    /// complete (seen with a full disk), so the volume is not dropped.
     failed: bool,
 }
 
@@ -174,9 +219,11 @@ impl ChunkWriter {
             locations,
             packed,
             current: None,
+            closed: Vec::new(),
             written: 0,
             pack: PackBuilder::default(),
-            pending: HashMap::new(),
+            pending: Vec::new(),
+            stored: HashSet::new(),
             synced: HashSet::new(),
             packer: chunk::Packer::default(),
             failed: false,
@@ -191,7 +238,7 @@ impl ChunkWriter {
     }
 
     fn try_put(&mut self, id: ChunkId, raw: &[u8]) -> Result<u64> {
-        if self.pending.contains_key(&id) || self.locations.contains_key(id.as_bytes())? {
+        if self.stored.contains(&id) || self.locations.contains_key(id.as_bytes())? {
             return Ok(0);
         }
         let record = self.packer.pack(raw);
@@ -201,6 +248,7 @@ impl ChunkWriter {
         } else {
             self.put_record(id, record)?;
         }
+        self.stored.insert(id);
         Ok(len)
     }
 
@@ -213,7 +261,7 @@ impl ChunkWriter {
             pack: self.written as u32,
             offset,
         };
-        self.pending.insert(id, location);
+        self.pending.push((id, location));
         if self.pack.len() >= PACK_BYTES {
             self.write_pack()?;
         }
@@ -233,7 +281,7 @@ impl ChunkWriter {
         volume.tree.insert(number.to_be_bytes(), bytes)?;
         self.written += 1;
         if self.written >= PACKS_PER_VOLUME {
-            self.seal()?;
+            self.close();
         }
         Ok(())
     }
@@ -246,10 +294,10 @@ impl ChunkWriter {
             .map_err(Error::io(&volume.path))?;
         volume.tree.insert(id.as_bytes(), record)?;
         let number = volume.number;
-        self.pending.insert(id, ChunkLocation::Volume(number));
+        self.pending.push((id, ChunkLocation::Volume(number)));
         self.written += len;
         if self.written >= VOLUME_BYTES {
-            self.seal()?;
+            self.close();
         }
         Ok(())
     }
@@ -271,46 +319,47 @@ impl ChunkWriter {
             .ok_or_else(|| Error::Database("no open volume".into()))
     }
 
-    /// Makes the open volume durable and closes it; the next chunk starts a new volume.
-    fn seal(&mut self) -> Result<()> {
+    /// The open volume takes no more chunks; the next chunk starts a new volume.
+    fn close(&mut self) {
         if let Some(v) = self.current.take() {
-            if let Err(e) = v.make_durable(&mut self.synced) {
-                std::mem::forget(v);
-                return Err(e);
-            }
-            drop(v);
-            release_memory();
+            self.closed.push(ClosedVolume(v));
         }
-        Ok(())
     }
 
-    /// Makes every chunk written so far durable (before the index may point at them).
-    pub fn make_durable(&mut self) -> Result<()> {
-        let result = self.write_pack().and_then(|()| match &self.current {
-            Some(v) => v.make_durable(&mut self.synced),
-            None => Ok(()),
-        });
+    /// Full volumes, to be made durable before the commit of the batch that filled them.
+    pub fn take_closed(&mut self) -> Vec<ClosedVolume> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Ends a batch: writes the pack being built, makes the open volume durable, and returns
+    /// where the batch's chunks went. Call `take_closed` after: a volume the last pack
+    /// filled is among them.
+    pub fn end_batch(&mut self) -> Result<ChunkBatch> {
+        let result = self.try_end_batch();
         self.failed |= result.is_err();
         result
     }
 
-    /// The chunks to record in the index with the next commit (after `make_durable`).
-    pub fn pending(&self) -> &HashMap<ChunkId, ChunkLocation> {
-        &self.pending
-    }
-
-    /// After the commit that recorded `pending()`.
-    pub fn recorded(&mut self) {
-        self.pending.clear();
+    fn try_end_batch(&mut self) -> Result<ChunkBatch> {
+        self.write_pack()?;
+        if let Some(v) = &self.current {
+            v.flush()?;
+            sync_volume(&v.path, &mut self.synced)?;
+        }
+        Ok(ChunkBatch {
+            locations: std::mem::take(&mut self.pending),
+        })
     }
 }
 
 impl Drop for ChunkWriter {
     fn drop(&mut self) {
-        match self.current.take() {
-            Some(v) if self.failed => std::mem::forget(v),
-            _ => release_memory(),
+        if self.failed {
+            std::mem::forget(self.current.take());
+            std::mem::forget(std::mem::take(&mut self.closed));
         }
+        self.current = None;
+        release_memory();
     }
 }
 

@@ -1,4 +1,8 @@
-//! The write path: stream a file through both hashes into compressed chunks, each stored once.
+//! The write path's two ends: reading a file through both hashes into chunk buffers, and
+//! giving each chunk its id and storing it once.
+//!
+//! The two ends run on different threads (see `ingest::pipeline`); buffers go from the
+//! reader to the storer and back, so a file of any size costs a fixed handful of them.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -8,157 +12,89 @@ use super::{ChunkRef, ChunkWriter, DualHasher, Fixity, chunk};
 use crate::error::{Error, Result};
 use crate::ids::ChunkId;
 
-/// A content whose chunks are all in the chunk tree; its record is not written yet.
-#[derive(Debug)]
-pub struct StoredContent {
-    pub fixity: Fixity,
-    pub chunks: Vec<ChunkRef>,
-    /// Bytes of chunk records this call added to the store (0 when all were there already).
-    pub stored_bytes: u64,
+/// Chunk buffers in circulation: enough to keep both cores busy, few enough that memory
+/// stays a handful of chunks whatever the files.
+pub const BUFFERS: usize = 6;
+
+/// A full chunk buffer on its way to the storer: the bytes are `buf[..len]`.
+pub struct Filled {
+    pub buf: Vec<u8>,
+    pub len: usize,
 }
 
-/// Cuts contents into chunks and hands them to the chunk writer.
-pub struct ContentWriter<'a> {
-    chunks: &'a mut ChunkWriter,
+/// The reader's supply of chunk buffers: new ones up to `BUFFERS`, then those the storer
+/// sends back.
+pub struct Buffers {
+    made: usize,
+    spare: Option<Vec<u8>>,
+    back: mpsc::Receiver<Vec<u8>>,
 }
 
-/// Chunks in flight between the reading thread and the storing thread: enough to keep
-/// both cores busy, few enough that memory stays a handful of chunks whatever the file.
-const IN_FLIGHT: usize = 3;
-
-impl<'a> ContentWriter<'a> {
-    pub fn new(chunks: &'a mut ChunkWriter) -> Self {
-        Self { chunks }
-    }
-
-    /// Streams `source` (read from `path`) into the store, a few chunks in memory at a time.
-    ///
-    /// Two threads: this one reads and computes the file's BLAKE3 and SHA-256; the other
-    /// hashes each chunk for its id, compresses it and stores it. Chunks already stored are
-    /// not written again: a chunk is immutable once in.
-    /// `size` is what the file measured at open: a file that fits one chunk is read on
-    /// this thread alone into a buffer of its size (the two-thread pipeline and its four
-    /// 1 MiB buffers would cost small files more than they save).
-    pub fn store(
-        &mut self,
-        path: &Path,
-        size: u64,
-        source: &mut impl Read,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<StoredContent> {
-        if size < chunk::CHUNK_SIZE as u64 {
-            return self.store_small(path, size, source, progress);
+impl Buffers {
+    pub fn new(back: mpsc::Receiver<Vec<u8>>) -> Self {
+        Self {
+            made: 0,
+            spare: None,
+            back,
         }
-        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
-        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
-        let chunks = &mut *self.chunks;
-        std::thread::scope(|scope| {
-            let storer = scope.spawn(move || store_chunks(chunks, full_rx, empty_tx));
-            let read = read_chunks(path, source, progress, full_tx, empty_rx);
-            let stored = storer
-                .join()
-                .map_err(|_| Error::Database("the chunk-storing thread stopped".into()))?;
-            // A storing failure explains a reading stop, so it is reported first.
-            let (chunks, stored_bytes) = stored?;
-            let fixity = read?;
-            Ok(StoredContent {
-                fixity,
-                chunks,
-                stored_bytes,
-            })
-        })
     }
-}
 
-impl ContentWriter<'_> {
-    fn store_small(
-        &mut self,
-        path: &Path,
-        size: u64,
-        source: &mut impl Read,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<StoredContent> {
-        let mut buf = Vec::with_capacity(size as usize + 1);
-        // At most one chunk: a file that grew past it is caught by the caller's second look.
-        source
-            .take(chunk::CHUNK_SIZE as u64)
-            .read_to_end(&mut buf)
-            .map_err(Error::io(path))?;
-        let mut hasher = DualHasher::new();
-        hasher.update(&buf);
-        progress(buf.len() as u64);
-        let mut chunks = Vec::new();
-        let mut stored_bytes = 0;
-        if !buf.is_empty() {
-            let id = ChunkId::from(blake3::hash(&buf));
-            stored_bytes = self.chunks.put(id, &buf)?;
-            chunks.push(ChunkRef {
-                id,
-                len: buf.len() as u32,
-            });
+    /// A buffer of `CHUNK_SIZE` bytes, or `None` once the storer has stopped.
+    fn get(&mut self) -> Option<Vec<u8>> {
+        if let Some(b) = self.spare.take() {
+            return Some(b);
         }
-        Ok(StoredContent {
-            fixity: hasher.finish(),
-            chunks,
-            stored_bytes,
-        })
+        match self.back.try_recv() {
+            Ok(b) => Some(b),
+            Err(_) if self.made < BUFFERS => {
+                self.made += 1;
+                Some(vec![0u8; chunk::CHUNK_SIZE])
+            }
+            Err(_) => self.back.recv().ok(),
+        }
     }
 }
 
-/// The reading side: fills buffers, hashes the whole file, passes each chunk on.
-fn read_chunks(
+/// How reading a file ended.
+pub enum ReadEnd {
+    /// Read to its end: its size and hashes.
+    Done(Fixity),
+    /// The storer stopped taking chunks (it failed; its error is the one to report).
+    Stopped,
+}
+
+/// Reads `source` (opened from `path`) to its end, a chunk at a time, feeding BLAKE3 and
+/// SHA-256 of the whole and handing each chunk to `send` (which returns false once the
+/// storer has stopped). An I/O error is `Error::Io` naming `path`.
+pub fn read_chunks(
     path: &Path,
     source: &mut impl Read,
+    buffers: &mut Buffers,
     progress: &mut dyn FnMut(u64),
-    full: mpsc::SyncSender<(Vec<u8>, usize)>,
-    empty: mpsc::Receiver<Vec<u8>>,
-) -> Result<Fixity> {
+    send: &mut dyn FnMut(Filled) -> bool,
+) -> Result<ReadEnd> {
     let mut hasher = DualHasher::new();
-    let mut spare = (0..IN_FLIGHT + 1)
-        .map(|_| vec![0u8; chunk::CHUNK_SIZE])
-        .collect::<Vec<_>>();
     loop {
-        let mut buf = match spare.pop() {
-            Some(b) => b,
-            // The storer gave up (it failed): stop reading; its error is the one reported.
-            None => match empty.recv() {
-                Ok(b) => b,
-                Err(_) => return Ok(hasher.finish()),
-            },
+        let Some(mut buf) = buffers.get() else {
+            return Ok(ReadEnd::Stopped);
         };
-        let n = fill(source, &mut buf).map_err(Error::io(path))?;
-        if n == 0 {
+        let len = fill(source, &mut buf).map_err(Error::io(path))?;
+        if len == 0 {
+            // An empty buffer would be a chunk of nothing: kept for the next file.
+            buffers.spare = Some(buf);
             break;
         }
-        hasher.update(&buf[..n]);
-        progress(n as u64);
-        let last = n < buf.len();
-        if full.send((buf, n)).is_err() {
-            break;
+        hasher.update(&buf[..len]);
+        progress(len as u64);
+        let last = len < buf.len();
+        if !send(Filled { buf, len }) {
+            return Ok(ReadEnd::Stopped);
         }
         if last {
             break;
         }
     }
-    Ok(hasher.finish())
-}
-
-/// The storing side: chunk id, compression and the write, in file order.
-fn store_chunks(
-    chunks: &mut ChunkWriter,
-    full: mpsc::Receiver<(Vec<u8>, usize)>,
-    empty: mpsc::Sender<Vec<u8>>,
-) -> Result<(Vec<ChunkRef>, u64)> {
-    let mut refs = Vec::new();
-    let mut stored = 0;
-    for (buf, n) in full {
-        let raw = &buf[..n];
-        let id = ChunkId::from(blake3::hash(raw));
-        stored += chunks.put(id, raw)?;
-        refs.push(ChunkRef { id, len: n as u32 });
-        let _ = empty.send(buf);
-    }
-    Ok((refs, stored))
+    Ok(ReadEnd::Done(hasher.finish()))
 }
 
 /// Reads until `buf` is full or the source ends; returns how many bytes it holds.
@@ -173,4 +109,31 @@ fn fill(source: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// The chunks of the file being stored, as the storer receives them in order.
+#[derive(Default)]
+pub struct FileChunks {
+    refs: Vec<ChunkRef>,
+    stored_bytes: u64,
+}
+
+impl FileChunks {
+    /// Gives a chunk its id and stores it unless it is stored already.
+    pub fn add(&mut self, writer: &mut ChunkWriter, raw: &[u8]) -> Result<()> {
+        let id = ChunkId::from(blake3::hash(raw));
+        self.stored_bytes += writer.put(id, raw)?;
+        self.refs.push(ChunkRef {
+            id,
+            len: raw.len() as u32,
+        });
+        Ok(())
+    }
+
+    /// The file's chunks in order, and the bytes of chunk records it added to the store;
+    /// the collector starts over for the next file.
+    pub fn take(&mut self) -> (Vec<ChunkRef>, u64) {
+        let done = std::mem::take(self);
+        (done.refs, done.stored_bytes)
+    }
 }

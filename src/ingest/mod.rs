@@ -10,12 +10,16 @@ use serde_json::Value;
 use crate::archive::{Archive, Tx, TxResult, abort};
 use crate::catalog::{ItemRecord, LinkRecord, keys};
 use crate::codec;
+use crate::codec::ChunkLocation;
 use crate::custody::{Action, Draft};
 use crate::error::{Error, Result};
+use crate::ids::ChunkId;
 use crate::ids::{CaseId, EvidenceId, ItemRef};
-use crate::store::{ChunkWriter, ContentRecord, ContentWriter, Fixity};
+use crate::store::{ContentRecord, Fixity};
 use crate::text;
-use crate::walk::{self, Found};
+use crate::walk;
+
+mod pipeline;
 
 /// What to ingest and the context every item gets.
 #[derive(Clone, Debug)]
@@ -70,11 +74,6 @@ pub trait IngestProgress {
 
 impl IngestProgress for () {}
 
-/// Commit a batch once it holds this many files or chunk bytes: one fsync round per batch
-/// keeps small files fast without holding much unacknowledged work.
-const BATCH_FILES: usize = 256;
-const BATCH_BYTES: u64 = 64 << 20;
-
 /// A file read into the store, waiting for its batch to commit.
 struct Pending {
     path: PathBuf,
@@ -106,133 +105,39 @@ impl Archive {
             .map(|item| item.id);
         walk::check_inputs(&opts.paths)?;
         let cx = Context { opts, case, parent };
-        let mut report = IngestReport::default();
-        let mut chunks = self.chunk_writer();
-        let mut batch: Vec<Pending> = Vec::new();
-        let mut batch_bytes = 0;
-        for found in walk::walk(&opts.paths) {
-            let path = match found {
-                Found::File(path) => path,
-                Found::Skip { path, reason } => {
-                    let skip = Skipped { path, reason };
-                    progress.skipped(&skip);
-                    report.skipped.push(skip);
-                    continue;
-                }
-            };
-            match read_file(&mut chunks, &path, progress)? {
-                Ok((pending, stored)) => {
-                    batch_bytes += stored;
-                    batch.push(pending);
-                }
-                Err(skip) => {
-                    progress.skipped(&skip);
-                    report.skipped.push(skip);
-                    continue;
-                }
-            }
-            if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
-                self.commit_batch(
-                    &cx,
-                    &mut chunks,
-                    std::mem::take(&mut batch),
-                    &mut report,
-                    progress,
-                )?;
-                batch_bytes = 0;
-            }
-        }
-        if !batch.is_empty() {
-            self.commit_batch(&cx, &mut chunks, batch, &mut report, progress)?;
-        }
-        Ok(report)
+        pipeline::run(self, &cx, progress)
     }
-}
 
-/// Streams one file into the chunk store. `Ok(Err(skip))` when the file is to be skipped;
-/// `Err` only when the archive itself failed.
-fn read_file(
-    chunks: &mut ChunkWriter,
-    path: &Path,
-    progress: &mut dyn IngestProgress,
-) -> Result<Result<(Pending, u64), Skipped>> {
-    let skip = |reason: String| {
-        Ok(Err(Skipped {
-            path: path.to_path_buf(),
-            reason,
-        }))
-    };
-    let mut file = match crate::durable::open_no_follow(path) {
-        Ok(f) => f,
-        Err(e) => return skip(format!("cannot be read: {e}")),
-    };
-    let before = match file.metadata() {
-        Ok(m) if m.is_file() => m,
-        Ok(_) => return skip("not a regular file".into()),
-        Err(e) => return skip(format!("cannot be read: {e}")),
-    };
-    progress.file(path, before.len());
-    let mut writer = ContentWriter::new(chunks);
-    // One byte past the size seen at open is enough to know the file grew: reading a
-    // growing file to its end would store chunks no item will ever name.
-    let mut limited = std::io::Read::take(&mut file, before.len() + 1);
-    let stored = match writer.store(path, before.len(), &mut limited, &mut |n| progress.bytes(n)) {
-        Ok(s) => s,
-        Err(Error::Io {
-            path: failed,
-            source,
-        }) if failed == path && is_read_error(&source) => {
-            return skip(format!("cannot be read: {source}"));
-        }
-        Err(e) => return Err(e),
-    };
-    if let Some(change) = changed_while_read(path, &file, &before, stored.fixity.size) {
-        return skip(format!(
-            "changed while being read ({change}); not stored, ingest it again when it is still"
-        ));
-    }
-    let pending = Pending {
-        path: path.to_path_buf(),
-        name: path
-            .file_name()
-            .map(|n| n.as_bytes().to_vec())
-            .unwrap_or_default(),
-        fixity: stored.fixity,
-        record: ContentRecord {
-            size: stored.fixity.size,
-            sha256: stored.fixity.sha256,
-            chunks: stored.chunks,
-        },
-        modified_at: modified_at(&before),
-    };
-    Ok(Ok((pending, stored.stored_bytes)))
-}
-
-impl Archive {
-    /// Chunks first, then the records that point at them: the volume is durable before the
-    /// transaction that records where its chunks are.
+    /// Records a batch of stored files (whose chunks are durable by now), each with its
+    /// custody event, and makes the batch durable.
+    ///
+    /// The batch goes in transactions of `TX_FILES` files: one sled transaction pins
+    /// memory for every node its inserts replace until it ends, so a big one costs tens
+    /// of MiB; durability, the costly part, is one round for the whole batch.
     fn commit_batch(
         &mut self,
         cx: &Context,
-        chunks: &mut ChunkWriter,
+        locations: &[(ChunkId, ChunkLocation)],
         batch: Vec<Pending>,
-        report: &mut IngestReport,
-        progress: &mut dyn IngestProgress,
-    ) -> Result<()> {
-        chunks.make_durable()?;
-        let locations = chunks.pending();
-        let outcomes = self.commit(|tx| {
+    ) -> Result<Vec<Ingested>> {
+        self.transact(|tx| {
             for (id, location) in locations {
                 tx.chunk_volumes
                     .insert(id.as_bytes().as_slice(), codec::encode_location(location))?;
             }
-            batch
-                .iter()
-                .map(|p| record_item(tx, cx, p))
-                .collect::<TxResult<Vec<_>>>()
+            Ok(())
         })?;
-        chunks.recorded();
-        let done: Vec<Ingested> = batch
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for files in batch.chunks(TX_FILES) {
+            outcomes.extend(self.transact(|tx| {
+                files
+                    .iter()
+                    .map(|p| record_item(tx, cx, p))
+                    .collect::<TxResult<Vec<_>>>()
+            })?);
+        }
+        self.commit_durable()?;
+        Ok(batch
             .into_iter()
             .zip(outcomes)
             .map(|(p, (id, status))| Ingested {
@@ -241,12 +146,12 @@ impl Archive {
                 fixity: p.fixity,
                 status,
             })
-            .collect();
-        progress.durable(&done);
-        report.items.extend(done);
-        Ok(())
+            .collect())
     }
 }
+
+/// Files recorded per sled transaction (see `commit_batch`).
+const TX_FILES: usize = 64;
 
 /// Records one file in the index with its custody event, inside the batch's transaction.
 fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Status)> {
@@ -260,7 +165,12 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Stat
     };
     let absolute = std::path::absolute(&p.path).unwrap_or_else(|_| p.path.clone());
     let path_bytes = absolute.as_os_str().as_bytes().to_vec();
-    if let Some(existing) = tx.index.get(keys::case_content(cx.case, &blake3))? {
+    // New content is in no case yet: only stored content can have an item here already.
+    let existing = match status {
+        Status::New => None,
+        Status::Duplicate => tx.index.get(keys::case_content(cx.case, &blake3))?,
+    };
+    if let Some(existing) = existing {
         let id: EvidenceId = codec::decode(
             &format!("index: item of {blake3} in case {}", cx.case),
             &existing,
@@ -272,7 +182,7 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Stat
     }
     let id = next_item(tx)?;
     let draft = acquisition_draft(Action::Ingest, cx, p, &path_bytes).item(id);
-    let (seq, _) = tx.append(&draft)?;
+    let (seq, _) = tx.append_first(&draft)?;
     let item = ItemRecord {
         id,
         blake3,
@@ -357,10 +267,6 @@ fn acquisition_draft(action: Action, cx: &Context, p: &Pending, path: &[u8]) -> 
             cx.parent
                 .map_or(Value::Null, |id| Value::String(id.to_string())),
         )
-}
-
-fn is_read_error(e: &std::io::Error) -> bool {
-    e.kind() != std::io::ErrorKind::StorageFull
 }
 
 /// The second look: the open file and the name must still show what was there before the read.

@@ -14,7 +14,7 @@ use crate::custody::{Action, Break, ChainWalker, Draft};
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, EventDigest, EvidenceId};
 use crate::store::panic_text;
-use crate::store::{ChunkReader, ContentRecord, read_content};
+use crate::store::{ContentRecord, read_contents};
 
 /// What kind of damage a problem is; the names are part of the JSON contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,18 +172,8 @@ pub fn verify_archive(
     Ok(report)
 }
 
-fn reread(
-    chunks: &mut ChunkReader,
-    id: &ContentId,
-    record: &ContentRecord,
-    progress: &mut dyn VerifyProgress,
-) -> Result<u64> {
-    let fixity = read_content(chunks, record, id, &mut |bytes| {
-        progress.bytes(bytes.len() as u64);
-        Ok(())
-    })?;
-    Ok(fixity.size)
-}
+/// Contents whose records are held at once while verify reads them back.
+const READ_WINDOW: usize = 512;
 
 impl Archive {
     /// Runs every check. An I/O error means the check could not be made and ends verify;
@@ -254,27 +244,34 @@ impl Archive {
         }
         progress.total(total);
         order.sort_unstable();
-        for (_, id) in order {
-            // sled may panic on a damaged volume: the finding then names the items, and
-            // the next content is read through a fresh reader.
-            let read = catch_unwind(AssertUnwindSafe(|| {
-                self.content(&id)
-                    .and_then(|record| reread(&mut chunks, &id, &record, progress))
-            }));
-            let result = read.unwrap_or_else(|panic| {
-                chunks = self.chunk_reader();
-                Err(Error::Damaged(format!(
-                    "reading its chunks stopped sled: {}",
-                    panic_text(&panic)
-                )))
-            });
-            match result {
-                Ok(bytes) => report.checked.bytes += bytes,
-                Err(e) if e.is_environmental() => return Err(e),
-                Err(e) => {
-                    self.blame_content(report, &id, ProblemKind::ContentDamaged, &e.to_string())?
+        // A window of records at a time: memory stays bounded however many contents there
+        // are, and the two reading threads stay busy however small each one is.
+        for window in order.chunks(READ_WINDOW) {
+            let mut records = Vec::with_capacity(window.len());
+            for (_, id) in window {
+                match self.content(id) {
+                    Ok(record) => records.push((*id, record)),
+                    Err(e) if e.is_environmental() => return Err(e),
+                    Err(e) => {
+                        self.blame_content(report, id, ProblemKind::ContentDamaged, &e.to_string())?
+                    }
                 }
             }
+            read_contents(
+                &mut chunks,
+                &records,
+                &mut |bytes| progress.bytes(bytes.len() as u64),
+                &mut |id, result| match result {
+                    Ok(fixity) => {
+                        report.checked.bytes += fixity.size;
+                        Ok(())
+                    }
+                    Err(e) if e.is_environmental() => Err(e),
+                    Err(e) => {
+                        self.blame_content(report, id, ProblemKind::ContentDamaged, &e.to_string())
+                    }
+                },
+            )?;
         }
         Ok(())
     }

@@ -66,6 +66,27 @@ impl Packer {
 
 /// Decodes a stored chunk into `out`, refusing anything that is not exactly the bytes `id` names.
 pub fn decompress_chunk(id: &ChunkId, stored: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    unpack(id, stored, out)?;
+    check_id(id, out)
+}
+
+/// The check that a chunk's bytes are the ones its id names (BLAKE3).
+pub fn check_id(id: &ChunkId, raw: &[u8]) -> Result<()> {
+    if ChunkId::from(blake3::hash(raw)) != *id {
+        return Err(Error::Damaged(format!(
+            "chunk {id}: its bytes do not hash to its id"
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes a stored chunk into `out`: exactly its claimed length, or damage. The caller
+/// checks the bytes against the chunk's id (`check_id`).
+///
+/// zstd frames are read with the streaming decoder, whose window limit refuses a frame that
+/// asks for more than 2^24 bytes of window (docs/FORMAT.md, "Reading a chunk"); the one-shot
+/// decoder would not look.
+pub fn unpack(id: &ChunkId, stored: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let damaged = |what: String| Error::Damaged(format!("chunk {id}: {what}"));
     let ChunkFrame {
         compression,
@@ -101,9 +122,6 @@ pub fn decompress_chunk(id: &ChunkId, stored: &[u8], out: &mut Vec<u8>) -> Resul
             "holds {} bytes, its record says {raw_len}",
             out.len()
         )));
-    }
-    if ChunkId::from(blake3::hash(out)) != *id {
-        return Err(damaged("its bytes do not hash to its id".into()));
     }
     Ok(())
 }

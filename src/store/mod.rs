@@ -6,7 +6,7 @@ mod volume;
 mod writer;
 
 pub use chunk::{CHUNK_SIZE, MAX_CHUNK, compress_chunk, decompress_chunk};
-pub use reader::read_content;
+pub use reader::{read_content, read_contents};
 pub use volume::{
     ChunkBatch, ChunkReader, ChunkWriter, ClosedVolume, PACK_BYTES, PACK_TREE, PACKS_PER_VOLUME,
     VOLUME_BYTES, VOLUME_TREE, VOLUMES_DIR, volume_path,

@@ -1,5 +1,8 @@
 //! The read path: a content's chunks in order, each decompressed and checked against its id,
 //! the whole checked against both recorded hashes.
+//!
+//! A content of one chunk whose id is its address is checked once: the BLAKE3 of the whole
+//! is the chunk's id. Any other chunk is checked against its id as it is fetched.
 
 use std::sync::mpsc;
 
@@ -25,8 +28,9 @@ pub fn read_content(
     let mut hasher = DualHasher::new();
     if record.chunks.len() <= 1 {
         let mut buf = Vec::new();
+        let check_ids = !whole_checks_chunk(record, expected);
         for chunk_ref in &record.chunks {
-            fetch(chunks, chunk_ref, &mut buf)?;
+            fetch(chunks, chunk_ref, check_ids, &mut buf)?;
             hasher.update(&buf);
             sink(&buf)?;
         }
@@ -50,6 +54,107 @@ pub fn read_content(
     check(hasher.finish(), record, expected)
 }
 
+/// What the fetching thread of `read_contents` sends, content by content, in order.
+enum Fetched {
+    Chunk(Vec<u8>),
+    /// Every chunk of the content was sent.
+    End,
+    /// The content cannot be read; the fetcher goes on with the next one.
+    Failed(Error),
+}
+
+/// Reads many contents back, in the order given, on two threads whatever their sizes: one
+/// fetches, decompresses and checks every chunk of one content after another; this one
+/// hashes each content and calls `done` with its fixity (once size, BLAKE3 and SHA-256
+/// match its record) or with why it cannot be read. `chunk` sees every checked chunk.
+///
+/// `done` returning an error stops the reading. A panic inside sled while fetching (a
+/// damaged volume) fails that content only; the next is read through a fresh reader.
+pub fn read_contents(
+    chunks: &mut ChunkReader,
+    contents: &[(ContentId, ContentRecord)],
+    chunk: &mut dyn FnMut(&[u8]),
+    done: &mut dyn FnMut(&ContentId, Result<Fixity>) -> Result<()>,
+) -> Result<()> {
+    let (full_tx, full_rx) = mpsc::sync_channel::<Fetched>(IN_FLIGHT);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || fetch_contents(chunks, contents, full_tx, empty_rx));
+        let empty_tx = empty_tx;
+        let mut fetched = full_rx.iter();
+        for (id, record) in contents {
+            let mut hasher = DualHasher::new();
+            let result = loop {
+                match fetched.next() {
+                    Some(Fetched::Chunk(buf)) => {
+                        hasher.update(&buf);
+                        chunk(&buf);
+                        let _ = empty_tx.send(buf);
+                    }
+                    Some(Fetched::End) => break check(hasher.finish(), record, id),
+                    Some(Fetched::Failed(e)) => break Err(e),
+                    None => {
+                        return Err(Error::Database("the chunk-fetching thread stopped".into()));
+                    }
+                }
+            };
+            done(id, result)?;
+        }
+        Ok(())
+    })
+}
+
+fn fetch_contents(
+    chunks: &mut ChunkReader,
+    contents: &[(ContentId, ContentRecord)],
+    full: mpsc::SyncSender<Fetched>,
+    empty: mpsc::Receiver<Vec<u8>>,
+) {
+    let mut made = 0;
+    for (id, record) in contents {
+        let mut failed = false;
+        let check_ids = !whole_checks_chunk(record, id);
+        for chunk_ref in &record.chunks {
+            let mut buf = match empty.try_recv() {
+                Ok(b) => b,
+                Err(_) if made <= IN_FLIGHT => {
+                    made += 1;
+                    Vec::new()
+                }
+                Err(_) => match empty.recv() {
+                    Ok(b) => b,
+                    Err(_) => return,
+                },
+            };
+            let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fetch(chunks, chunk_ref, check_ids, &mut buf)
+            }));
+            let message = match fetched {
+                Ok(Ok(())) => Fetched::Chunk(buf),
+                Ok(Err(e)) => Fetched::Failed(e),
+                Err(panic) => {
+                    chunks.reset();
+                    Fetched::Failed(Error::Damaged(format!(
+                        "reading its chunks stopped sled: {}",
+                        super::panic_text(&panic)
+                    )))
+                }
+            };
+            failed = matches!(message, Fetched::Failed(_));
+            if full.send(message).is_err() {
+                return;
+            }
+            if failed {
+                break;
+            }
+        }
+        // A failed content ended with `Failed`; the others end here.
+        if !failed && full.send(Fetched::End).is_err() {
+            return;
+        }
+    }
+}
+
 /// The fetching side: stops at the first damaged chunk, or when the reader hangs up.
 fn fetch_all(
     chunks: &mut ChunkReader,
@@ -71,7 +176,7 @@ fn fetch_all(
                 Err(_) => return,
             },
         };
-        let result = fetch(chunks, chunk_ref, &mut buf).map(|()| buf);
+        let result = fetch(chunks, chunk_ref, true, &mut buf).map(|()| buf);
         let failed = result.is_err();
         if full.send(result).is_err() || failed {
             return;
@@ -79,9 +184,22 @@ fn fetch_all(
     }
 }
 
-fn fetch(chunks: &mut ChunkReader, chunk_ref: &ChunkRef, buf: &mut Vec<u8>) -> Result<()> {
-    let stored = chunks.get(&chunk_ref.id)?;
-    chunk::decompress_chunk(&chunk_ref.id, &stored, buf)?;
+/// Whether the BLAKE3 of the whole content checks its one chunk (so the chunk's own check
+/// would hash the same bytes twice).
+fn whole_checks_chunk(record: &ContentRecord, address: &ContentId) -> bool {
+    matches!(record.chunks.as_slice(), [only] if only.id.as_bytes() == address.as_bytes())
+}
+
+fn fetch(
+    chunks: &mut ChunkReader,
+    chunk_ref: &ChunkRef,
+    check_id: bool,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    chunks.read(&chunk_ref.id, buf)?;
+    if check_id {
+        chunk::check_id(&chunk_ref.id, buf)?;
+    }
     if buf.len() != chunk_ref.len as usize {
         return Err(Error::Damaged(format!(
             "chunk {} holds {} bytes, the content record says {}",

@@ -398,12 +398,26 @@ impl ChunkReader {
         }
     }
 
+    /// Forgets the open volume, as after a panic inside sled: the next read opens it afresh.
+    pub fn reset(&mut self) {
+        self.open = None;
+        self.pack = None;
+        release_memory();
+    }
+
     /// Where a chunk is stored, as the index records it.
     pub fn location(&self, id: &ChunkId) -> Result<ChunkLocation> {
         let bytes = self.locations.get(id.as_bytes())?.ok_or_else(|| {
             Error::Damaged(format!("chunk {id} is missing (no volume records it)"))
         })?;
         codec::decode_location(&format!("chunk location {id}"), &bytes)
+    }
+
+    /// A chunk's bytes, decompressed into `out` (not yet checked against its id: see
+    /// `chunk::check_id`).
+    pub fn read(&mut self, id: &ChunkId, out: &mut Vec<u8>) -> Result<()> {
+        let stored = self.get(id)?;
+        chunk::unpack(id, &stored, out)
     }
 
     /// The stored record of a chunk.

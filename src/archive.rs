@@ -34,7 +34,7 @@ pub const LOCK_FILE: &str = "lock";
 pub const DB_DIR: &str = "db";
 
 /// sled's cache; its default of 1 GiB would dwarf everything else custodia holds.
-const CACHE_BYTES: u64 = 32 << 20;
+const CACHE_BYTES: u64 = 16 << 20;
 
 pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 

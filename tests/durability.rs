@@ -462,6 +462,8 @@ fn traced(env: &Env, args: &[&str]) -> (Trace, String) {
         Err(e) => panic!("strace missing: run .ci/setup ({e})"),
     }
     let log = env.path("strace.log");
+    // KEEP_TRACE=DIR keeps every strace log in DIR, to read after a failure.
+    let _keep = std::env::var_os("KEEP_TRACE").map(|d| (d, log.clone()));
     let out = Command::new("strace")
         .args(["-f", "-tt", "-s", "16384", "-e"])
         .arg(format!("trace={TRACED}"))
@@ -488,6 +490,12 @@ fn traced(env: &Env, args: &[&str]) -> (Trace, String) {
         text(&out.stdout)
     );
     let log = std::fs::read_to_string(&log).expect("read the strace log");
+    if let Some((dir, _)) = &_keep {
+        let _ = std::fs::write(
+            Path::new(dir).join(format!("trace-{}.log", std::process::id())),
+            &log,
+        );
+    }
     let trace = Trace::parse(&log, env.dir.path());
     assert!(
         trace
@@ -716,21 +724,27 @@ fn check_ingest<'a>(t: &'a Trace, p: &Paths) -> Vec<Batch<'a>> {
     let mut groups: Vec<(&Op, Reports)> = Vec::new();
     let mut k = 0;
     for (w, acks) in reports {
-        let seq = (last + 1 + k).saturating_sub(total);
-        k += acks.len() as u64;
-        let Some(at) = seqs.iter().position(|s| *s >= seq) else {
-            t.fail("an item reported whose event no HEAD names", &[w]);
-        };
-        let rename = renames[at];
-        if rename.exit > w.entry {
-            t.fail(
-                "items reported before the HEAD naming their events was written",
-                &[rename, w],
-            );
-        }
-        match groups.last_mut() {
-            Some((r, list)) if std::ptr::eq(*r, rename) => list.push((w, acks)),
-            _ => groups.push((rename, vec![(w, acks)])),
+        // One write may report the items of several commits.
+        for ack in acks {
+            let seq = (last + 1 + k).saturating_sub(total);
+            k += 1;
+            let Some(at) = seqs.iter().position(|s| *s >= seq) else {
+                t.fail("an item reported whose event no HEAD names", &[w]);
+            };
+            let rename = renames[at];
+            if rename.exit > w.entry {
+                t.fail(
+                    "items reported before the HEAD naming their events was written",
+                    &[rename, w],
+                );
+            }
+            match groups.last_mut() {
+                Some((r, list)) if std::ptr::eq(*r, rename) => match list.last_mut() {
+                    Some((last_w, acks)) if std::ptr::eq(*last_w, w) => acks.push(ack),
+                    _ => list.push((w, vec![ack])),
+                },
+                _ => groups.push((rename, vec![(w, vec![ack])])),
+            }
         }
     }
     let mut batches = Vec::new();
@@ -1376,16 +1390,36 @@ fn the_order_checks_reject_logs_that_break_the_order() {
         &p,
         "db/db",
     );
-    let vol = t.writes_under(&p.volumes, 0, rename.entry);
-    let c0 = t
+    // A blob file of the volume written only once the batch is committed: its open and its
+    // write move after the HEAD rename (the write alone would land where its fd no longer
+    // names the file).
+    let blob_open = t
+        .ops
+        .iter()
+        .find(|o| {
+            matches!(&o.kind, Kind::Open { path, created: true }
+                if under(path, &p.volumes) && path.contains("/blobs/"))
+        })
+        .expect("a blob file of a volume");
+    let Kind::Open { path: blob, .. } = &blob_open.kind else {
+        unreachable!("found as an open")
+    };
+    let blob_write = t
         .first_after(
-            vol.last().expect("volume writes").exit,
-            |k| matches!(k, Kind::Write { path } if under(path, &p.db)),
+            blob_open.exit,
+            |k| matches!(k, Kind::Write { path } if path == blob),
         )
-        .expect("a db write after the chunks");
+        .expect("the blob file's write");
+    let once = Trace::parse(&edited(&t, &[], Some((blob_open, rename.exit + 1))), cwd);
+    let write_line = once
+        .ops
+        .iter()
+        .find(|o| o.line == blob_write.line)
+        .expect("the write, moved past");
+    let renamed = head_renames(&once, &p)[0];
     check_fails(
         "a chunk written after the index records that point at it",
-        &edited(&t, &[], Some((vol[0], c0.exit + 1))),
+        &edited(&once, &[], Some((write_line, renamed.exit + 2))),
         cwd,
         &p,
         "after the last batch's volumes were made durable",

@@ -69,7 +69,7 @@ pub(super) fn run(
     let writer = archive.chunk_writer();
     let (to_storer, from_reader) = mpsc::sync_channel(BUFFERS);
     let (to_reader, from_storer) = mpsc::channel();
-    let (to_committer, from_storer_jobs) = mpsc::sync_channel(1);
+    let (to_committer, from_storer_jobs) = mpsc::sync_channel(0);
     let (done, durable) = mpsc::channel();
     let mut report = IngestReport::default();
     std::thread::scope(|scope| {
@@ -214,7 +214,7 @@ fn store(
     for message in from_reader {
         match message {
             ToStorer::Chunk(filled) => {
-                file.add(&mut writer, &filled.buf[..filled.len])?;
+                file.add(&mut writer, &filled.buf[..filled.len], filled.id)?;
                 let _ = to_reader.send(filled.buf);
             }
             ToStorer::File(read) => {

@@ -159,14 +159,12 @@ fn sync_volume(path: &Path, synced: &mut HashSet<OsString>) -> Result<()> {
 pub struct ClosedVolume(Volume);
 
 impl ClosedVolume {
-    /// Makes the volume durable and closes it. On failure the database is leaked, not
-    /// dropped: sled may wait forever on drop for writes that cannot complete (a full disk).
+    /// Makes the volume (flushed when it was closed) durable and closes it. On failure the
+    /// database is leaked, not dropped: sled may wait forever on drop for writes that cannot
+    /// complete (a full disk).
     pub fn finish(self, synced: &mut HashSet<OsString>) -> Result<()> {
         let volume = self.0;
-        match volume
-            .flush()
-            .and_then(|()| sync_volume(&volume.path, synced))
-        {
+        match sync_volume(&volume.path, synced) {
             Ok(()) => {
                 drop(volume);
                 release_memory();
@@ -281,7 +279,7 @@ impl ChunkWriter {
         volume.tree.insert(number.to_be_bytes(), bytes)?;
         self.written += 1;
         if self.written >= PACKS_PER_VOLUME {
-            self.close();
+            self.close()?;
         }
         Ok(())
     }
@@ -297,7 +295,7 @@ impl ChunkWriter {
         self.pending.push((id, ChunkLocation::Volume(number)));
         self.written += len;
         if self.written >= VOLUME_BYTES {
-            self.close();
+            self.close()?;
         }
         Ok(())
     }
@@ -319,11 +317,15 @@ impl ChunkWriter {
             .ok_or_else(|| Error::Database("no open volume".into()))
     }
 
-    /// The open volume takes no more chunks; the next chunk starts a new volume.
-    fn close(&mut self) {
+    /// The open volume takes no more chunks; the next chunk starts a new volume. It is
+    /// flushed here, so that every write to a volume comes from the thread that fills it.
+    fn close(&mut self) -> Result<()> {
         if let Some(v) = self.current.take() {
+            let flushed = v.flush();
             self.closed.push(ClosedVolume(v));
+            flushed?;
         }
+        Ok(())
     }
 
     /// Full volumes, to be made durable before the commit of the batch that filled them.

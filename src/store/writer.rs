@@ -14,12 +14,15 @@ use crate::ids::ChunkId;
 
 /// Chunk buffers in circulation: enough to keep both cores busy, few enough that memory
 /// stays a handful of chunks whatever the files.
-pub const BUFFERS: usize = 6;
+pub const BUFFERS: usize = 4;
 
 /// A full chunk buffer on its way to the storer: the bytes are `buf[..len]`.
 pub struct Filled {
     pub buf: Vec<u8>,
     pub len: usize,
+    /// The chunk's id, when the reader knows it already: a file of one chunk has the
+    /// chunk's BLAKE3 as its own, so it is hashed once.
+    pub id: Option<ChunkId>,
 }
 
 /// The reader's supply of chunk buffers: new ones up to `BUFFERS`, then those the storer
@@ -74,6 +77,7 @@ pub fn read_chunks(
     send: &mut dyn FnMut(Filled) -> bool,
 ) -> Result<ReadEnd> {
     let mut hasher = DualHasher::new();
+    let mut first = true;
     loop {
         let Some(mut buf) = buffers.get() else {
             return Ok(ReadEnd::Stopped);
@@ -87,7 +91,16 @@ pub fn read_chunks(
         hasher.update(&buf[..len]);
         progress(len as u64);
         let last = len < buf.len();
-        if !send(Filled { buf, len }) {
+        if last && first {
+            let fixity = hasher.finish();
+            let id = Some(ChunkId::from_bytes(*fixity.blake3.as_bytes()));
+            if !send(Filled { buf, len, id }) {
+                return Ok(ReadEnd::Stopped);
+            }
+            return Ok(ReadEnd::Done(fixity));
+        }
+        first = false;
+        if !send(Filled { buf, len, id: None }) {
             return Ok(ReadEnd::Stopped);
         }
         if last {
@@ -119,9 +132,10 @@ pub struct FileChunks {
 }
 
 impl FileChunks {
-    /// Gives a chunk its id and stores it unless it is stored already.
-    pub fn add(&mut self, writer: &mut ChunkWriter, raw: &[u8]) -> Result<()> {
-        let id = ChunkId::from(blake3::hash(raw));
+    /// Gives a chunk its id (unless the reader knew it) and stores it unless it is stored
+    /// already.
+    pub fn add(&mut self, writer: &mut ChunkWriter, raw: &[u8], id: Option<ChunkId>) -> Result<()> {
+        let id = id.unwrap_or_else(|| ChunkId::from(blake3::hash(raw)));
         self.stored_bytes += writer.put(id, raw)?;
         self.refs.push(ChunkRef {
             id,

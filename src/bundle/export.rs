@@ -4,10 +4,13 @@
 //! and checked against its recorded hashes on the way out, everything fsynced, the export
 //! recorded in the custody log, and only then renamed to the requested name.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::bagit::{self, Algorithm, FileDigests, TripleHasher};
@@ -163,14 +166,13 @@ impl Archive {
             let evidence = bag.join(layout::EVIDENCE_DIR);
             fs::create_dir(&evidence).map_err(Error::io(&evidence))?;
         }
-        let mut payload = Vec::new();
-        let mut items = Vec::new();
+        // Per item only what the manifests and evidence.json need: everything else is
+        // looked up again when it is written, so memory does not grow with the items' metadata.
+        let mut payload = Vec::with_capacity(ids.len() + 4);
         let mut chunks = self.chunk_reader();
         for id in ids {
             let item = self.item(*id)?;
-            let written = self.write_item(&mut chunks, bag, &item)?;
-            items.push((item, written.rel.clone(), written.digests.sha512.clone()));
-            payload.push(written);
+            payload.push(self.write_item(&mut chunks, bag, &item)?);
         }
         // One fsync pass once everything is written: each file's writeback was started
         // when it was written, so by now most fsyncs only wait for what is left, instead
@@ -206,57 +208,50 @@ impl Archive {
         let draft = ids.iter().fold(draft, |d, id| d.item(*id));
         let sealed = self.seal_next(&draft)?;
 
-        let mut custody = Vec::new();
-        for seq in self.event_seqs(ids)? {
-            let stored = self
-                .trees
-                .custody
-                .get(codec::u64_key(seq))?
-                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-            custody.extend_from_slice(codec::decode_event(&stored)?);
-            custody.push(b'\n');
-        }
-        custody.extend_from_slice(&sealed.bytes);
-        custody.push(b'\n');
         let head = EventDigest::of(&sealed.bytes);
 
-        let mut small = vec![
-            (layout::CASE_JSON, self.case_json(case, ids)?),
-            (
-                layout::EVIDENCE_JSON,
-                self.evidence_json(&opts.case, &items)?,
-            ),
-            (layout::CUSTODY_JSONL, custody),
-            (
-                layout::README_VERIFY,
-                layout::readme_verify(&opts.case).into_bytes(),
-            ),
-        ];
-        for (rel, bytes) in small.drain(..) {
+        let case_json = write_file(&bag.join(layout::CASE_JSON), &self.case_json(case, ids)?)?;
+        let evidence_json = self.write_evidence_json(bag, &opts.case, ids, &payload)?;
+        let custody_jsonl = self.write_custody(bag, ids, &sealed)?;
+        let readme = write_file(
+            &bag.join(layout::README_VERIFY),
+            layout::readme_verify(&opts.case).as_bytes(),
+        )?;
+        for (rel, digests) in [
+            (layout::CASE_JSON, case_json),
+            (layout::EVIDENCE_JSON, evidence_json),
+            (layout::CUSTODY_JSONL, custody_jsonl),
+            (layout::README_VERIFY, readme),
+        ] {
             payload.push(Written {
                 rel: rel.to_owned(),
-                digests: write_file(&bag.join(rel), &bytes)?,
+                digests,
             });
         }
         payload.sort_by(|a, b| a.rel.cmp(&b.rel));
         let oxum_bytes: u64 = payload.iter().map(|w| w.digests.size).sum();
 
-        let mut tag_files = vec![(
-            bagit::BAGIT_TXT.to_owned(),
-            bagit::BAGIT_DECLARATION.as_bytes().to_vec(),
-        )];
         let info = self.bag_info(opts, case, oxum_bytes, payload.len(), &head, sealed.seq);
-        tag_files.push((bagit::BAG_INFO.to_owned(), info.into_bytes()));
+        let mut tag_digests = vec![
+            (
+                bagit::BAGIT_TXT.to_owned(),
+                write_file(
+                    &bag.join(bagit::BAGIT_TXT),
+                    bagit::BAGIT_DECLARATION.as_bytes(),
+                )?,
+            ),
+            (
+                bagit::BAG_INFO.to_owned(),
+                write_file(&bag.join(bagit::BAG_INFO), info.as_bytes())?,
+            ),
+        ];
         for a in Algorithm::PAYLOAD {
-            let text: String = payload
-                .iter()
-                .map(|w| bagit::manifest_line(&w.digests.get(a), &w.rel))
-                .collect();
-            tag_files.push((a.manifest(), text.into_bytes()));
-        }
-        let mut tag_digests = Vec::new();
-        for (rel, bytes) in &tag_files {
-            tag_digests.push((rel.clone(), write_file(&bag.join(rel), bytes)?));
+            // Line by line: a manifest of a large case is megabytes.
+            let mut manifest = BagFile::create(bag.join(a.manifest()))?;
+            for w in &payload {
+                manifest.put(bagit::manifest_line(&w.digests.get(a), &w.rel).as_bytes())?;
+            }
+            tag_digests.push((a.manifest(), manifest.finish()?));
         }
         let mut tagmanifest_sha256 = String::new();
         for a in Algorithm::TAG {
@@ -346,47 +341,94 @@ impl Archive {
         Ok(pretty(&value))
     }
 
-    fn evidence_json(
+    /// Writes `data/evidence.json` one item at a time, each looked up as it is written: the
+    /// same bytes serde_json's pretty printing of the whole document gives, without the
+    /// whole document (or every item's record) in memory. `written` holds the items' payload
+    /// files, in the order of `ids`.
+    fn write_evidence_json(
         &self,
+        bag: &Path,
         case: &CaseId,
-        items: &[(ItemRecord, String, String)],
-    ) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        for (item, rel, sha512) in items {
-            let cases: Vec<String> = self
-                .cases_of(item.id)?
-                .iter()
-                .map(|c| c.to_string())
-                .collect();
-            let attachments: Vec<String> = self
-                .children_of(item.id)?
-                .iter()
-                .map(|c| c.to_string())
-                .collect();
-            out.push(json!({
-                "id": item.id.to_string(),
-                "file": rel,
-                "blake3": item.blake3.to_hex(),
-                "sha256": item.sha256.to_hex(),
-                "sha512": sha512,
-                "size": item.size,
-                "name": exact_or_escaped(&item.name),
-                "name_hex": hex::encode(&item.name),
-                "path": exact_or_escaped(&item.path),
-                "path_hex": hex::encode(&item.path),
-                "source": item.source,
-                "note": item.note,
-                "tags": item.tags,
-                "captured_at": item.captured_at,
-                "modified_at": item.modified_at,
-                "ingested_at": item.ingested_at,
-                "ingested_by": item.actor,
-                "parent": item.parent.map(|p| p.to_string()),
-                "attachments": attachments,
-                "cases": cases,
-            }));
+        ids: &[EvidenceId],
+        written: &[Written],
+    ) -> Result<FileDigests> {
+        let mut out = BagFile::create(bag.join(layout::EVIDENCE_JSON))?;
+        let doc = EvidenceJson {
+            case: case.to_string(),
+            items: EvidenceItems {
+                archive: self,
+                ids,
+                written,
+                failed: RefCell::new(None),
+            },
+        };
+        let result = serde_json::to_writer_pretty(&mut out, &doc);
+        // The lookup's or the write's own error, whole, rather than serde_json's wrapping of it.
+        if let Some(e) = doc.items.failed.into_inner().or_else(|| out.failed.take()) {
+            return Err(e);
         }
-        Ok(pretty(&json!({ "case": case.to_string(), "items": out })))
+        result.map_err(|e| Error::Io {
+            path: out.path.clone(),
+            source: e.into(),
+        })?;
+        out.put(b"\n")?;
+        out.finish()
+    }
+
+    /// One item of evidence.json.
+    fn evidence_entry(&self, id: EvidenceId, written: &Written) -> Result<Value> {
+        let item = self.item(id)?;
+        let cases: Vec<String> = self.cases_of(id)?.iter().map(|c| c.to_string()).collect();
+        let attachments: Vec<String> = self
+            .children_of(id)?
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        Ok(json!({
+            "id": item.id.to_string(),
+            "file": written.rel,
+            "blake3": item.blake3.to_hex(),
+            "sha256": item.sha256.to_hex(),
+            "sha512": written.digests.sha512,
+            "size": item.size,
+            "name": exact_or_escaped(&item.name),
+            "name_hex": hex::encode(&item.name),
+            "path": exact_or_escaped(&item.path),
+            "path_hex": hex::encode(&item.path),
+            "source": item.source,
+            "note": item.note,
+            "tags": item.tags,
+            "captured_at": item.captured_at,
+            "modified_at": item.modified_at,
+            "ingested_at": item.ingested_at,
+            "ingested_by": item.actor,
+            "parent": item.parent.map(|p| p.to_string()),
+            "attachments": attachments,
+            "cases": cases,
+        }))
+    }
+
+    /// Writes `data/custody.jsonl` event by event: every event naming one of `ids`, in log
+    /// order, then the export's own.
+    fn write_custody(
+        &self,
+        bag: &Path,
+        ids: &[EvidenceId],
+        sealed: &crate::archive::Sealed,
+    ) -> Result<FileDigests> {
+        let mut out = BagFile::create(bag.join(layout::CUSTODY_JSONL))?;
+        for seq in self.event_seqs(ids)? {
+            let stored = self
+                .trees
+                .custody
+                .get(codec::u64_key(seq))?
+                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
+            out.put(codec::decode_event(&stored)?)?;
+            out.put(b"\n")?;
+        }
+        out.put(&sealed.bytes)?;
+        out.put(b"\n")?;
+        out.finish()
     }
 
     fn bag_info(
@@ -429,12 +471,122 @@ fn pretty(value: &Value) -> Vec<u8> {
 
 /// Writes a new file (its directory exists), fsyncs it, and returns its digests.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<FileDigests> {
-    let mut file = fs::File::create_new(path).map_err(Error::io(path))?;
-    durable::write_all(&mut file, path, bytes)?;
-    durable::sync_file(&file, path)?;
-    let mut h = TripleHasher::default();
-    h.update(bytes);
-    Ok(h.finish())
+    let mut file = BagFile::create(path.to_path_buf())?;
+    file.put(bytes)?;
+    file.finish()
+}
+
+/// How much of a tag or metadata file is gathered before it is written: few writes for a
+/// large case, little memory.
+const BAG_FILE_BUFFER: usize = 256 << 10;
+
+/// A new file of the bag written piece by piece: gathered into few large writes, hashed
+/// as written, fsynced by `finish`.
+struct BagFile {
+    path: PathBuf,
+    file: fs::File,
+    buf: Vec<u8>,
+    hasher: TripleHasher,
+    /// The first error of a write made through `io::Write`, kept whole: serde_json hands
+    /// back only an `io::Error` made of it.
+    failed: Option<Error>,
+}
+
+impl BagFile {
+    fn create(path: PathBuf) -> Result<BagFile> {
+        let file = fs::File::create_new(&path).map_err(Error::io(&path))?;
+        Ok(BagFile {
+            path,
+            file,
+            buf: Vec::new(),
+            hasher: TripleHasher::default(),
+            failed: None,
+        })
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= BAG_FILE_BUFFER {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.hasher.update(&self.buf);
+            durable::write_all(&mut self.file, &self.path, &self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is left, fsyncs, and returns the digests of everything written.
+    fn finish(mut self) -> Result<FileDigests> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.drain()?;
+        durable::sync_file(&self.file, &self.path)?;
+        Ok(self.hasher.finish())
+    }
+}
+
+impl io::Write for BagFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(io::Error::other("an earlier write to this file failed"));
+        }
+        match self.put(bytes) {
+            Ok(()) => Ok(bytes.len()),
+            Err(e) => {
+                let message = e.to_string();
+                self.failed = Some(e);
+                Err(io::Error::other(message))
+            }
+        }
+    }
+
+    /// Nothing: `finish` writes what is gathered, and only then is the file complete.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// evidence.json: `{"case": ..., "items": [...]}`, the fields in this (alphabetical)
+/// order, as serde_json writes a `json!` object.
+#[derive(Serialize)]
+struct EvidenceJson<'a> {
+    case: String,
+    items: EvidenceItems<'a>,
+}
+
+/// evidence.json's items, each looked up when serde_json asks for it.
+struct EvidenceItems<'a> {
+    archive: &'a Archive,
+    ids: &'a [EvidenceId],
+    written: &'a [Written],
+    /// The first lookup's error, kept whole (serde only carries a message).
+    failed: RefCell<Option<Error>>,
+}
+
+impl Serialize for EvidenceItems<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.ids.len()))?;
+        for (id, written) in self.ids.iter().zip(self.written) {
+            let entry = match self.archive.evidence_entry(*id, written) {
+                Ok(v) => v,
+                Err(e) => {
+                    let message = e.to_string();
+                    *self.failed.borrow_mut() = Some(e);
+                    return Err(S::Error::custom(message));
+                }
+            };
+            seq.serialize_element(&entry)?;
+        }
+        seq.end()
+    }
 }
 
 /// Asks the kernel to start writing a file's dirty pages to disk now, without waiting, so

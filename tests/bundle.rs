@@ -816,6 +816,90 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
     assert_eq!(verify["ok"], true);
 }
 
+/// evidence.json, custody.jsonl and the manifests are written a piece at a time: over enough
+/// items that each is many pieces, they are still exactly the bytes the format gives (the
+/// pretty-printed document; the archive's events) and match their manifests.
+#[test]
+fn large_metadata_files_are_exact_and_match_their_manifests() {
+    require_tools();
+    let env = Env::with_case();
+    let src = env.path("many");
+    for i in 0..200 {
+        write(
+            &src.join(format!("statement-{i:03}.txt")),
+            format!("statement {i}\n").as_bytes(),
+        );
+    }
+    // A long note goes into each item's ingest event and its evidence.json entry.
+    let note = "Taken down by hand at the border crossing; ".repeat(50);
+    env.ok(&["ingest", "--case", CASE, "--note", &note, arg(&src)]);
+    let bag = env.path("bundle");
+    env.ok(&["export", "--case", CASE, "--out", arg(&bag)]);
+
+    let evidence = std::fs::read(bag.join("data/evidence.json")).expect("evidence.json");
+    let lines = custody_lines(&bag);
+    let custody_bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    assert!(
+        evidence.len() > 400 << 10 && custody_bytes > 400 << 10,
+        "too small to test anything: evidence.json {} bytes, custody.jsonl {custody_bytes}",
+        evidence.len()
+    );
+    let document: Value = serde_json::from_slice(&evidence).expect("evidence.json is JSON");
+    let mut pretty = serde_json::to_vec_pretty(&document).unwrap();
+    pretty.push(b'\n');
+    assert!(
+        evidence == pretty,
+        "evidence.json is not the pretty-printed document with a final newline"
+    );
+    assert_eq!(document["items"].as_array().map(Vec::len), Some(200));
+
+    let log = env.json(&["log"]);
+    let events = log["events"].as_array().expect("log events");
+    let export_at = events
+        .iter()
+        .rposition(|e| e["action"] == "export")
+        .expect("an export event in the log");
+    let wanted: Vec<Vec<u8>> = events[..=export_at]
+        .iter()
+        .filter(|e| !named(e).is_empty())
+        .map(|e| serde_json::to_vec(e).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 201, "200 ingests and the export");
+    assert!(
+        lines == wanted,
+        "custody.jsonl is not the archive's events of the exported items, byte for byte"
+    );
+
+    for (tool, manifest) in [
+        ("sha256sum", "manifest-sha256.txt"),
+        ("sha512sum", "manifest-sha512.txt"),
+        ("b3sum", "manifest-blake3.txt"),
+        ("sha256sum", "tagmanifest-sha256.txt"),
+        ("sha512sum", "tagmanifest-sha512.txt"),
+    ] {
+        checksum_ok(&bag, tool, manifest);
+    }
+    let (valid, said) = bagit_validate(&bag);
+    assert!(valid, "bagit.py --validate:\n{said}");
+    let (code, report, _) = verify_bundle(&bag);
+    assert_eq!(code, 0, "{report:#}");
+}
+
+/// A case with no items exports a bag whose evidence.json lists none, in the same format.
+#[test]
+fn an_empty_case_exports_an_empty_items_list() {
+    let env = Env::with_case();
+    let bag = env.path("bundle");
+    env.ok(&["export", "--case", CASE, "--out", arg(&bag)]);
+    assert_eq!(
+        std::fs::read_to_string(bag.join("data/evidence.json")).expect("evidence.json"),
+        format!("{{\n  \"case\": \"{CASE}\",\n  \"items\": []\n}}\n")
+    );
+    assert_eq!(custody_lines(&bag).len(), 1, "the export event alone");
+    let (code, report, _) = verify_bundle(&bag);
+    assert_eq!(code, 0, "{report:#}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. What export refuses, and what a selection exports.
 

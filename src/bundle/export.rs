@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,13 +17,12 @@ use serde_json::{Value, json};
 use super::bagit::{self, Algorithm, FileDigests, TripleHasher};
 use super::layout;
 use crate::archive::Archive;
-use crate::catalog::ItemRecord;
 use crate::codec;
 use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EventDigest, EvidenceId, ItemRef};
-use crate::store::{ChunkReader, read_content};
+use crate::store::read_content;
 use crate::text::exact_or_escaped;
 
 /// What to export, and the context the bundle carries.
@@ -168,12 +168,7 @@ impl Archive {
         }
         // Per item only what the manifests and evidence.json need: everything else is
         // looked up again when it is written, so memory does not grow with the items' metadata.
-        let mut payload = Vec::with_capacity(ids.len() + 4);
-        let mut chunks = self.chunk_reader();
-        for id in ids {
-            let item = self.item(*id)?;
-            payload.push(self.write_item(&mut chunks, bag, &item)?);
-        }
+        let mut payload = self.write_items(bag, ids)?;
         // One fsync pass once everything is written: each file's writeback was started
         // when it was written, so by now most fsyncs only wait for what is left, instead
         // of every file waiting for its own write to reach the disk before the next begins.
@@ -275,45 +270,104 @@ impl Archive {
         Ok((sealed, report))
     }
 
-    /// Writes one item's bytes, re-checked against both recorded hashes, with SHA-512 on the
-    /// way, and starts their writeback; the caller fsyncs the file later.
-    fn write_item(
-        &self,
-        chunks: &mut ChunkReader,
-        bag: &Path,
-        item: &ItemRecord,
-    ) -> Result<Written> {
-        let rel = layout::evidence_path(item);
-        let path = bag.join(&rel);
-        // `data/evidence/<id>/`: new, as ids are unique; its parent was made by build_bag.
-        let dir = path.parent().unwrap_or(bag);
-        fs::create_dir(dir).map_err(Error::io(dir))?;
-        let record = self.content(&item.blake3)?;
-        let mut file = fs::File::create_new(&path).map_err(Error::io(&path))?;
-        let damaged = |e: Error| match e {
-            Error::Damaged(d) => Error::Damaged(format!("{}: {d}; nothing was exported", item.id)),
-            other => other,
-        };
-        // BLAKE3 and SHA-256 come from the checked read; SHA-512 is added on the same pass.
-        let mut sha512 = <sha2::Sha512 as sha2::Digest>::new();
-        let fixity = read_content(chunks, &record, &item.blake3, &mut |bytes| {
-            sha2::Digest::update(&mut sha512, bytes);
-            durable::write_all(&mut file, &path, bytes)
+    /// Writes every item's payload file, each re-read from the archive and checked against
+    /// both recorded hashes, and starts its writeback; the caller fsyncs the files later.
+    ///
+    /// Two threads share the work: this one reads each item back (with BLAKE3 and SHA-256,
+    /// and for a content of several chunks a third thread fetching them) and makes its
+    /// directory; the other creates the files and writes them with SHA-512 on the way. Done
+    /// on one thread, the loop kept one core busy and the other idle: most items are a
+    /// single chunk, which `read_content` reads on the calling thread, and SHA-512 alone
+    /// costs about as much as BLAKE3 and SHA-256 together.
+    fn write_items(&self, bag: &Path, ids: &[EvidenceId]) -> Result<Vec<Written>> {
+        let (piece_tx, piece_rx) = mpsc::sync_channel::<Piece>(PIECES_IN_FLIGHT);
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || write_files(piece_rx, spare_tx));
+            let read = self.read_items(bag, ids, piece_tx, spare_rx);
+            let sha512 = writer
+                .join()
+                .map_err(|_| Error::Database(WRITER_STOPPED.into()))?;
+            // A writing failure explains a reading stop, so it is reported first.
+            let sha512 = sha512?;
+            let mut written = read?;
+            if sha512.len() != written.len() {
+                return Err(Error::Database(format!(
+                    "{} payload files read, {} written",
+                    written.len(),
+                    sha512.len()
+                )));
+            }
+            for (w, sha512) in written.iter_mut().zip(sha512) {
+                w.digests.sha512 = sha512;
+            }
+            Ok(written)
         })
-        .map_err(damaged)?;
-        if item.sha256 != record.sha256 || item.size != record.size {
-            return Err(damaged(Error::Damaged(
-                "its record disagrees with its content".into(),
-            )));
+    }
+
+    /// The reading side of `write_items`: each item's checked bytes, as pieces for the writer.
+    /// The SHA-512 of each `Written` is left empty for the writer's.
+    fn read_items(
+        &self,
+        bag: &Path,
+        ids: &[EvidenceId],
+        pieces: mpsc::SyncSender<Piece>,
+        spare: mpsc::Receiver<Vec<u8>>,
+    ) -> Result<Vec<Written>> {
+        let stopped = || Error::Database(WRITER_STOPPED.into());
+        let mut chunks = self.chunk_reader();
+        let mut written = Vec::with_capacity(ids.len() + 4);
+        // At most WRITE_BUFFERS buffers ever exist: new ones until then, returned ones after.
+        let mut made = 0;
+        for id in ids {
+            let item = self.item(*id)?;
+            let rel = layout::evidence_path(&item);
+            let record = self.content(&item.blake3)?;
+            let path = bag.join(&rel);
+            // `data/evidence/<id>/`: new, as ids are unique; its parent was made by build_bag.
+            // Made here rather than by the writer, which has the more work of the two.
+            let dir = path.parent().unwrap_or(bag);
+            fs::create_dir(dir).map_err(Error::io(dir))?;
+            pieces.send(Piece::Start(path)).map_err(|_| stopped())?;
+            let damaged = |e: Error| match e {
+                Error::Damaged(d) => {
+                    Error::Damaged(format!("{}: {d}; nothing was exported", item.id))
+                }
+                other => other,
+            };
+            let fixity = read_content(&mut chunks, &record, &item.blake3, &mut |bytes| {
+                let mut buf = match spare.try_recv() {
+                    Ok(b) => b,
+                    Err(_) if made < WRITE_BUFFERS => {
+                        made += 1;
+                        Vec::new()
+                    }
+                    // The writer gave up (it failed): its error is the one reported.
+                    Err(_) => spare.recv().map_err(|_| stopped())?,
+                };
+                // A copy: the reader reuses its buffer as soon as this returns.
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                pieces.send(Piece::Bytes(buf)).map_err(|_| stopped())
+            })
+            .map_err(damaged)?;
+            if item.sha256 != record.sha256 || item.size != record.size {
+                return Err(damaged(Error::Damaged(
+                    "its record disagrees with its content".into(),
+                )));
+            }
+            pieces.send(Piece::End).map_err(|_| stopped())?;
+            written.push(Written {
+                rel,
+                digests: FileDigests {
+                    sha256: fixity.sha256,
+                    sha512: String::new(),
+                    blake3: fixity.blake3,
+                    size: fixity.size,
+                },
+            });
         }
-        start_writeback(&file, &path)?;
-        let digests = FileDigests {
-            sha256: fixity.sha256,
-            sha512: hex::encode(sha2::Digest::finalize(sha512)),
-            blake3: fixity.blake3,
-            size: fixity.size,
-        };
-        Ok(Written { rel, digests })
+        Ok(written)
     }
 
     /// Every custody event that names one of `ids`, in log order.
@@ -467,6 +521,55 @@ fn pretty(value: &Value) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
     bytes.push(b'\n');
     bytes
+}
+
+/// Buffers of payload bytes in flight between the reading and the writing thread.
+const WRITE_BUFFERS: usize = 4;
+/// Messages in flight to the writing thread: the buffers, and the start and end of a few
+/// small files around them.
+const PIECES_IN_FLIGHT: usize = 2 * WRITE_BUFFERS;
+const WRITER_STOPPED: &str = "the payload-writing thread stopped";
+
+/// What the reading thread hands the writing thread, in order, for each payload file.
+enum Piece {
+    /// A new file at this path (its directory exists).
+    Start(PathBuf),
+    /// The next bytes of the file.
+    Bytes(Vec<u8>),
+    /// The file is complete.
+    End,
+}
+
+/// The writing side of `write_items`: creates each payload file, writes
+/// it with SHA-512 on the way and starts its writeback; returns each file's SHA-512 (hex),
+/// in order. Stops at the first failure, which hangs up on the reading side.
+fn write_files(pieces: mpsc::Receiver<Piece>, spare: mpsc::Sender<Vec<u8>>) -> Result<Vec<String>> {
+    use sha2::Digest;
+    let mut sums = Vec::new();
+    let mut current: Option<(PathBuf, fs::File, sha2::Sha512)> = None;
+    for piece in pieces {
+        match piece {
+            Piece::Start(path) => {
+                let file = fs::File::create_new(&path).map_err(Error::io(&path))?;
+                current = Some((path, file, sha2::Sha512::new()));
+            }
+            Piece::Bytes(buf) => {
+                if let Some((path, file, sha512)) = &mut current {
+                    sha512.update(&buf);
+                    durable::write_all(file, path, &buf)?;
+                }
+                // The reader may have stopped; then the buffer is simply dropped.
+                let _ = spare.send(buf);
+            }
+            Piece::End => {
+                if let Some((path, file, sha512)) = current.take() {
+                    start_writeback(&file, &path)?;
+                    sums.push(hex::encode(sha512.finalize()));
+                }
+            }
+        }
+    }
+    Ok(sums)
 }
 
 /// Writes a new file (its directory exists), fsyncs it, and returns its digests.

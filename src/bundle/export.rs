@@ -169,14 +169,6 @@ impl Archive {
         // Per item only what the manifests and evidence.json need: everything else is
         // looked up again when it is written, so memory does not grow with the items' metadata.
         let mut payload = self.write_items(bag, ids)?;
-        // One fsync pass once everything is written: each file's writeback was started
-        // when it was written, so by now most fsyncs only wait for what is left, instead
-        // of every file waiting for its own write to reach the disk before the next begins.
-        // Files are reopened by path: holding an open file per item could exhaust the
-        // process's file descriptors on a large case.
-        for w in &payload {
-            durable::sync_path(&bag.join(&w.rel))?;
-        }
         let total: u64 = payload.iter().map(|w| w.digests.size).sum();
         let draft = Draft::new(Action::Export)
             .case(&opts.case)
@@ -259,7 +251,7 @@ impl Archive {
                 tagmanifest_sha256 = d.sha256.to_hex();
             }
         }
-        sync_dirs(bag, &data, ids)?;
+        sync_dirs(bag, &data)?;
         let report = ExportReport {
             bundle: bag.to_path_buf(),
             items: ids.len(),
@@ -271,25 +263,33 @@ impl Archive {
     }
 
     /// Writes every item's payload file, each re-read from the archive and checked against
-    /// both recorded hashes, and starts its writeback; the caller fsyncs the files later.
+    /// both recorded hashes; when it returns Ok, every file and its directory is fsynced.
     ///
     /// Two threads share the work: this one reads each item back (with BLAKE3 and SHA-256,
     /// and for a content of several chunks a third thread fetching them) and makes its
     /// directory; the other creates the files and writes them with SHA-512 on the way. Done
     /// on one thread, the loop kept one core busy and the other idle: most items are a
     /// single chunk, which `read_content` reads on the calling thread, and SHA-512 alone
-    /// costs about as much as BLAKE3 and SHA-256 together.
+    /// costs about as much as BLAKE3 and SHA-256 together. A third thread, mostly waiting
+    /// for the disk, fsyncs each file and its directory once written, so that those waits
+    /// overlap the work instead of following it in a pass of their own.
     fn write_items(&self, bag: &Path, ids: &[EvidenceId]) -> Result<Vec<Written>> {
+        let (done_tx, done_rx) = mpsc::sync_channel::<PathBuf>(SYNCS_QUEUED);
         let (piece_tx, piece_rx) = mpsc::sync_channel::<Piece>(PIECES_IN_FLIGHT);
         let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
         std::thread::scope(|scope| {
-            let writer = scope.spawn(move || write_files(piece_rx, spare_tx));
+            let syncer = scope.spawn(move || sync_files(done_rx));
+            let writer = scope.spawn(move || write_files(piece_rx, spare_tx, done_tx));
             let read = self.read_items(bag, ids, piece_tx, spare_rx);
             let sha512 = writer
                 .join()
-                .map_err(|_| Error::Database(WRITER_STOPPED.into()))?;
-            // A writing failure explains a reading stop, so it is reported first.
-            let sha512 = sha512?;
+                .map_err(|_| Error::Database(WRITER_STOPPED.into()));
+            let synced = syncer
+                .join()
+                .map_err(|_| Error::Database(SYNCER_STOPPED.into()));
+            // A later stage's failure explains an earlier stage's stop, so it is reported first.
+            synced??;
+            let sha512 = sha512??;
             let mut written = read?;
             if sha512.len() != written.len() {
                 return Err(Error::Database(format!(
@@ -529,6 +529,9 @@ const WRITE_BUFFERS: usize = 4;
 /// small files around them.
 const PIECES_IN_FLIGHT: usize = 2 * WRITE_BUFFERS;
 const WRITER_STOPPED: &str = "the payload-writing thread stopped";
+/// Payload files written and not yet fsynced, at most: the writer waits beyond this.
+const SYNCS_QUEUED: usize = 1024;
+const SYNCER_STOPPED: &str = "the payload-syncing thread stopped";
 
 /// What the reading thread hands the writing thread, in order, for each payload file.
 enum Piece {
@@ -543,7 +546,11 @@ enum Piece {
 /// The writing side of `write_items`: creates each payload file, writes
 /// it with SHA-512 on the way and starts its writeback; returns each file's SHA-512 (hex),
 /// in order. Stops at the first failure, which hangs up on the reading side.
-fn write_files(pieces: mpsc::Receiver<Piece>, spare: mpsc::Sender<Vec<u8>>) -> Result<Vec<String>> {
+fn write_files(
+    pieces: mpsc::Receiver<Piece>,
+    spare: mpsc::Sender<Vec<u8>>,
+    done: mpsc::SyncSender<PathBuf>,
+) -> Result<Vec<String>> {
     use sha2::Digest;
     let mut sums = Vec::new();
     let mut current: Option<(PathBuf, fs::File, sha2::Sha512)> = None;
@@ -565,11 +572,28 @@ fn write_files(pieces: mpsc::Receiver<Piece>, spare: mpsc::Sender<Vec<u8>>) -> R
                 if let Some((path, file, sha512)) = current.take() {
                     start_writeback(&file, &path)?;
                     sums.push(hex::encode(sha512.finalize()));
+                    done.send(path)
+                        .map_err(|_| Error::Database(SYNCER_STOPPED.into()))?;
                 }
             }
         }
     }
     Ok(sums)
+}
+
+/// The syncing side of `write_items`: fsyncs each payload file the writer has finished,
+/// reopened by path (an open file per item could exhaust the process's descriptors), then
+/// its directory, which holds its name. Its writeback was started when it was written, so
+/// each fsync mostly waits for the disk, on this thread while the others keep reading and
+/// writing, rather than in a pass of its own at the end.
+fn sync_files(done: mpsc::Receiver<PathBuf>) -> Result<()> {
+    for path in done {
+        durable::sync_path(&path)?;
+        if let Some(dir) = path.parent() {
+            durable::sync_path(dir)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes a new file (its directory exists), fsyncs it, and returns its digests.
@@ -712,11 +736,9 @@ fn start_writeback(file: &fs::File, path: &Path) -> Result<()> {
     }
 }
 
-fn sync_dirs(bag: &Path, data: &Path, ids: &[EvidenceId]) -> Result<()> {
+/// fsyncs the bag's directories but the items' own (which `write_items` fsynced), deepest first.
+fn sync_dirs(bag: &Path, data: &Path) -> Result<()> {
     let evidence = data.join("evidence");
-    for id in ids {
-        durable::sync_path(&evidence.join(id.to_string()))?;
-    }
     if evidence.exists() {
         durable::sync_path(&evidence)?;
     }

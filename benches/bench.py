@@ -158,6 +158,8 @@ def main():
     ap.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temp dir)")
     ap.add_argument("--smoke", action="store_true", help="tiny corpus, one run, peers optional")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--only", default=None,
+                    help="run only the rows whose name contains this text (the table then shows only them)")
     args = ap.parse_args()
     if args.smoke:
         args.scale, args.runs, args.small_files = 0.002, 1, 200
@@ -282,6 +284,21 @@ def run(args, work: Path, custodia: str, have: dict):
     if have["borg"]:
         row("small", "borg create, 4 KiB files", sb, sf,
             ["borg", "create", "--compression", "zstd,3", f"{B}::s", str(small)], prepare=fresh_borg)
+
+    if args.only:
+        rows = [r for r in rows if args.only in r[0].name]
+        if not rows:
+            raise SystemExit(f"no row matches --only {args.only!r}")
+        for i in range(args.runs):
+            for r, cmd, prepare, shell, cwd in rows:
+                print(f"run {i + 1}/{args.runs}: {r.name}", file=sys.stderr)
+                r.add(*timed(cmd, env=env, prepare=prepare, shell=shell, cwd=cwd))
+        print("| what | median s | MB/s | files/s | peak RSS MiB |")
+        print("|---|---:|---:|---:|---:|")
+        for r, *_ in rows:
+            print(f"| {r.name} | {r.median:.2f} | {r.nbytes / 1e6 / r.median:,.0f} | "
+                  f"{r.nfiles / r.median:,.0f} | {max(r.rss) / 1024:.0f} |")
+        return
 
     # alternate: every tool once per round
     for i in range(args.runs):

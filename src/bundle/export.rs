@@ -22,7 +22,7 @@ use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EventDigest, EvidenceId, ItemRef};
-use crate::store::read_content;
+use crate::store::{BufferPool, read_content};
 use crate::text::exact_or_escaped;
 
 /// What to export, and the context the bundle carries.
@@ -317,8 +317,7 @@ impl Archive {
         let stopped = || Error::Database(WRITER_STOPPED.into());
         let mut chunks = self.chunk_reader();
         let mut written = Vec::with_capacity(ids.len() + 4);
-        // At most WRITE_BUFFERS buffers ever exist: new ones until then, returned ones after.
-        let mut made = 0;
+        let mut buffers = BufferPool::new(WRITE_BUFFERS, 0, spare);
         for id in ids {
             let item = self.item(*id)?;
             let rel = layout::evidence_path(&item);
@@ -336,15 +335,8 @@ impl Archive {
                 other => other,
             };
             let fixity = read_content(&mut chunks, &record, &item.blake3, &mut |bytes| {
-                let mut buf = match spare.try_recv() {
-                    Ok(b) => b,
-                    Err(_) if made < WRITE_BUFFERS => {
-                        made += 1;
-                        Vec::new()
-                    }
-                    // The writer gave up (it failed): its error is the one reported.
-                    Err(_) => spare.recv().map_err(|_| stopped())?,
-                };
+                // None: the writer gave up (it failed), and its error is the one reported.
+                let mut buf = buffers.get().ok_or_else(stopped)?;
                 // A copy: the reader reuses its buffer as soon as this returns.
                 buf.clear();
                 buf.extend_from_slice(bytes);

@@ -24,10 +24,12 @@ use super::{
     modified_at,
 };
 use crate::archive::Archive;
+use crate::codec::ChunkLocation;
 use crate::error::{Error, Result};
+use crate::ids::ChunkId;
 use crate::store::{
-    BUFFERS, Buffers, ChunkBatch, ChunkWriter, ClosedVolume, ContentRecord, FileChunks, Filled,
-    Fixity, ReadEnd, read_chunks,
+    BUFFERS, BufferPool, ChunkWriter, ClosedVolume, ContentRecord, FileChunks, Filled, Fixity,
+    ReadEnd, read_chunks,
 };
 use crate::walk::{self, Found};
 
@@ -58,7 +60,7 @@ struct FileRead {
 /// From the storer to the committer, in the order things must become durable.
 enum ToCommitter {
     Closed(ClosedVolume),
-    Batch(ChunkBatch, Vec<Pending>),
+    Batch(Vec<(ChunkId, ChunkLocation)>, Vec<Pending>),
 }
 
 pub(super) fn run(
@@ -77,7 +79,7 @@ pub(super) fn run(
         let committer = scope.spawn(move || commit(archive, cx, from_storer_jobs, done));
         let mut reader = Reader {
             to_storer,
-            buffers: Buffers::new(from_storer),
+            buffers: crate::store::buffers(from_storer),
             durable,
             progress,
             report: &mut report,
@@ -103,7 +105,7 @@ fn join(handle: std::thread::ScopedJoinHandle<'_, Result<()>>, what: &str) -> Re
 /// The caller's thread: walks, reads, hashes, and reports what has become durable.
 struct Reader<'a> {
     to_storer: SyncSender<ToStorer>,
-    buffers: Buffers,
+    buffers: BufferPool,
     durable: Receiver<Vec<Ingested>>,
     progress: &'a mut dyn IngestProgress,
     report: &'a mut IngestReport,
@@ -266,9 +268,9 @@ fn send_batch(
     if batch.is_empty() {
         return Ok(true);
     }
-    let chunks = writer.end_batch()?;
+    let locations = writer.end_batch()?;
     Ok(hand_closed(writer, to_committer)
-        && hand_over(to_committer, ToCommitter::Batch(chunks, batch)))
+        && hand_over(to_committer, ToCommitter::Batch(locations, batch)))
 }
 
 /// Hands every volume the writer filled to the committer; false when it has stopped.
@@ -305,8 +307,8 @@ fn commit(
     for job in from_storer {
         match job {
             ToCommitter::Closed(volume) => volume.finish(&mut synced)?,
-            ToCommitter::Batch(chunks, batch) => {
-                let items = archive.commit_batch(cx, &chunks.locations, batch)?;
+            ToCommitter::Batch(locations, batch) => {
+                let items = archive.commit_batch(cx, &locations, batch)?;
                 if done.send(items).is_err() {
                     return Ok(());
                 }

@@ -1,18 +1,20 @@
 //! The content store: files cut into chunks, each compressed and kept once in sled under its BLAKE3 hash.
 
 mod chunk;
+mod pool;
 mod reader;
 mod volume;
 mod writer;
 
 pub use chunk::{CHUNK_SIZE, MAX_CHUNK, compress_chunk, decompress_chunk};
+pub use pool::BufferPool;
 pub use reader::{read_content, read_contents};
 pub use volume::{
-    ChunkBatch, ChunkReader, ChunkWriter, ClosedVolume, PACK_BYTES, PACK_TREE, PACKS_PER_VOLUME,
-    VOLUME_BYTES, VOLUME_TREE, VOLUMES_DIR, volume_path,
+    ChunkReader, ChunkWriter, ClosedVolume, PACK_BYTES, PACK_TREE, PACKS_PER_VOLUME, VOLUME_BYTES,
+    VOLUME_TREE, VOLUMES_DIR, volume_path,
 };
 pub(crate) use volume::{open_sled, panic_text};
-pub use writer::{BUFFERS, Buffers, FileChunks, Filled, ReadEnd, read_chunks};
+pub use writer::{BUFFERS, FileChunks, Filled, ReadEnd, buffers, read_chunks};
 
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,7 @@
 
 use std::sync::mpsc;
 
-use super::{ChunkReader, ChunkRef, ContentRecord, DualHasher, Fixity, chunk};
+use super::{BufferPool, ChunkReader, ChunkRef, ContentRecord, DualHasher, Fixity, chunk};
 use crate::error::{Error, Result};
 use crate::ids::ContentId;
 
@@ -110,21 +110,13 @@ fn fetch_contents(
     full: mpsc::SyncSender<Fetched>,
     empty: mpsc::Receiver<Vec<u8>>,
 ) {
-    let mut made = 0;
+    let mut buffers = BufferPool::new(IN_FLIGHT + 1, 0, empty);
     for (id, record) in contents {
         let mut failed = false;
         let check_ids = !whole_checks_chunk(record, id);
         for chunk_ref in &record.chunks {
-            let mut buf = match empty.try_recv() {
-                Ok(b) => b,
-                Err(_) if made <= IN_FLIGHT => {
-                    made += 1;
-                    Vec::new()
-                }
-                Err(_) => match empty.recv() {
-                    Ok(b) => b,
-                    Err(_) => return,
-                },
+            let Some(mut buf) = buffers.get() else {
+                return;
             };
             let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 fetch(chunks, chunk_ref, check_ids, &mut buf)
@@ -162,19 +154,10 @@ fn fetch_all(
     full: mpsc::SyncSender<Result<Vec<u8>>>,
     empty: mpsc::Receiver<Vec<u8>>,
 ) {
-    // At most IN_FLIGHT + 1 buffers ever exist: new ones until then, returned ones after.
-    let mut made = 0;
+    let mut buffers = BufferPool::new(IN_FLIGHT + 1, 0, empty);
     for chunk_ref in refs {
-        let mut buf = match empty.try_recv() {
-            Ok(b) => b,
-            Err(_) if made <= IN_FLIGHT => {
-                made += 1;
-                Vec::new()
-            }
-            Err(_) => match empty.recv() {
-                Ok(b) => b,
-                Err(_) => return,
-            },
+        let Some(mut buf) = buffers.get() else {
+            return;
         };
         let result = fetch(chunks, chunk_ref, true, &mut buf).map(|()| buf);
         let failed = result.is_err();

@@ -178,11 +178,6 @@ impl ClosedVolume {
     }
 }
 
-/// Where the chunks of a batch went: what the commit records.
-pub struct ChunkBatch {
-    pub locations: Vec<(ChunkId, ChunkLocation)>,
-}
-
 /// Writes chunks into volumes, one open at a time, and remembers where each went until the
 /// index records it. Full volumes come out of `take_closed`, for another thread to make
 /// durable; `end_batch` makes the open one durable itself: no other thread may sync a
@@ -334,23 +329,21 @@ impl ChunkWriter {
     }
 
     /// Ends a batch: writes the pack being built, makes the open volume durable, and returns
-    /// where the batch's chunks went. Call `take_closed` after: a volume the last pack
+    /// where the batch's chunks went (what the commit records). Call `take_closed` after: a volume the last pack
     /// filled is among them.
-    pub fn end_batch(&mut self) -> Result<ChunkBatch> {
+    pub fn end_batch(&mut self) -> Result<Vec<(ChunkId, ChunkLocation)>> {
         let result = self.try_end_batch();
         self.failed |= result.is_err();
         result
     }
 
-    fn try_end_batch(&mut self) -> Result<ChunkBatch> {
+    fn try_end_batch(&mut self) -> Result<Vec<(ChunkId, ChunkLocation)>> {
         self.write_pack()?;
         if let Some(v) = &self.current {
             v.flush()?;
             sync_volume(&v.path, &mut self.synced)?;
         }
-        Ok(ChunkBatch {
-            locations: std::mem::take(&mut self.pending),
-        })
+        Ok(std::mem::take(&mut self.pending))
     }
 }
 

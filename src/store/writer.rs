@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::mpsc;
 
-use super::{ChunkRef, ChunkWriter, DualHasher, Fixity, chunk};
+use super::{BufferPool, ChunkRef, ChunkWriter, DualHasher, Fixity, chunk};
 use crate::error::{Error, Result};
 use crate::ids::ChunkId;
 
@@ -25,37 +25,9 @@ pub struct Filled {
     pub id: Option<ChunkId>,
 }
 
-/// The reader's supply of chunk buffers: new ones up to `BUFFERS`, then those the storer
-/// sends back.
-pub struct Buffers {
-    made: usize,
-    spare: Option<Vec<u8>>,
-    back: mpsc::Receiver<Vec<u8>>,
-}
-
-impl Buffers {
-    pub fn new(back: mpsc::Receiver<Vec<u8>>) -> Self {
-        Self {
-            made: 0,
-            spare: None,
-            back,
-        }
-    }
-
-    /// A buffer of `CHUNK_SIZE` bytes, or `None` once the storer has stopped.
-    fn get(&mut self) -> Option<Vec<u8>> {
-        if let Some(b) = self.spare.take() {
-            return Some(b);
-        }
-        match self.back.try_recv() {
-            Ok(b) => Some(b),
-            Err(_) if self.made < BUFFERS => {
-                self.made += 1;
-                Some(vec![0u8; chunk::CHUNK_SIZE])
-            }
-            Err(_) => self.back.recv().ok(),
-        }
-    }
+/// The reader's supply of chunk buffers: `BUFFERS` of `CHUNK_SIZE` bytes, sent back by the storer.
+pub fn buffers(back: mpsc::Receiver<Vec<u8>>) -> BufferPool {
+    BufferPool::new(BUFFERS, chunk::CHUNK_SIZE, back)
 }
 
 /// How reading a file ended.
@@ -72,7 +44,7 @@ pub enum ReadEnd {
 pub fn read_chunks(
     path: &Path,
     source: &mut impl Read,
-    buffers: &mut Buffers,
+    buffers: &mut BufferPool,
     progress: &mut dyn FnMut(u64),
     send: &mut dyn FnMut(Filled) -> bool,
 ) -> Result<ReadEnd> {
@@ -85,7 +57,7 @@ pub fn read_chunks(
         let len = fill(source, &mut buf).map_err(Error::io(path))?;
         if len == 0 {
             // An empty buffer would be a chunk of nothing: kept for the next file.
-            buffers.spare = Some(buf);
+            buffers.keep(buf);
             break;
         }
         hasher.update(&buf[..len]);

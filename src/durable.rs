@@ -36,16 +36,77 @@ pub fn rename(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).map_err(Error::io(to))
 }
 
-/// Links `from` at `to`, refusing to replace an existing `to` (a rename that cannot clobber).
-pub fn link_new(from: &Path, to: &Path) -> Result<()> {
+/// Renames `from` (a file or a directory) to `to`, refusing to replace anything already
+/// there: a rename that cannot clobber, so what a user created meanwhile is never lost.
+///
+/// Linux's `renameat2(RENAME_NOREPLACE)`; where the file system does not offer it (some
+/// network and FAT mounts), a hard link then unlink for a file, and for a directory a
+/// check-then-rename whose short race is the best such a file system allows.
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
     fault::check(Op::Rename, to).map_err(Error::io(to))?;
-    fs::hard_link(from, to).map_err(|e| {
+    let exists = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             Error::OutputExists(to.to_path_buf())
         } else {
             Error::io(to)(e)
         }
-    })
+    };
+    match renameat2_noreplace(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if unsupported(&e) => {
+            if fs::symlink_metadata(from)
+                .map_err(Error::io(from))?
+                .is_dir()
+            {
+                if fs::symlink_metadata(to).is_ok() {
+                    return Err(Error::OutputExists(to.to_path_buf()));
+                }
+                fs::rename(from, to).map_err(Error::io(to))
+            } else {
+                fs::hard_link(from, to).map_err(exists)?;
+                fs::remove_file(from).map_err(Error::io(from))
+            }
+        }
+        Err(e) => Err(exists(e)),
+    }
+}
+
+fn unsupported(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)
+    )
+}
+
+#[cfg(target_os = "linux")]
+fn renameat2_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn renameat2_noreplace(_from: &Path, _to: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
 /// fsyncs every file of a sled database directory and the directories themselves.

@@ -76,7 +76,7 @@ impl Archive {
                 crate::text::exact_or_escaped(out.as_os_str().as_bytes()),
             );
         self.commit(|tx| tx.append(&draft).map(|_| ()))?;
-        durable::link_new(tmp, target)?;
+        durable::rename_noreplace(tmp, target)?;
         if let Err(e) = durable::sync_path(dir) {
             let _ = fs::remove_file(target);
             return Err(e);

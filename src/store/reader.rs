@@ -121,15 +121,25 @@ fn fetch_contents(
             let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 fetch(chunks, chunk_ref, check_ids, &mut buf)
             }));
-            let message = match fetched {
-                Ok(Ok(())) => Fetched::Chunk(buf),
-                Ok(Err(e)) => Fetched::Failed(e),
+            let failure = match fetched {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
                 Err(panic) => {
                     chunks.reset();
-                    Fetched::Failed(Error::Damaged(format!(
+                    Some(Error::Damaged(format!(
                         "reading its chunks stopped sled: {}",
                         super::panic_text(&panic)
                     )))
+                }
+            };
+            // A failed chunk's buffer goes back to the pool: the pool makes only a few, and
+            // one lost per damaged content would leave the fetcher waiting for ever once a
+            // handful of contents are damaged (issue 9, finding 1).
+            let message = match failure {
+                None => Fetched::Chunk(buf),
+                Some(e) => {
+                    buffers.keep(buf);
+                    Fetched::Failed(e)
                 }
             };
             failed = matches!(message, Fetched::Failed(_));

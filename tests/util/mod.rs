@@ -445,24 +445,43 @@ pub fn assert_no_raw_controls(what: &str, stdout: &[u8], stderr: &[u8]) {
 }
 
 /// Runs a command, killing it and failing the test if it has not ended within `limit`.
+///
+/// Both pipes are drained on their own threads while it runs: a child that writes more
+/// than a pipe holds (64 KiB) must not block on a reader that is only waiting for it.
 pub fn run_with_timeout(cmd: &mut std::process::Command, limit: std::time::Duration) -> Output {
+    use std::io::Read;
     use std::process::Stdio;
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
     let started = std::time::Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("custodia hung; stderr:\n{}", text(&out.stderr));
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
+            panic!("custodia hung for {limit:?}; stderr:\n{}", text(&err));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 
@@ -685,4 +704,40 @@ pub fn spawn(env: &Env, args: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn custodia")
+}
+
+/// Copies a directory tree (files and directories only), as an operator's backup would.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create copy");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).expect("copy");
+        }
+    }
+}
+
+/// Sets every directory under (and including) `dir` to `dirs` and every file to `files`.
+pub fn chmod_tree(dir: &Path, dirs: u32, files: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dirs)).expect("chmod");
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let entry = entry.expect("entry");
+        let kind = entry.file_type().expect("type");
+        if kind.is_dir() {
+            chmod_tree(&entry.path(), dirs, files);
+        } else if kind.is_file() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(files))
+                .expect("chmod");
+        }
+    }
+}
+
+/// Whether the tests run as root (CI does), which may act as another user.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }

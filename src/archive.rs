@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -43,6 +44,8 @@ pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionErro
 pub struct OpenOptions {
     pub actor: String,
     pub wait: bool,
+    /// Open without writing anything to the archive (see `Archive::open`).
+    pub read_only: bool,
 }
 
 /// The sled trees of an archive (see docs/FORMAT.md, "Trees").
@@ -66,9 +69,12 @@ pub struct Archive {
     pub(crate) meta: ArchiveMeta,
     pub(crate) ctx: Context,
     synced: HashSet<OsString>,
-    /// Set once verify has found damage: the HEAD file then keeps what it recorded, so the
-    /// evidence of a lost or changed event is not overwritten by this process's own events.
-    pub(crate) keep_head_file: bool,
+    /// Set once the log has been found to agree with the HEAD file (`check_log_intact`):
+    /// from then on this process is the only writer, so it stays so.
+    log_intact: AtomicBool,
+    /// Opened read-only: the private copy of `db/` and of each volume read. Nothing of the
+    /// archive itself is written, and every transaction is refused.
+    staging: Option<tempfile::TempDir>,
     /// A commit failed: sled may wait forever on drop for writes that cannot complete
     /// (a full disk), so the database is then left to the end of the process.
     failed: bool,
@@ -114,22 +120,32 @@ pub(crate) fn abort<T>(e: Error) -> TxResult<T> {
 
 impl Archive {
     /// Creates a new archive at `root`, which must not exist or be an empty directory.
+    ///
+    /// The directory is made private (0700) whatever the umask: evidence, names and the log
+    /// are readable by their owner only (issue 9, finding 4).
     pub fn init(root: &Path, opts: &OpenOptions) -> Result<Archive> {
         match fs::read_dir(root) {
-            Ok(mut entries) => {
-                if entries.next().is_some() {
+            // A lone lock file is what an `init` that failed, or is waiting, leaves.
+            Ok(_) => {
+                if holds_more_than_the_lock(root)? {
                     return Err(Error::ArchiveExists(root.to_path_buf()));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(root).map_err(Error::io(root))?;
+                durable::create_private_dir_all(root)?;
             }
             Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
                 return Err(Error::ArchiveExists(root.to_path_buf()));
             }
             Err(e) => return Err(Error::io(root)(e)),
         }
+        durable::make_private(root)?;
         let lock = WriterLock::acquire(&root.join(LOCK_FILE), opts.wait)?;
+        // Checked again under the lock: two `init --wait` on one path both saw it empty,
+        // and the second must not make a second archive over the first (finding 11).
+        if holds_more_than_the_lock(root)? {
+            return Err(Error::ArchiveExists(root.to_path_buf()));
+        }
         let db = open_db(root)?;
         let meta = ArchiveMeta {
             format: FORMAT_VERSION,
@@ -153,20 +169,48 @@ impl Archive {
     /// Opens an existing archive for this process alone.
     pub fn open(root: &Path, opts: &OpenOptions) -> Result<Archive> {
         check_format(root)?;
-        let lock = WriterLock::acquire(&root.join(LOCK_FILE), opts.wait)?;
-        let db = open_db(root)?;
-        let meta_bytes = db
-            .open_tree("meta")?
-            .get("archive")?
-            .ok_or_else(|| Error::Damaged("the archive record (meta/archive) is missing".into()))?;
-        let meta: ArchiveMeta = codec::decode("meta/archive", &meta_bytes)?;
-        if !supported(meta.format) {
-            return Err(Error::UnsupportedFormat {
-                found: meta.format.to_string(),
-                supported: FORMAT_VERSION,
-            });
+        if opts.read_only {
+            return Archive::open_read_only(root, opts);
         }
+        let lock = WriterLock::acquire(&root.join(LOCK_FILE), opts.wait)?;
+        // An archive made under a loose umask by an earlier release becomes private too.
+        durable::make_private(root)?;
+        let db = open_db(root)?;
+        let meta = read_meta(&db)?;
         Archive::assemble(root, db, meta, opts, lock)
+    }
+
+    /// Opens an archive without writing to it, for an auditor who may not (a read-only
+    /// mount, files owned by another user). sled writes to every database it opens, so
+    /// `db/` is copied into a private temporary directory and opened there, and so is
+    /// each volume as it is read. A shared lock keeps writers out while it reads, when the
+    /// lock file can be opened at all.
+    fn open_read_only(root: &Path, opts: &OpenOptions) -> Result<Archive> {
+        let lock =
+            WriterLock::shared(&root.join(LOCK_FILE), opts.wait)?.unwrap_or_else(WriterLock::none);
+        let staging = tempfile::Builder::new()
+            .prefix("custodia-read-only-")
+            .tempdir()
+            .map_err(Error::io(std::env::temp_dir()))?;
+        let copy = staging.path().join(DB_DIR);
+        durable::copy_database(&root.join(DB_DIR), &copy)?;
+        let db = crate::store::open_sled(&copy, CACHE_BYTES).map_err(|e| match e {
+            // Name the archive's database, not the copy's.
+            Error::DatabaseDamaged { detail, .. } => Error::DatabaseDamaged {
+                path: root.join(DB_DIR),
+                detail,
+            },
+            other => other,
+        })?;
+        let meta = read_meta(&db)?;
+        let mut archive = Archive::assemble(root, db, meta, opts, lock)?;
+        archive.staging = Some(staging);
+        Ok(archive)
+    }
+
+    /// True when opened with `read_only`: nothing can be written.
+    pub fn is_read_only(&self) -> bool {
+        self.staging.is_some()
     }
 
     fn assemble(
@@ -198,7 +242,8 @@ impl Archive {
             meta,
             ctx,
             synced: HashSet::new(),
-            keep_head_file: false,
+            log_intact: AtomicBool::new(false),
+            staging: None,
             failed: false,
             _lock: lock,
         })
@@ -206,7 +251,11 @@ impl Archive {
 
     /// A reader of chunks, opening volumes as it needs them.
     pub(crate) fn chunk_reader(&self) -> crate::store::ChunkReader {
-        crate::store::ChunkReader::new(&self.root, self.trees.chunk_volumes.clone())
+        let reader = crate::store::ChunkReader::new(&self.root, self.trees.chunk_volumes.clone());
+        match &self.staging {
+            Some(dir) => reader.staged_in(dir.path().join(crate::store::VOLUMES_DIR)),
+            None => reader,
+        }
     }
 
     pub(crate) fn chunk_writer(&self) -> crate::store::ChunkWriter {
@@ -237,6 +286,10 @@ impl Archive {
     /// several of these followed by one `commit_durable` cost one fsync round. Nothing a
     /// transaction wrote may be reported before that.
     pub(crate) fn transact<R>(&mut self, body: impl Fn(&Tx) -> TxResult<R>) -> Result<R> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly(self.root.clone()));
+        }
+        self.check_log_intact()?;
         let t = &self.trees;
         let ctx = &self.ctx;
         let time = now();
@@ -273,25 +326,89 @@ impl Archive {
 
     /// Makes every transaction so far durable, and records the head in `HEAD`.
     pub(crate) fn commit_durable(&mut self) -> Result<()> {
-        let durable = self.make_durable(!self.keep_head_file);
+        let durable = self.make_durable();
         self.failed |= durable.is_err();
         durable
     }
 
     /// Flushes sled, fsyncs everything it wrote, then records the head in `HEAD`.
-    pub(crate) fn make_durable(&mut self, write_head_file: bool) -> Result<()> {
+    fn make_durable(&mut self) -> Result<()> {
         let db_dir = self.root.join(DB_DIR);
         crate::fault::check(crate::fault::Op::Fsync, &db_dir).map_err(Error::io(&db_dir))?;
         if let Some(db) = &self.db {
             db.flush()?;
         }
         durable::sync_tree(&self.root.join(DB_DIR), &mut self.synced)?;
-        if !write_head_file {
+        let Some(head) = self.head()? else {
+            return Ok(());
+        };
+        // HEAD only ever moves forward: a HEAD ahead of the log records lost events, and
+        // is the evidence of that loss (issue 9, finding 2).
+        if let Some(recorded) = self.head_file()?
+            && recorded.seq > head.seq
+        {
+            return Err(Error::CustodyGap(gap_text(&recorded, Some(&head))));
+        }
+        durable::replace_file(&self.root.join(HEAD_FILE), head_text(&head).as_bytes())
+    }
+
+    /// The head the `HEAD` file records: `None` when there is no such file (a new archive).
+    fn head_file(&self) -> Result<Option<Head>> {
+        let path = self.root.join(HEAD_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => parse_head_text(&text).map(Some).ok_or_else(|| {
+                Error::CustodyGap(format!(
+                    "the HEAD file {} is not readable as a head record",
+                    crate::text::escape_path(&path)
+                ))
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path)(e)),
+        }
+    }
+
+    /// Refuses to write while the custody log and the `HEAD` file disagree: a log that lost
+    /// its newest events (a damaged or rolled-back `db/`) would otherwise reuse their
+    /// numbers, and the next `HEAD` would hide the loss. Checked once per process, before
+    /// its first write; the lock keeps it true after.
+    fn check_log_intact(&self) -> Result<()> {
+        if self.log_intact.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if let Some(head) = self.head()? {
-            durable::replace_file(&self.root.join(HEAD_FILE), head_text(&head).as_bytes())?;
+        let db_head = self.head()?;
+        let last = self.trees.custody.last()?;
+        let last = match last {
+            Some((key, value)) => {
+                let seq = codec::u64_from_key("custody", &key)?;
+                Some((seq, EventDigest::of(codec::decode_event(&value)?)))
+            }
+            None => None,
+        };
+        if db_head.map(|h| (h.seq, h.digest)) != last {
+            return Err(Error::CustodyGap(format!(
+                "the database records event {} as the newest but its log ends at event {}",
+                db_head.map_or(0, |h| h.seq),
+                last.map_or(0, |l| l.0)
+            )));
         }
+        match (self.head_file()?, db_head) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(Error::CustodyGap(
+                    "the HEAD file is missing, so the log cannot be shown complete".into(),
+                ));
+            }
+            (Some(recorded), db) => {
+                let held = match self.trees.custody.get(codec::u64_key(recorded.seq))? {
+                    Some(v) => Some(EventDigest::of(codec::decode_event(&v)?)),
+                    None => None,
+                };
+                if held != Some(recorded.digest) {
+                    return Err(Error::CustodyGap(gap_text(&recorded, db.as_ref())));
+                }
+            }
+        }
+        self.log_intact.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -299,6 +416,7 @@ impl Archive {
     /// known before it is committed (an export carries its own event). The writer lock keeps
     /// the head where it is until `Tx::append_sealed` writes it.
     pub(crate) fn seal_next(&self, draft: &Draft) -> Result<Sealed> {
+        self.check_log_intact()?;
         let head = self.head()?;
         let seq = head.map_or(1, |h| h.seq + 1);
         let mut item_prev = Vec::with_capacity(draft.items.len());
@@ -545,6 +663,38 @@ fn check_format(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The sentence for a HEAD file that names an event the log does not hold.
+fn gap_text(recorded: &Head, log: Option<&Head>) -> String {
+    match log {
+        Some(h) if h.seq < recorded.seq => format!(
+            "the HEAD file records event {} but the log ends at event {}: events {} to {} were lost",
+            recorded.seq,
+            h.seq,
+            h.seq + 1,
+            recorded.seq
+        ),
+        Some(_) => format!(
+            "the HEAD file records event {} with digest {}, which the log holds with other bytes: the log was changed",
+            recorded.seq, recorded.digest
+        ),
+        None => format!(
+            "the HEAD file records event {} but the log holds no events: events 1 to {} were lost",
+            recorded.seq, recorded.seq
+        ),
+    }
+}
+
+/// Whether a directory holds anything but custodia's lock file.
+fn holds_more_than_the_lock(root: &Path) -> Result<bool> {
+    for entry in fs::read_dir(root).map_err(Error::io(root))? {
+        let entry = entry.map_err(Error::io(root))?;
+        if entry.file_name() != LOCK_FILE {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 pub(crate) fn format_text() -> String {
     format!("custodia archive\nformat {FORMAT_VERSION}\n")
 }
@@ -559,6 +709,22 @@ pub(crate) fn parse_head_text(text: &str) -> Option<Head> {
     let seq = lines.next()?.strip_prefix("seq ")?.parse().ok()?;
     let digest = EventDigest::from_hex(lines.next()?.strip_prefix("sha256 ")?)?;
     Some(Head { seq, digest })
+}
+
+/// The archive record, in a format this release reads.
+fn read_meta(db: &sled::Db) -> Result<ArchiveMeta> {
+    let meta_bytes = db
+        .open_tree("meta")?
+        .get("archive")?
+        .ok_or_else(|| Error::Damaged("the archive record (meta/archive) is missing".into()))?;
+    let meta: ArchiveMeta = codec::decode("meta/archive", &meta_bytes)?;
+    if !supported(meta.format) {
+        return Err(Error::UnsupportedFormat {
+            found: meta.format.to_string(),
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(meta)
 }
 
 /// Opens the index database; damage becomes a finding that names it.

@@ -27,6 +27,10 @@ pub enum Error {
     DatabaseDamaged { path: PathBuf, detail: String },
     #[error("stored data is damaged: {0}")]
     Damaged(String),
+    #[error(
+        "the custody log is not whole: {0}; nothing is written until it is recovered (docs/FORMAT.md, \"Recovering a log that lost events\")"
+    )]
+    CustodyGap(String),
     #[error("{}", io_message(.path, .source))]
     Io { path: PathBuf, source: io::Error },
     #[error("database error: {0}")]
@@ -62,6 +66,10 @@ pub enum Error {
     NotABundle(PathBuf),
     #[error("{} already exists; choose a new output path", escape_path(.0))]
     OutputExists(PathBuf),
+    #[error("the output directory {} does not exist", escape_path(.0))]
+    NoOutputDir(PathBuf),
+    #[error("the archive {} was opened read-only; nothing can be recorded", escape_path(.0))]
+    ReadOnly(PathBuf),
 }
 
 fn io_message(path: &Path, source: &io::Error) -> String {
@@ -84,6 +92,7 @@ impl Error {
             Error::Locked(_) => "locked",
             Error::UnsupportedFormat { .. } => "unsupported_format",
             Error::DatabaseDamaged { .. } | Error::Damaged(_) => "damaged",
+            Error::CustodyGap(_) => "custody_gap",
             Error::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => "no_space",
             Error::Io { .. } => "io",
             Error::Database(_) => "database",
@@ -99,6 +108,8 @@ impl Error {
             Error::MissingInput(_) => "missing_input",
             Error::NotABundle(_) => "not_a_bundle",
             Error::OutputExists(_) => "output_exists",
+            Error::NoOutputDir(_) => "no_output_dir",
+            Error::ReadOnly(_) => "read_only",
         }
     }
 
@@ -112,7 +123,10 @@ impl Error {
 
     /// True when the failure means stored data was found damaged (exit code 3).
     pub fn is_damage(&self) -> bool {
-        matches!(self, Error::DatabaseDamaged { .. } | Error::Damaged(_))
+        matches!(
+            self,
+            Error::DatabaseDamaged { .. } | Error::Damaged(_) | Error::CustodyGap(_)
+        )
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {

@@ -98,6 +98,8 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// The custody event that records this verification, when it could be written.
     pub recorded: Option<u64>,
+    /// The archive was verified read-only: nothing was written, no event recorded.
+    pub read_only: bool,
 }
 
 impl VerifyReport {
@@ -128,7 +130,18 @@ pub fn verify_archive(
     opts: &OpenOptions,
     progress: &mut dyn VerifyProgress,
 ) -> Result<VerifyReport> {
-    let mut archive = match Archive::open(root, opts) {
+    let opened = match Archive::open(root, opts) {
+        // An auditor who may not write to the archive still verifies it (finding 6).
+        Err(e) if !opts.read_only && cannot_write(&e) => {
+            let read_only = OpenOptions {
+                read_only: true,
+                ..opts.clone()
+            };
+            Archive::open(root, &read_only)
+        }
+        other => other,
+    };
+    let mut archive = match opened {
         Ok(a) => a,
         Err(Error::DatabaseDamaged { path, detail }) => {
             let mut report = VerifyReport::default();
@@ -167,9 +180,17 @@ pub fn verify_archive(
             return Ok(report);
         }
     }
-    archive.keep_head_file = !report.ok();
-    report.recorded = archive.record_verification(&report).ok();
+    report.read_only = archive.is_read_only();
+    if !report.read_only {
+        report.recorded = archive.record_verification(&report).ok();
+    }
     Ok(report)
+}
+
+/// Whether opening for writing failed only because this user may not write there.
+fn cannot_write(e: &Error) -> bool {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    matches!(e, Error::Io { source, .. } if matches!(source.kind(), PermissionDenied | ReadOnlyFilesystem))
 }
 
 /// Contents whose records are held at once while verify reads them back.

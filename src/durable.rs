@@ -175,12 +175,17 @@ pub fn open_no_follow(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// Removes what killed custodia processes left behind: entries of `dir` named
-/// `<prefix><pid><suffix>` whose process is gone. Live processes' temporaries are kept.
+/// Removes what killed custodia processes left behind: regular files of `dir` named
+/// `<prefix><pid><suffix>`, owned by this user, whose process is gone. Live processes'
+/// temporaries are kept, and nothing else is touched: a directory or a link of that name
+/// is the user's, never custodia's (issue 9, finding 13).
 pub fn remove_stale_temporaries(dir: &Path, prefix: &str, suffix: &str) {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name
@@ -191,44 +196,124 @@ pub fn remove_stale_temporaries(dir: &Path, prefix: &str, suffix: &str) {
         else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let path = entry.path();
-            let _ = if path.is_dir() {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
+        let path = entry.path();
+        let ours = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.uid() == me);
+        if ours && pid != std::process::id() && !process_alive(pid) {
+            let _ = fs::remove_file(&path);
         }
     }
 }
 
-/// The one-writer lock: an exclusive lock on `<archive>/lock`, released when the
-/// process ends however it ends, so a killed process never leaves the archive blocked.
+/// Whether a process of that id exists (signal 0 asks without sending anything).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Creates a directory and any missing parents; the directory itself is private (0700).
+pub fn create_private_dir_all(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    }
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(Error::io(path))
+}
+
+/// Takes every permission away from group and others on a file or directory this user
+/// owns (0700 for a directory, 0600 for a file), whatever the umask made it.
+pub fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::symlink_metadata(path).map_err(Error::io(path))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.mode() & 0o077 == 0 || meta.uid() != me || meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.mode() & 0o700;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(Error::io(path))
+}
+
+/// The archive lock on `<archive>/lock`: exclusive for a writer, shared for a read-only
+/// reader. Released when the process ends however it ends, so a killed process never
+/// leaves the archive blocked.
 #[derive(Debug)]
 pub struct WriterLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 impl WriterLock {
     pub fn acquire(path: &Path, wait: bool) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Private like the rest of the archive: whoever can open the lock can hold it, and
+        // lock every custodia user out (issue 9, finding 5).
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(path)
             .map_err(Error::io(path))?;
-        if wait {
-            file.lock().map_err(Error::io(path))?;
-        } else {
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(Error::Locked(path.parent().unwrap_or(path).to_path_buf()));
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path)(e)),
-            }
-        }
-        Ok(Self { _file: file })
+        make_private(path)?;
+        take(&file, path, wait, File::lock, File::try_lock)?;
+        Ok(Self { _file: Some(file) })
     }
+
+    /// A shared lock for a reader that writes nothing: it waits out (or, without `wait`,
+    /// refuses) a writer, so it never reads a database mid-write. A lock file this user may
+    /// not open gives no lock: `None` in place of the guard says so.
+    pub fn shared(path: &Path, wait: bool) -> Result<Option<Self>> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(None),
+            Err(e) => return Err(Error::io(path)(e)),
+        };
+        take(&file, path, wait, File::lock_shared, File::try_lock_shared)?;
+        Ok(Some(Self { _file: Some(file) }))
+    }
+
+    /// No lock at all, for a reader that could not open the lock file.
+    pub fn none() -> Self {
+        Self { _file: None }
+    }
+}
+
+type Blocking = fn(&File) -> std::io::Result<()>;
+type Trying = fn(&File) -> std::result::Result<(), std::fs::TryLockError>;
+
+fn take(file: &File, path: &Path, wait: bool, block: Blocking, attempt: Trying) -> Result<()> {
+    if wait {
+        return block(file).map_err(Error::io(path));
+    }
+    match attempt(file) {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(Error::Locked(path.parent().unwrap_or(path).to_path_buf()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path)(e)),
+    }
+}
+
+/// Copies a sled database directory (its files and its `blobs/`), for a reader that may not
+/// write to the original: sled writes to any database it opens.
+pub fn copy_database(from: &Path, to: &Path) -> Result<()> {
+    create_private_dir_all(to)?;
+    for entry in fs::read_dir(from).map_err(Error::io(from))? {
+        let entry = entry.map_err(Error::io(from))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(Error::io(&src))?;
+        if kind.is_dir() {
+            copy_database(&src, &dst)?;
+        } else if kind.is_file() {
+            fs::copy(&src, &dst).map_err(Error::io(&src))?;
+        }
+    }
+    Ok(())
 }

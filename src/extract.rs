@@ -2,6 +2,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::archive::Archive;
@@ -28,18 +29,11 @@ impl Archive {
         reason: Option<String>,
     ) -> Result<Extracted> {
         let item = self.resolve(item)?;
-        let target = if out.is_dir() {
-            out.join(safe_file_name(&item.name, &item.id.to_string()))
-        } else {
-            out.to_path_buf()
-        };
+        let target = output_path(out, &item)?;
         if fs::symlink_metadata(&target).is_ok() {
             return Err(Error::OutputExists(target));
         }
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = target.parent().unwrap_or(Path::new("/"));
         durable::remove_stale_temporaries(dir, ".custodia-extract-", ".tmp");
         let tmp = dir.join(format!(".custodia-extract-{}.tmp", std::process::id()));
         // The temporary file goes whatever happens; the output stays only on success.
@@ -64,7 +58,7 @@ impl Archive {
         reason: Option<String>,
     ) -> Result<Fixity> {
         let fixity = self.write_content(&item.blake3, tmp)?;
-        let out = std::path::absolute(target).unwrap_or_else(|_| target.to_path_buf());
+        let out = target;
         let draft = Draft::new(Action::Extract)
             .item(item.id)
             .reason(reason)
@@ -87,9 +81,11 @@ impl Archive {
     /// Writes a content to `tmp` (a new file), checks it against both hashes and fsyncs it.
     fn write_content(&self, content: &ContentId, tmp: &Path) -> Result<Fixity> {
         let record = self.content(content)?;
+        // The copy is as private as the archive it came from; its owner may widen it.
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(tmp)
             .map_err(Error::io(tmp))?;
         let mut chunks = self.chunk_reader();
@@ -99,6 +95,32 @@ impl Archive {
         durable::sync_file(&file, tmp)?;
         Ok(fixity)
     }
+}
+
+/// Where an extract writes: inside `out` when it is a directory, else `out` itself; either
+/// way under the real path of its directory, so the custody event records where the bytes
+/// went even when `out` goes through a symbolic link (issue 9, finding 14).
+fn output_path(out: &Path, item: &ItemRecord) -> Result<PathBuf> {
+    let (dir, name) = if out.is_dir() {
+        let name = safe_file_name(&item.name, &item.id.to_string());
+        (out, std::ffi::OsString::from(name))
+    } else {
+        let name = out
+            .file_name()
+            .ok_or_else(|| Error::OutputExists(out.to_path_buf()))?;
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        (dir, name.to_owned())
+    };
+    let real = fs::canonicalize(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+            Error::NoOutputDir(dir.to_path_buf())
+        }
+        _ => Error::io(dir)(e),
+    })?;
+    Ok(real.join(name))
 }
 
 /// The original name when it is one safe, portable path component; otherwise a derived one.

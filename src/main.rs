@@ -12,6 +12,10 @@ use cli::{Failure, Out, Outcome};
 static LAST_PANIC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn main() -> ExitCode {
+    // Everything custodia creates (sled's files, volumes, extracted copies, bundles) is
+    // its owner's alone, whatever the shell's umask: evidence is private by default.
+    // SAFETY: umask has no preconditions and cannot fail.
+    unsafe { libc::umask(0o077) };
     let args = match cli::args::Cli::try_parse() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
     match run {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Damage) => ExitCode::from(3),
+        Ok(Outcome::Partial) => ExitCode::from(4),
         // The reader of stdout went away: it has what it wanted.
         Err(Failure::Pipe) => ExitCode::SUCCESS,
         Err(Failure::Error(e)) => {

@@ -374,9 +374,39 @@ fn next_volume_number(dir: &Path) -> Result<u32> {
     Ok(highest + 1)
 }
 
+impl Volume {
+    /// Opens a private copy of a volume (replacing the previous copy), named in findings
+    /// by the original's path.
+    fn open_copy(volumes: &Path, staging: &Path, number: u32, tree: &str) -> Result<Volume> {
+        let original = volume_path(volumes, number);
+        if !original.is_dir() {
+            return Err(Error::Damaged(format!(
+                "volume {} is missing",
+                original.display()
+            )));
+        }
+        if staging.exists() {
+            fs::remove_dir_all(staging).map_err(Error::io(staging))?;
+        }
+        let copy = volume_path(staging, number);
+        durable::copy_database(&original, &copy)?;
+        let mut volume = Volume::open(staging, number, tree, false).map_err(|e| match e {
+            Error::DatabaseDamaged { detail, .. } => Error::DatabaseDamaged {
+                path: original.clone(),
+                detail,
+            },
+            other => other,
+        })?;
+        volume.path = original;
+        Ok(volume)
+    }
+}
+
 /// Reads chunks by id, keeping at most one volume (and one pack of it) open.
 pub struct ChunkReader {
     dir: PathBuf,
+    /// For a read-only reader: where each volume is copied before sled opens it.
+    staging: Option<PathBuf>,
     locations: sled::Tree,
     open: Option<Volume>,
     /// The last pack read, by number, in the open volume.
@@ -387,10 +417,18 @@ impl ChunkReader {
     pub(crate) fn new(archive_root: &Path, locations: sled::Tree) -> Self {
         Self {
             dir: archive_root.join(VOLUMES_DIR),
+            staging: None,
             locations,
             open: None,
             pack: None,
         }
+    }
+
+    /// Reads each volume from a private copy made in `staging`, never opening the
+    /// archive's own: sled writes to every database it opens. One copy at a time exists.
+    pub(crate) fn staged_in(mut self, staging: PathBuf) -> Self {
+        self.staging = Some(staging);
+        self
     }
 
     /// Forgets the open volume, as after a panic inside sled: the next read opens it afresh.
@@ -452,7 +490,10 @@ impl ChunkReader {
             self.open = None;
             self.pack = None;
             release_memory();
-            self.open = Some(Volume::open(&self.dir, number, tree, false)?);
+            self.open = Some(match &self.staging {
+                None => Volume::open(&self.dir, number, tree, false)?,
+                Some(staging) => Volume::open_copy(&self.dir, staging, number, tree)?,
+            });
         }
         self.open
             .as_ref()

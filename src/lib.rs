@@ -28,5 +28,5 @@ pub use bundle::{ExportOptions, ExportReport, verify_bundle};
 pub use error::{Error, Result};
 pub use extract::{Extracted, is_portable_name, safe_file_name};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, Ingested, Skipped, Status};
-pub use query::{ItemDetail, ItemView, ListFilter};
+pub use query::{ItemDetail, ItemView, ListFilter, Logged};
 pub use verify::{Checked, Problem, ProblemKind, VerifyProgress, VerifyReport, verify_archive};

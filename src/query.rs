@@ -5,7 +5,7 @@ use crate::catalog::{ItemRecord, keys};
 use crate::codec;
 use crate::custody::Event;
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, EvidenceId};
+use crate::ids::{CaseId, EventDigest, EvidenceId};
 
 /// An item with the cases it belongs to, as listings show it.
 #[derive(Clone, Debug)]
@@ -84,22 +84,35 @@ impl Archive {
     }
 
     pub fn event(&self, seq: u64) -> Result<Event> {
+        self.logged(seq).map(|l| l.event)
+    }
+
+    /// One event with the SHA-256 of its exact stored bytes.
+    fn logged(&self, seq: u64) -> Result<Logged> {
         let value = self
             .trees
             .custody
             .get(codec::u64_key(seq))?
             .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-        Event::parse(codec::decode_event(&value)?)
-            .map_err(|e| Error::Damaged(format!("custody event {seq}: {e}")))
+        Logged::decode(seq, &value)
     }
 
-    /// The custody log, oldest first, optionally only what concerns a case or an item.
-    pub fn log(&self, case: Option<&CaseId>, item: Option<EvidenceId>) -> Result<Vec<Event>> {
+    /// The custody log, oldest first, optionally only what concerns a case or an item;
+    /// each event with the SHA-256 of its exact bytes (what `HEAD`, `prev` and a bundle's
+    /// `Custodia-Custody-Head` name).
+    pub fn log(&self, case: Option<&CaseId>, item: Option<EvidenceId>) -> Result<Vec<Logged>> {
         if let Some(id) = item {
             self.item(id)?;
-            let mut events = self.events_of(id)?;
+            let prefix = keys::item_events_prefix(id);
+            let mut events = Vec::new();
+            for key in self.trees.index.scan_prefix(&prefix).keys() {
+                let key = key?;
+                events.push(self.logged(codec::u64_from_key("index", &key[prefix.len()..])?)?);
+            }
             if let Some(case) = case {
-                events.retain(|e| e.case.as_deref() == Some(case.as_str()) || e.case.is_none());
+                events.retain(|l| {
+                    l.event.case.as_deref() == Some(case.as_str()) || l.event.case.is_none()
+                });
             }
             return Ok(events);
         }
@@ -118,9 +131,8 @@ impl Archive {
         let mut out = Vec::new();
         for entry in self.trees.custody.iter() {
             let (key, value) = entry?;
-            let seq = codec::u64_from_key("custody", &key)?;
-            let event = Event::parse(codec::decode_event(&value)?)
-                .map_err(|e| Error::Damaged(format!("custody event {seq}: {e}")))?;
+            let logged = Logged::decode(codec::u64_from_key("custody", &key)?, &value)?;
+            let event = &logged.event;
             let keep = match (case, &members) {
                 (Some(c), Some(m)) => {
                     event.case.as_deref() == Some(c.as_str())
@@ -129,9 +141,28 @@ impl Archive {
                 _ => true,
             };
             if keep {
-                out.push(event);
+                out.push(logged);
             }
         }
         Ok(out)
+    }
+}
+
+/// A custody event as the log holds it, with the SHA-256 of its exact bytes.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub event: Event,
+    pub sha256: EventDigest,
+}
+
+impl Logged {
+    fn decode(seq: u64, stored: &[u8]) -> Result<Logged> {
+        let bytes = codec::decode_event(stored)?;
+        let event =
+            Event::parse(bytes).map_err(|e| Error::Damaged(format!("custody event {seq}: {e}")))?;
+        Ok(Logged {
+            event,
+            sha256: EventDigest::of(bytes),
+        })
     }
 }

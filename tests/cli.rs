@@ -999,7 +999,8 @@ fn symlinks_fifos_and_sockets_are_skipped_and_the_rest_ingests() {
             .args(["--json", "ingest", "--case", CASE, arg(&dir)]),
         Duration::from_secs(60),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Exit 4: something given was skipped (issue 9, finding 7).
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: BTreeSet<String> = json_items(&report)
@@ -1045,13 +1046,18 @@ fn symlink_given_as_argument_is_not_followed() {
     write(&env.path("real/inner.txt"), b"behind a link\n");
     std::os::unix::fs::symlink(env.path("real"), env.path("link-to-dir")).unwrap();
     std::os::unix::fs::symlink(env.path("real/inner.txt"), env.path("link-to-file")).unwrap();
-    let report = env.json(&[
-        "ingest",
-        "--case",
-        CASE,
-        arg(&env.path("link-to-dir")),
-        arg(&env.path("link-to-file")),
-    ]);
+    let (stdout, _) = env.fails(
+        &[
+            "--json",
+            "ingest",
+            "--case",
+            CASE,
+            arg(&env.path("link-to-dir")),
+            arg(&env.path("link-to-file")),
+        ],
+        4,
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("ingest JSON");
     assert_eq!(
         json_items(&report).len(),
         0,

@@ -1090,10 +1090,15 @@ fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
     );
     let out_s = out.to_string_lossy().into_owned();
     let out_dir_s = out_dir.to_string_lossy().into_owned();
+    // Published without clobbering: renameat2(RENAME_NOREPLACE), or a hard link where the
+    // file system has no such rename.
     let link = trace
-        .first_after(0, |k| matches!(k, Kind::Link { to, .. } if *to == out_s))
-        .unwrap_or_else(|| trace.fail("the output is not hard-linked from a temporary file", &[]));
-    let Kind::Link { from: tmp, .. } = &link.kind else {
+        .first_after(
+            0,
+            |k| matches!(k, Kind::Link { to, .. } | Kind::Rename { to, .. } if *to == out_s),
+        )
+        .unwrap_or_else(|| trace.fail("the output is not published from a temporary file", &[]));
+    let (Kind::Link { from: tmp, .. } | Kind::Rename { from: tmp, .. }) = &link.kind else {
         unreachable!()
     };
     assert_eq!(

@@ -753,7 +753,8 @@ fn ingest_while_changing(change: Change) {
         let writes = writer.join().expect("writer thread");
         let stderr = text(&out.stderr);
         assert!(!stderr.contains("panicked"), "ingest panicked:\n{stderr}");
-        assert_eq!(out.status.code(), Some(0), "{change:?}: ingest:\n{stderr}");
+        // Exit 4: the changing file was skipped (issue 9, finding 7).
+        assert_eq!(out.status.code(), Some(4), "{change:?}: ingest:\n{stderr}");
         let report = stdout_json(&out, "ingest");
         let skipped: Vec<&Value> = report["skipped"]
             .as_array()

@@ -9,5 +9,6 @@ mod crash;
 mod durability;
 mod faults;
 mod format;
+mod hardening;
 mod model;
 mod reliability;

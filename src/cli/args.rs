@@ -21,7 +21,7 @@ pub struct Cli {
     )]
     pub archive: PathBuf,
     /// Who is acting (recorded in every custody event); defaults to the OS user name.
-    #[arg(long, global = true, env = "CUSTODIA_ACTOR")]
+    #[arg(long, global = true, env = "CUSTODIA_ACTOR", value_parser = parse_nonblank)]
     pub actor: Option<String>,
     /// Print exactly one JSON object on stdout.
     #[arg(long, global = true)]
@@ -83,6 +83,11 @@ pub enum Command {
         /// A bundle directory written by `export`.
         #[arg(long)]
         bundle: Option<PathBuf>,
+        /// Verify without writing anything to the archive: no lock taken for writing and no
+        /// custody event recorded (for an auditor without write access; automatic when the
+        /// archive is not writable).
+        #[arg(long, conflicts_with = "bundle")]
+        read_only: bool,
     },
     /// Write a case (or some of its items) as a self-verifying BagIt bundle for a court.
     Export(ExportArgs),
@@ -103,7 +108,7 @@ pub enum CaseCommand {
     Create {
         #[arg(value_parser = parse_case)]
         id: CaseId,
-        #[arg(long)]
+        #[arg(long, value_parser = parse_nonblank)]
         title: String,
         #[arg(long)]
         description: Option<String>,
@@ -170,6 +175,15 @@ fn parse_date(s: &str) -> Result<String, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|_| s.to_owned())
         .map_err(|_| custodia::Error::BadDate(s.to_owned()).to_string())
+}
+
+/// A value that says something: an empty or blank actor or title would record nobody.
+fn parse_nonblank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty or blank".into())
+    } else {
+        Ok(s.to_owned())
+    }
 }
 
 fn parse_tag(s: &str) -> Result<String, String> {

@@ -21,6 +21,9 @@ pub enum Outcome {
     Success,
     /// `verify` ran and found damage.
     Damage,
+    /// `ingest` stored what it could but skipped something it was given or found: a
+    /// script must not take the inputs as archived (`ingest … && rm -rf usb/`).
+    Partial,
 }
 
 /// A command that did not run to the end.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
     let opts = OpenOptions {
         actor: actor(cli.actor),
         wait: cli.wait,
+        read_only: false,
     };
     let root = cli.archive.as_path();
     match cli.command {
@@ -112,8 +116,13 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
                 .map(|i| i.id);
             log(&archive.log(case.as_ref(), item)?, out)
         }
-        Command::Verify { bundle: None } => verify(root, &opts, out),
-        Command::Verify { bundle: Some(dir) } => {
+        Command::Verify {
+            bundle: None,
+            read_only,
+        } => verify(root, &OpenOptions { read_only, ..opts }, out),
+        Command::Verify {
+            bundle: Some(dir), ..
+        } => {
             let report = custodia::verify_bundle(&dir)?;
             render_verify(&report, out)
         }
@@ -306,7 +315,14 @@ fn ingest(archive: &mut Archive, opts: &IngestOptions, out: &mut Out) -> Run {
         report.items.len() - new,
         report.skipped.len()
     ));
-    Ok(Outcome::Success)
+    if report.skipped.is_empty() {
+        return Ok(Outcome::Success);
+    }
+    out.warn(&format!(
+        "{} input(s) were skipped and are NOT in the archive (exit code 4); see the reasons above",
+        report.skipped.len()
+    ));
+    Ok(Outcome::Partial)
 }
 
 fn list(items: &[custodia::ItemView], out: &mut Out) -> Run {
@@ -418,15 +434,13 @@ fn event_line(e: &custodia::custody::Event) -> String {
     line
 }
 
-fn log(events: &[custodia::custody::Event], out: &mut Out) -> Run {
+fn log(events: &[custodia::Logged], out: &mut Out) -> Run {
     if out.json {
-        out.json(&wire::LogOut {
-            events: events.to_vec(),
-        })?;
+        out.json(&wire::LogOut::from(events))?;
         return Ok(Outcome::Success);
     }
-    for e in events {
-        out.line(&event_line(e))?;
+    for l in events {
+        out.line(&format!("{}  sha256 {}", event_line(&l.event), l.sha256))?;
     }
     Ok(Outcome::Success)
 }
@@ -436,7 +450,9 @@ fn verify(root: &Path, opts: &OpenOptions, out: &mut Out) -> Run {
     let report = verify_archive(root, opts, &mut bar);
     bar.finish();
     let report = report?;
-    if report.recorded.is_none() && report.ok() {
+    if report.read_only {
+        out.note("verified read-only: nothing was written and no custody event was recorded");
+    } else if report.recorded.is_none() && report.ok() {
         out.warn("the verification could not be recorded in the custody log");
     }
     render_verify(&report, out)

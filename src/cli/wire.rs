@@ -159,7 +159,21 @@ pub struct CaseShowOut {
 
 #[derive(Serialize)]
 pub struct LogOut {
+    /// Each event exactly as stored: re-encoded canonically, it hashes to its digest.
     pub events: Vec<Event>,
+    /// The SHA-256 of each event's exact bytes, in the order of `events`: what `HEAD`, the
+    /// next event's `prev` and a bundle's `Custodia-Custody-Head` name. Kept beside the
+    /// events, not inside them, so that an event object stays the event.
+    pub sha256: Vec<String>,
+}
+
+impl From<&[custodia::Logged]> for LogOut {
+    fn from(logged: &[custodia::Logged]) -> Self {
+        LogOut {
+            events: logged.iter().map(|l| l.event.clone()).collect(),
+            sha256: logged.iter().map(|l| l.sha256.to_hex()).collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -167,6 +181,8 @@ pub struct VerifyOut {
     pub ok: bool,
     pub checked: CheckedOut,
     pub problems: Vec<ProblemOut>,
+    /// Verified without writing anything (no custody event recorded).
+    pub read_only: bool,
 }
 
 #[derive(Serialize)]
@@ -207,6 +223,7 @@ impl From<&VerifyReport> for VerifyOut {
                 events: c.events,
             },
             problems: r.problems.iter().map(ProblemOut::from).collect(),
+            read_only: r.read_only,
         }
     }
 }

@@ -149,7 +149,7 @@ impl Archive {
         let db = open_db(root)?;
         let meta = ArchiveMeta {
             format: FORMAT_VERSION,
-            archive_id: new_archive_id(root),
+            archive_id: new_archive_id()?,
             created_at: now(),
             chunk_size: CHUNK_SIZE as u32,
             tool: tool_version(),
@@ -732,19 +732,14 @@ fn open_db(root: &Path) -> Result<sled::Db> {
     crate::store::open_sled(&root.join(DB_DIR), CACHE_BYTES)
 }
 
-fn new_archive_id(root: &Path) -> String {
-    // Unique enough to tell archives apart; not a secret.
-    let mut h = blake3::Hasher::new();
-    h.update(now().as_bytes());
-    h.update(&std::process::id().to_le_bytes());
-    h.update(root.as_os_str().as_encoded_bytes());
-    h.update(gethostname::gethostname().as_encoded_bytes());
+/// A new archive's id: 128 bits from the operating system's random source. Unique, not a
+/// secret; an archive cannot be created without it.
+fn new_archive_id() -> Result<String> {
     let mut random = [0u8; 16];
-    if let Ok(mut f) = fs::File::open("/dev/urandom") {
-        let _ = io::Read::read_exact(&mut f, &mut random);
-    }
-    h.update(&random);
-    h.finalize().to_hex()[..32].to_string()
+    getrandom::fill(&mut random).map_err(|e| {
+        Error::io("the operating system's random source")(std::io::Error::other(e.to_string()))
+    })?;
+    Ok(hex::encode(random))
 }
 
 pub fn tool_version() -> String {

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::ids::{CaseId, EvidenceId};
+use crate::ids::{CaseId, EvidenceId, ParseIdError};
 use crate::text::escape_path;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -50,12 +50,8 @@ pub enum Error {
     NotInCase(EvidenceId, CaseId),
     #[error("{0} is already in case {1}")]
     AlreadyLinked(EvidenceId, CaseId),
-    #[error(
-        "{0:?} is neither an evidence id (EV-000042) nor a hash prefix of at least 8 hex characters"
-    )]
-    BadItemRef(String),
-    #[error("{0:?} is not a valid case id (1 to 64 of A-Z a-z 0-9 . _ -)")]
-    BadCaseId(String),
+    #[error(transparent)]
+    BadId(#[from] ParseIdError),
     #[error("{0:?} is not an RFC 3339 date and time (e.g. 2024-03-02T14:05:00Z)")]
     BadDate(String),
     #[error("{0:?} is not a valid tag (1 to 128 characters, no control characters)")]
@@ -102,9 +98,7 @@ impl Error {
             Error::AmbiguousItem { .. } => "ambiguous_item",
             Error::AlreadyLinked(..) => "already_linked",
             Error::NotInCase(..) => "not_in_case",
-            Error::BadItemRef(_) | Error::BadCaseId(_) | Error::BadDate(_) | Error::BadTag(_) => {
-                "bad_input"
-            }
+            Error::BadId(_) | Error::BadDate(_) | Error::BadTag(_) => "bad_input",
             Error::MissingInput(_) => "missing_input",
             Error::NotABundle(_) => "not_a_bundle",
             Error::OutputExists(_) => "output_exists",

@@ -5,11 +5,23 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+/// A name given on the command line that is not an id of its kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseIdError {
+    #[error(
+        "{0:?} is neither an evidence id (EV-000042) nor a hash prefix of at least 8 hex characters"
+    )]
+    ItemRef(String),
+    #[error("{0:?} is not a valid case id (1 to 64 of A-Z a-z 0-9 . _ -)")]
+    CaseId(String),
+}
+
+type Result<T> = std::result::Result<T, ParseIdError>;
 
 /// The BLAKE3 hash of a file's original bytes: its content address.
 ///
-/// Comparison goes through `blake3::Hash`, which compares in constant time.
+/// Compared as plain bytes: digests of evidence are not secrets, so constant-time
+/// comparison would protect nothing here.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ContentId([u8; 32]);
 
@@ -162,7 +174,7 @@ impl ItemRef {
 }
 
 impl FromStr for ItemRef {
-    type Err = Error;
+    type Err = ParseIdError;
 
     fn from_str(text: &str) -> Result<Self> {
         if let Some(id) = EvidenceId::parse(text) {
@@ -172,7 +184,7 @@ impl FromStr for ItemRef {
         if is_hex && (Self::MIN_PREFIX..=64).contains(&text.len()) {
             return Ok(Self::HashPrefix(text.to_ascii_lowercase()));
         }
-        Err(Error::BadItemRef(text.to_owned()))
+        Err(ParseIdError::ItemRef(text.to_owned()))
     }
 }
 
@@ -182,7 +194,7 @@ impl FromStr for ItemRef {
 pub struct CaseId(String);
 
 impl TryFrom<String> for CaseId {
-    type Error = Error;
+    type Error = ParseIdError;
 
     fn try_from(text: String) -> Result<Self> {
         text.parse()
@@ -202,7 +214,7 @@ impl CaseId {
 }
 
 impl FromStr for CaseId {
-    type Err = Error;
+    type Err = ParseIdError;
 
     fn from_str(text: &str) -> Result<Self> {
         let ok_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
@@ -213,7 +225,7 @@ impl FromStr for CaseId {
         if ok {
             Ok(Self(text.to_owned()))
         } else {
-            Err(Error::BadCaseId(text.to_owned()))
+            Err(ParseIdError::CaseId(text.to_owned()))
         }
     }
 }

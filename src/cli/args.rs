@@ -168,7 +168,8 @@ pub struct ExportArgs {
 }
 
 fn parse_case(s: &str) -> Result<CaseId, String> {
-    s.parse().map_err(|e: custodia::Error| e.to_string())
+    s.parse()
+        .map_err(|e: custodia::ids::ParseIdError| e.to_string())
 }
 
 fn parse_date(s: &str) -> Result<String, String> {

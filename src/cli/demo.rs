@@ -12,7 +12,7 @@ use custodia::{
 use super::{Failure, Out, Outcome};
 
 fn case_id(text: &str) -> Result<CaseId, Error> {
-    text.parse()
+    Ok(text.parse()?)
 }
 
 pub fn run(

@@ -1,8 +1,10 @@
 //! Fault injection for tests: makes the Nth write, fsync or rename of custodia's own I/O fail.
 //!
-//! Debug builds only (the tests run the debug binary). `CUSTODIA_FAULT=fsync:3` makes the
-//! third fsync of the process fail with an I/O error; `write:N` and `rename:N` likewise.
-//! Release builds compile every hook to nothing.
+//! Only with the `fault-injection` feature, which `cargo test` turns on (Cargo.toml's
+//! dev-dependency on this crate) and no other build has: a custodia a user runs never obeys
+//! `CUSTODIA_FAULT`. `CUSTODIA_FAULT=fsync:3` makes the third fsync of the process fail
+//! with an I/O error; `write:N` and `rename:N` likewise. Without the feature every hook
+//! compiles to nothing.
 
 use std::io;
 use std::path::Path;
@@ -15,7 +17,7 @@ pub enum Op {
     Rename,
 }
 
-#[cfg(debug_assertions)]
+#[cfg(feature = "fault-injection")]
 mod active {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,7 +57,7 @@ mod active {
 /// Fails when the fault plan says this operation on `path` must fail.
 #[inline]
 pub fn check(op: Op, path: &Path) -> io::Result<()> {
-    #[cfg(debug_assertions)]
+    #[cfg(feature = "fault-injection")]
     if active::hit(op) {
         return Err(io::Error::other(format!(
             "injected {op:?} fault on {}",

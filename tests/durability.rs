@@ -1172,7 +1172,7 @@ fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
 }
 
 #[test]
-fn export_renames_the_bundle_only_after_its_events_are_durable() {
+fn export_publishes_the_bundle_then_commits_its_events_then_reports() {
     let env = Env::with_case();
     let p = Paths::of(&env);
     let src = env.path("in");
@@ -1206,31 +1206,21 @@ fn export_renames_the_bundle_only_after_its_events_are_durable() {
         "export commits once (export and seal together)"
     );
     let commit = check_commit(&trace, &p, 0, renames[0]);
-    // The bundle's files and directories are durable before the events that describe it.
-    let bundle_writes = trace.writes_under(tmp, 0, commit.rename.entry);
+    // The bundle's files and directories are durable before it takes its name.
+    let bundle_writes = trace.writes_under(tmp, 0, rename.entry);
     let last = bundle_writes
         .last()
         .unwrap_or_else(|| trace.fail("nothing written into the temporary bundle", &[rename]));
-    let c0 = trace
-        .first_after(
-            last.exit,
-            |k| matches!(k, Kind::Write { path } if under(path, &p.db)),
-        )
-        .unwrap_or_else(|| trace.fail("no write to db/ after the bundle was written", &[last]));
-    trace.check_synced_under(tmp, 0, c0.entry, c0.entry, "the bundle");
-    if trace.synced(tmp, last.exit, c0.entry).is_none() {
+    trace.check_synced_under(tmp, 0, rename.entry, rename.entry, "the bundle");
+    if trace.synced(tmp, last.exit, rename.entry).is_none() {
         trace.fail(
-            "the temporary bundle directory is not fsynced before the commit",
-            &[last, c0],
+            "the temporary bundle directory is not fsynced before it is renamed",
+            &[last, rename],
         );
     }
-    // Renamed only after the events are durable, then its parent fsynced, then reported.
-    if rename.entry <= commit.durable.exit {
-        trace.fail(
-            "the bundle is renamed into place before its events are durable",
-            &[commit.durable, rename],
-        );
-    }
+    // Published first (without replacing anything), its name made durable, and only then
+    // the events that describe it committed (issue 9, finding 10): no event is ever
+    // committed for a bundle that does not exist. Reported after both.
     let parent_sync = trace
         .first_after(
             rename.exit,
@@ -1242,13 +1232,25 @@ fn export_renames_the_bundle_only_after_its_events_are_durable() {
                 &[rename],
             )
         });
+    let c0 = trace
+        .first_after(
+            rename.exit,
+            |k| matches!(k, Kind::Write { path } if under(path, &p.db)),
+        )
+        .unwrap_or_else(|| trace.fail("no write to db/ after the bundle was published", &[rename]));
+    if c0.entry <= parent_sync.exit {
+        trace.fail(
+            "the export's events reach db/ before the bundle's name is durable",
+            &[parent_sync, c0],
+        );
+    }
     let reports = trace.stdout_writes();
     assert!(!reports.is_empty(), "export printed nothing");
     for w in reports {
-        if w.entry <= parent_sync.exit {
+        if w.entry <= commit.durable.exit {
             trace.fail(
-                "export reports before the bundle's name is durable",
-                &[parent_sync, w],
+                "export reports before its events are durable",
+                &[commit.durable, w],
             );
         }
     }

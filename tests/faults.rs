@@ -205,6 +205,11 @@ fn temporaries_of_killed_processes_are_cleared_and_live_ones_kept() {
     let live_export = env.path(&format!(".bundle.custodia-export-{live}"));
     let stale_extract = env.path(&format!(".custodia-extract-{dead}.tmp"));
     util::write(&stale_export.join("bagit.txt"), b"half a bag");
+    // export's own marker, which its cleanup requires (issue 9, finding 13).
+    util::write(
+        &stale_export.join(".custodia-temporary"),
+        b"custodia export in progress: this directory is custodia's own temporary, and may be removed once its process is gone\n",
+    );
     util::write(
         &live_export.join("bagit.txt"),
         b"someone else's bag in progress",

@@ -3,6 +3,7 @@
 mod util;
 
 mod bundle;
+mod bundle_hostile;
 mod cli;
 mod corruption;
 mod crash;

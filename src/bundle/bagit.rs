@@ -128,7 +128,11 @@ pub fn parse_manifest(bytes: &[u8], algorithm: Algorithm) -> (Vec<(String, Strin
         bad.push("is not valid UTF-8".to_owned());
         return (entries, bad);
     };
-    for (n, line) in text.lines().enumerate() {
+    for (n, (line, end)) in tag_lines(text).enumerate() {
+        if let Some(why) = foreign_line_end(end) {
+            bad.push(format!("line {} {why}", n + 1));
+            continue;
+        }
         let parsed = line
             .split_once(' ')
             .map(|(h, p)| (h, p.trim_start_matches([' ', '*'])));
@@ -174,33 +178,123 @@ pub fn unsafe_path(path: &str) -> Option<&'static str> {
     None
 }
 
-/// bag-info.txt from its fields, in order. Values must be one line each.
-pub fn bag_info(fields: &[(&str, String)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{k}: {}\n", v.replace(['\r', '\n'], " ")))
+/// True for every character Python's `str.splitlines()` ends a line at (bagit-python reads
+/// tag files through `codecs`, which splits so): LF, CR, VT, FF, FS, GS, RS, NEL, U+2028, U+2029.
+pub fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r'
+            | '\u{b}'
+            | '\u{c}'
+            | '\u{1c}'
+            | '\u{1d}'
+            | '\u{1e}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
+/// A value made safe for one tag-file line: every control character (each line break
+/// bagit-python splits on among them) and U+2028/U+2029 becomes a space, so that no value
+/// can end its line and start a field of its own (issue 9.8).
+pub fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_control() || is_line_break(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
-/// Parses bag-info.txt (`Label: value` lines, continuation lines starting with white space).
+/// The lines of a tag file as bagit-python sees them: split at every `is_line_break` (CR LF
+/// counting as one), each with the text that ended it (empty for a last line without one).
+pub fn tag_lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, end, next) = match rest.char_indices().find(|(_, c)| is_line_break(*c)) {
+            Some((i, '\r')) if rest[i + 1..].starts_with('\n') => {
+                (&rest[..i], &rest[i..i + 2], &rest[i + 2..])
+            }
+            Some((i, c)) => {
+                let j = i + c.len_utf8();
+                (&rest[..i], &rest[i..j], &rest[j..])
+            }
+            None => (rest, "", ""),
+        };
+        rest = next;
+        Some((line, end))
+    })
+}
+
+/// Why a line ending is not one custodia writes (it writes LF only), if it is not.
+fn foreign_line_end(end: &str) -> Option<String> {
+    match end {
+        "\n" | "" => None,
+        other => Some(format!(
+            "ends with {}, a line break custodia never writes and other BagIt readers split differently",
+            other
+                .chars()
+                .map(|c| format!("U+{:04X}", c as u32))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
+    }
+}
+
+/// White space as Python's `str.isspace()` sees it (it adds the separators FS, GS, RS, US).
+fn python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// bag-info.txt from its fields, in order, each value made one line by `one_line`.
+pub fn bag_info(fields: &[(&str, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\n", one_line(v).trim()))
+        .collect()
+}
+
+/// Parses bagit.txt or bag-info.txt at least as strictly as bagit-python: its lines split as
+/// `tag_lines` splits them; blank lines skipped; a line starting with white space continues
+/// the previous value; any other line must hold a `:`. Stricter, as custodia writes only
+/// such files: a line break other than LF, or a label given twice (two `Payload-Oxum`
+/// values, of which bagit-python checks only the first), is an error.
 pub fn parse_bag_info(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut fields: Vec<(String, String)> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.starts_with([' ', '\t']) {
-            match fields.last_mut() {
-                Some((_, v)) => {
-                    v.push(' ');
-                    v.push_str(line.trim());
-                }
-                None => return Err(format!("line {} continues nothing", n + 1)),
-            }
+    for (n, (line, end)) in tag_lines(text).enumerate() {
+        if let Some(why) = foreign_line_end(end) {
+            return Err(format!("line {} {why}", n + 1));
+        }
+        if line.chars().all(python_space) {
+            continue;
+        }
+        if line.starts_with(python_space)
+            && let Some((_, v)) = fields.last_mut()
+        {
+            v.push(' ');
+            v.push_str(line.trim_matches(python_space));
             continue;
         }
         match line.split_once(':') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                fields.push((k.trim().to_owned(), v.trim().to_owned()))
+            Some((k, v)) => {
+                let k = k.trim_matches(python_space);
+                if fields.iter().any(|(f, _)| f == k) {
+                    return Err(format!(
+                        "line {} gives the label {k:?} a second time",
+                        n + 1
+                    ));
+                }
+                fields.push((k.to_owned(), v.trim_matches(python_space).to_owned()))
             }
-            _ => return Err(format!("line {} is not `Label: value`", n + 1)),
+            None => return Err(format!("line {} is not `Label: value`", n + 1)),
         }
     }
     Ok(fields)
@@ -248,6 +342,21 @@ mod tests {
             vec![("A".into(), "1".into()), ("B".into(), "two lines".into())]
         );
         assert!(parse_bag_info("no colon here\n").is_err());
+    }
+
+    #[test]
+    fn unicode_line_breaks_split_tag_lines_and_are_refused() {
+        let injected = "External-Description: Title\u{2028}Payload-Oxum: 1.1\nPayload-Oxum: 5.1\n";
+        assert!(parse_bag_info(injected).is_err());
+        assert!(parse_bag_info("A: 1\r\nB: 2\r\n").is_err());
+        assert!(parse_bag_info("A: 1\nA: 2\n").is_err());
+        let lines: Vec<_> = tag_lines("a\u{85}b\r\nc").collect();
+        assert_eq!(lines, vec![("a", "\u{85}"), ("b", "\r\n"), ("c", "")]);
+        assert_eq!(one_line("a\u{2028}b\u{85}c\u{b}d\re\nf"), "a b c d e f");
+        assert_eq!(
+            bag_info(&[("Contact-Name", "x\u{2029}Payload-Oxum: 1.1".into())]),
+            "Contact-Name: x Payload-Oxum: 1.1\n"
+        );
     }
 
     proptest! {

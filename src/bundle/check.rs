@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::Read;
+use std::io::{BufRead, Read, Seek};
 use std::path::Path;
 
 use serde_json::Value;
@@ -16,22 +16,65 @@ use super::layout;
 use crate::custody::{Action, Break, ChainWalker, Event};
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::ids::EventDigest;
+use crate::ids::{CaseId, EventDigest};
 use crate::verify::{ProblemKind, VerifyReport};
 
 /// No tag or metadata file is read whole if it is larger than this.
 const MAX_TAG_FILE: u64 = 64 << 20;
-/// Nor the custody log.
+/// Nor is the custody log read if it is larger than this; it is read line by line.
 const MAX_CUSTODY: u64 = 1 << 30;
+/// The longest line of the custody log read (an export event of some 300,000 items).
+const MAX_EVENT_LINE: usize = 64 << 20;
+/// Findings about single lines of the custody log listed before the rest are only counted.
+const MAX_LINE_FINDINGS: usize = 100;
+/// Directories deeper than this in a bag are not walked (custodia writes three levels).
+const MAX_DEPTH: usize = 16;
 
 /// The regular files of a bag, by path relative to its top (with `/`), and their sizes.
 type Inventory = BTreeMap<String, u64>;
+
+/// What a payload file must be, known before any byte of it is read.
+#[derive(Clone, Debug)]
+struct Expected {
+    /// The item whose bytes it is, for evidence files.
+    item: Option<String>,
+    /// Exactly this many bytes (evidence files, README), or at most this many.
+    size: u64,
+    exact: bool,
+    /// Where the size comes from, for the finding.
+    source: String,
+}
+
+/// What the custody log says, kept while it is streamed: only what later checks need.
+#[derive(Default)]
+struct Custody {
+    /// The last readable event and the SHA-256 of its line.
+    last: Option<(Event, EventDigest)>,
+    /// The items the export event (the last line) names.
+    exported: BTreeSet<String>,
+    /// Those and the items evidence.json lists: the items whose events are kept.
+    wanted: BTreeSet<String>,
+    /// The first event naming each exported item (its ingest, when the chain holds).
+    first: HashMap<String, Event>,
+    /// The cases each exported item was ingested into or linked to.
+    cases: HashMap<String, BTreeSet<String>>,
+}
+
+/// data/evidence.json as read: its case and its items.
+struct EvidenceDoc {
+    case: Value,
+    items: Vec<Value>,
+}
 
 struct Checker<'a> {
     dir: &'a Path,
     files: Inventory,
     report: VerifyReport,
     payload: BTreeMap<String, FileDigests>,
+    /// Payload files deliberately not hashed, each already the subject of a finding.
+    skipped: BTreeSet<String>,
+    /// Files already reported `file_unlisted`, so none is reported twice.
+    unlisted: BTreeSet<String>,
 }
 
 pub fn verify_bundle(dir: &Path) -> Result<VerifyReport> {
@@ -48,17 +91,35 @@ pub fn verify_bundle(dir: &Path) -> Result<VerifyReport> {
         files: Inventory::new(),
         report: VerifyReport::default(),
         payload: BTreeMap::new(),
+        skipped: BTreeSet::new(),
+        unlisted: BTreeSet::new(),
     };
-    c.inventory(dir, "")?;
+    // The top itself unreadable is the one failure that is no finding: there is no bag to judge.
+    fs::read_dir(dir).map_err(Error::io(dir))?;
+    c.inventory(dir, "", 0);
     c.check_declaration();
     let info = c.bag_info();
-    c.hash_payload();
+    let evidence = c.evidence_items();
+    let listed: BTreeSet<String> = evidence
+        .iter()
+        .flat_map(|d| {
+            d.items
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_owned))
+        })
+        .collect();
+    let custody = c.check_custody(&info, listed);
+    // Sizes first: nothing is hashed before it is known how large it may be (issue 9.9).
+    let expected = c.expected_files(&info, &custody, evidence.as_ref());
     c.check_oxum(&info);
+    c.check_sizes(&expected);
+    c.hash_payload();
     let listed = c.check_payload_manifests();
     c.check_tag_manifests();
     c.check_unlisted(&listed);
-    let events = c.check_custody(&info);
-    c.check_metadata(&info, &events);
+    c.check_metadata(&info, &custody, evidence.as_ref());
+    c.check_readme(&info, &custody);
+    c.check_bag_info_fields(&info, &custody);
     Ok(c.report)
 }
 
@@ -67,12 +128,33 @@ impl Checker<'_> {
         self.report.add(kind, Some(id.into()), detail);
     }
 
-    /// Walks the bag without following links; anything but directories and regular files is a finding.
-    fn inventory(&mut self, dir: &Path, prefix: &str) -> Result<()> {
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .map_err(Error::io(dir))?
-            .collect::<std::io::Result<_>>()
-            .map_err(Error::io(dir))?;
+    /// Walks the bag without following links; anything but directories and regular files is
+    /// a finding, and so is any directory or entry that cannot be read (issue 9.12): what
+    /// is wrong inside a bag is always a finding about the bag, never a failure to verify.
+    fn inventory(&mut self, dir: &Path, prefix: &str, depth: usize) {
+        let shown = if prefix.is_empty() {
+            "."
+        } else {
+            prefix.trim_end_matches('/')
+        };
+        if depth > MAX_DEPTH {
+            return self.problem(
+                ProblemKind::BagInvalid,
+                shown,
+                format!("is nested deeper than {MAX_DEPTH} directories, which custodia never writes; not walked"),
+            );
+        }
+        let entries = fs::read_dir(dir).and_then(|d| d.collect::<std::io::Result<Vec<_>>>());
+        let mut entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                return self.problem(
+                    ProblemKind::BagInvalid,
+                    shown,
+                    format!("is a directory that cannot be read: {e}"),
+                );
+            }
+        };
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
@@ -85,12 +167,22 @@ impl Checker<'_> {
                 continue;
             };
             let rel = format!("{prefix}{name}");
-            let kind = entry.file_type().map_err(Error::io(entry.path()))?;
+            let meta = match fs::symlink_metadata(entry.path()) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.problem(
+                        ProblemKind::BagInvalid,
+                        rel,
+                        format!("cannot be examined: {e}"),
+                    );
+                    continue;
+                }
+            };
+            let kind = meta.file_type();
             if kind.is_dir() {
-                self.inventory(&entry.path(), &format!("{rel}/"))?;
+                self.inventory(&entry.path(), &format!("{rel}/"), depth + 1);
             } else if kind.is_file() {
-                let size = entry.metadata().map_err(Error::io(entry.path()))?.len();
-                self.files.insert(rel, size);
+                self.files.insert(rel, meta.len());
             } else if kind.is_symlink() {
                 self.problem(
                     ProblemKind::PathUnsafe,
@@ -101,7 +193,6 @@ impl Checker<'_> {
                 self.problem(ProblemKind::PathUnsafe, rel, "is not a regular file");
             }
         }
-        Ok(())
     }
 
     /// Reads a file found by `inventory`, refusing links and anything over `cap`.
@@ -202,24 +293,38 @@ impl Checker<'_> {
         }
     }
 
+    /// Hashes every payload file not yet hashed and not set aside by `check_sizes`.
     fn hash_payload(&mut self) {
         let payload: Vec<String> = self
             .files
             .keys()
             .filter(|k| k.starts_with("data/"))
+            .filter(|k| !self.payload.contains_key(*k) && !self.skipped.contains(*k))
             .cloned()
             .collect();
         for rel in payload {
             if let Some(d) = self.digest_file(&rel) {
-                self.report.checked.bytes += d.size;
-                self.report.checked.contents += 1;
-                self.payload.insert(rel, d);
+                self.count_hashed(rel, d);
             }
         }
     }
 
+    fn count_hashed(&mut self, rel: String, d: FileDigests) {
+        self.report.checked.bytes += d.size;
+        self.report.checked.contents += 1;
+        self.payload.insert(rel, d);
+    }
+
+    /// Payload-Oxum against the sizes the walk found, before anything is hashed.
     fn check_oxum(&mut self, info: &HashMap<String, String>) {
-        let actual = format!("{}.{}", self.report.checked.bytes, self.payload.len());
+        let (bytes, count) = self
+            .files
+            .iter()
+            .filter(|(k, _)| k.starts_with("data/"))
+            .fold((0u64, 0u64), |(b, n), (_, size)| {
+                (b.saturating_add(*size), n + 1)
+            });
+        let actual = format!("{bytes}.{count}");
         match info.get("Payload-Oxum") {
             Some(declared) if *declared == actual => {}
             Some(declared) => {
@@ -233,6 +338,133 @@ impl Checker<'_> {
                 bagit::BAG_INFO,
                 "has no Payload-Oxum",
             ),
+        }
+    }
+
+    /// The payload files custodia writes, each with the size it must have: the metadata
+    /// files, README-VERIFY.txt, and each exported item's file at the path its ingest event
+    /// gives (or, where the chain is broken and already reported, its evidence.json `file`).
+    fn expected_files(
+        &self,
+        info: &HashMap<String, String>,
+        custody: &Custody,
+        evidence: Option<&EvidenceDoc>,
+    ) -> BTreeMap<String, Expected> {
+        let mut out = BTreeMap::new();
+        let at_most = |size: u64| Expected {
+            item: None,
+            size,
+            exact: false,
+            source: "a verifier reads".into(),
+        };
+        out.insert(layout::CASE_JSON.to_owned(), at_most(MAX_TAG_FILE));
+        out.insert(layout::EVIDENCE_JSON.to_owned(), at_most(MAX_TAG_FILE));
+        out.insert(layout::CUSTODY_JSONL.to_owned(), at_most(MAX_CUSTODY));
+        let readme = bundle_case(info, custody).map_or(0, |c| layout::readme_verify(&c).len());
+        out.insert(
+            layout::README_VERIFY.to_owned(),
+            Expected {
+                item: None,
+                size: readme as u64,
+                exact: true,
+                source: "this release writes".into(),
+            },
+        );
+        let listed: Vec<(String, &Value)> = evidence
+            .map(|d| d.items.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i["id"].as_str().map(|id| (id.to_owned(), i)))
+            .collect();
+        let ids: BTreeSet<String> = if custody.exported.is_empty() {
+            listed.iter().map(|(id, _)| id.clone()).collect()
+        } else {
+            custody.exported.clone()
+        };
+        for id in ids {
+            let ingest = custody
+                .first
+                .get(&id)
+                .filter(|e| e.action == Action::Ingest);
+            let from_event = ingest.and_then(|e| {
+                let name = hex::decode(e.details.get("name_hex")?.as_str()?).ok()?;
+                let size = e.details.get("size")?.as_u64()?;
+                Some((
+                    layout::evidence_path_of(&id, &name),
+                    size,
+                    format!("its ingest event (event {})", e.seq),
+                ))
+            });
+            let from_listing = || {
+                let item = listed.iter().find(|(i, _)| *i == id)?.1;
+                let file = item["file"].as_str()?;
+                let dir = format!("{}{id}/", layout::EVIDENCE_DIR);
+                let name = file.strip_prefix(&dir).filter(|n| !n.contains('/'))?;
+                Some((
+                    format!("{dir}{name}"),
+                    item["size"].as_u64()?,
+                    layout::EVIDENCE_JSON.to_owned(),
+                ))
+            };
+            if let Some((path, size, source)) = from_event.or_else(from_listing) {
+                out.insert(
+                    path,
+                    Expected {
+                        item: Some(id),
+                        size,
+                        exact: true,
+                        source,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    /// Every payload file against its expected size before any is hashed: one whose size
+    /// already disagrees, and one custodia never writes, is reported and not read (a sparse
+    /// terabyte file costs nothing to plant and hours to hash). Anything in the bag that is
+    /// not part of a custodia bundle is `file_unlisted`, whatever the manifests say.
+    fn check_sizes(&mut self, expected: &BTreeMap<String, Expected>) {
+        let tag_files: BTreeSet<String> = bagit::covered_tag_files()
+            .into_iter()
+            .chain(Algorithm::TAG.iter().map(|a| a.tag_manifest()))
+            .collect();
+        let files: Vec<(String, u64)> = self.files.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (rel, size) in files {
+            if tag_files.contains(&rel) || self.payload.contains_key(&rel) {
+                continue;
+            }
+            let Some(want) = expected.get(&rel) else {
+                self.skipped.insert(rel.clone());
+                self.unlisted(&rel, "is not part of a custodia bundle (no item, metadata or tag file is at this path); not read");
+                continue;
+            };
+            let fits = if want.exact {
+                size == want.size
+            } else {
+                size <= want.size
+            };
+            if fits {
+                continue;
+            }
+            self.skipped.insert(rel.clone());
+            // A metadata file over its cap is reported by the reader that refuses it.
+            if !want.exact {
+                continue;
+            }
+            let detail = format!(
+                "{rel} is {size} bytes, {} says {}; not read",
+                want.source, want.size
+            );
+            let id = want.item.clone().unwrap_or(rel);
+            self.problem(ProblemKind::MetadataMismatch, id, detail);
+        }
+    }
+
+    fn unlisted(&mut self, rel: &str, detail: &str) {
+        if self.unlisted.insert(rel.to_owned()) {
+            self.problem(ProblemKind::FileUnlisted, rel, detail);
         }
     }
 
@@ -266,6 +498,8 @@ impl Checker<'_> {
                     continue;
                 }
                 match self.payload.get(&path) {
+                    // Set aside before hashing, and already reported.
+                    None if self.skipped.contains(&path) => {}
                     None => self.problem(
                         ProblemKind::FileMissing,
                         &path,
@@ -378,89 +612,160 @@ impl Checker<'_> {
             .cloned()
             .collect();
         for f in extra {
-            self.problem(
-                ProblemKind::FileUnlisted,
-                f,
-                "is in the bag but no manifest lists it",
-            );
+            self.unlisted(&f, "is in the bag but no manifest lists it");
         }
     }
 
-    /// Every exported item's chain, from its ingest to the export event on the last line.
-    fn check_custody(&mut self, info: &HashMap<String, String>) -> Vec<(Event, EventDigest)> {
-        let Some(bytes) = self.read(layout::CUSTODY_JSONL, MAX_CUSTODY) else {
-            if !self.files.contains_key(layout::CUSTODY_JSONL) {
-                self.problem(
-                    ProblemKind::ChainBroken,
-                    layout::CUSTODY_JSONL,
-                    "is missing",
-                );
+    /// Streams `data/custody.jsonl` line by line, hashing it on the way: every exported
+    /// item's chain, from its ingest to the export event on the last line. Memory holds one
+    /// line (at most `MAX_EVENT_LINE`) and the first event of each exported item, not the log.
+    /// `listed` are the ids of evidence.json: their first events are kept too, so that an
+    /// item can be checked against its ingest even when the export event is gone.
+    fn check_custody(
+        &mut self,
+        info: &HashMap<String, String>,
+        listed: BTreeSet<String>,
+    ) -> Custody {
+        let mut custody = Custody {
+            wanted: listed,
+            ..Custody::default()
+        };
+        let rel = layout::CUSTODY_JSONL;
+        let Some(&size) = self.files.get(rel) else {
+            self.problem(ProblemKind::ChainBroken, rel, "is missing");
+            return custody;
+        };
+        if size > MAX_CUSTODY {
+            self.skipped.insert(rel.to_owned());
+            let detail = format!("is {size} bytes, more than the {MAX_CUSTODY} a verifier reads");
+            self.problem(ProblemKind::BagInvalid, rel, detail);
+            return custody;
+        }
+        let opened = durable::open_no_follow(&self.dir.join(rel));
+        let mut file = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                self.skipped.insert(rel.to_owned());
+                self.problem(ProblemKind::BagInvalid, rel, format!("cannot be read: {e}"));
+                return custody;
             }
-            return Vec::new();
         };
-        let Some(body) = bytes.strip_suffix(b"\n") else {
-            self.problem(
-                ProblemKind::ChainBroken,
-                layout::CUSTODY_JSONL,
-                "does not end with a newline (truncated?)",
-            );
-            return Vec::new();
-        };
+        // The export event is the last line: read first, it says which items are exported.
+        custody.exported = last_line(&mut file, size)
+            .and_then(|l| Event::parse(&l).ok())
+            .filter(|e| e.action == Action::Export)
+            .map(|e| e.item_ids().map(str::to_owned).collect())
+            .unwrap_or_default();
+        custody.wanted.extend(custody.exported.iter().cloned());
+        if let Err(e) = file.rewind() {
+            self.skipped.insert(rel.to_owned());
+            self.problem(ProblemKind::BagInvalid, rel, format!("cannot be read: {e}"));
+            return custody;
+        }
         let mut walker = ChainWalker::item_chains();
-        let mut events = Vec::new();
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, HashingReader::new(file));
+        let mut line = Vec::new();
         let mut last_seq = 0;
-        for (n, line) in body.split(|b| *b == b'\n').enumerate() {
-            let Some(event) = walker.feed(n as u64 + 1, line) else {
-                continue;
-            };
-            if event.seq <= last_seq {
-                self.problem(
-                    ProblemKind::ChainBroken,
-                    format!("event {}", event.seq),
-                    format!("line {} is out of order (after event {last_seq})", n + 1),
-                );
+        let mut line_findings = 0usize;
+        let mut ended = true;
+        for n in 1u64.. {
+            line.clear();
+            let read = (&mut reader)
+                .take(MAX_EVENT_LINE as u64 + 1)
+                .read_until(b'\n', &mut line);
+            match read {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    self.problem(ProblemKind::BagInvalid, rel, format!("cannot be read: {e}"));
+                    self.skipped.insert(rel.to_owned());
+                    return custody;
+                }
             }
-            last_seq = event.seq;
-            events.push((event, EventDigest::of(line)));
+            ended = line.last() == Some(&b'\n');
+            if !ended && line.len() > MAX_EVENT_LINE {
+                let detail =
+                    format!("line {n} is longer than the {MAX_EVENT_LINE} bytes a verifier reads");
+                self.problem(ProblemKind::ChainBroken, rel, detail);
+                return custody;
+            }
+            let bytes = line.strip_suffix(b"\n").unwrap_or(&line);
+            let event = walker.feed(n, bytes);
+            let mut found = Vec::new();
+            if let Some(event) = event {
+                if event.seq <= last_seq {
+                    found.push((
+                        ProblemKind::ChainBroken,
+                        format!("event {}", event.seq),
+                        format!("line {n} is out of order (after event {last_seq})"),
+                    ));
+                }
+                last_seq = event.seq;
+                if !custody.exported.is_empty()
+                    && !event.item_ids().any(|i| custody.exported.contains(i))
+                {
+                    let detail =
+                        "names no exported item: it does not belong in this bundle (inserted?)";
+                    found.push((
+                        ProblemKind::ChainBroken,
+                        format!("event {}", event.seq),
+                        detail.into(),
+                    ));
+                }
+                custody.remember(&event);
+                custody.last = Some((event, EventDigest::of(bytes)));
+            }
+            for b in walker.breaks.drain(..) {
+                let (kind, id) = match &b {
+                    Break::ItemPrev { item, .. }
+                        if !custody.exported.is_empty() && !custody.exported.contains(item) =>
+                    {
+                        continue;
+                    }
+                    Break::ItemPrev { item, .. } => (ProblemKind::ItemChainBroken, item.clone()),
+                    Break::Unreadable { seq, .. } => {
+                        (ProblemKind::ChainBroken, format!("line {seq}"))
+                    }
+                    other => (ProblemKind::ChainBroken, format!("event {}", other.seq())),
+                };
+                found.push((kind, id, b.describe()));
+            }
+            for (kind, id, detail) in found {
+                line_findings += 1;
+                if line_findings <= MAX_LINE_FINDINGS {
+                    self.problem(kind, id, detail);
+                }
+            }
+        }
+        if line_findings > MAX_LINE_FINDINGS {
+            let detail = format!(
+                "{} more problems with its lines are not listed; the first {MAX_LINE_FINDINGS} are",
+                line_findings - MAX_LINE_FINDINGS
+            );
+            self.problem(ProblemKind::ChainBroken, rel, detail);
         }
         self.report.checked.events = walker.events;
-        // The export event on the last line names the exported items; only their chains are
-        // complete in a bundle (an earlier export event may name items this bundle lacks).
-        let exported: BTreeSet<String> = match events.last() {
-            Some((e, _)) if e.action == Action::Export => e.item_ids().map(str::to_owned).collect(),
-            _ => BTreeSet::new(),
-        };
-        for (e, _) in &events {
-            if !e.item_ids().any(|i| exported.contains(i)) && !exported.is_empty() {
-                let detail =
-                    "names no exported item: it does not belong in this bundle (inserted?)";
-                self.problem(ProblemKind::ChainBroken, format!("event {}", e.seq), detail);
-            }
+        let digests = reader.into_inner().finish();
+        self.count_hashed(rel.to_owned(), digests);
+        if !ended {
+            self.problem(
+                ProblemKind::ChainBroken,
+                rel,
+                "does not end with a newline (truncated?)",
+            );
+            return custody;
         }
-        for b in &walker.breaks {
-            let (kind, id) = match b {
-                Break::ItemPrev { item, .. }
-                    if !exported.is_empty() && !exported.contains(item) =>
-                {
-                    continue;
-                }
-                Break::ItemPrev { item, .. } => (ProblemKind::ItemChainBroken, item.clone()),
-                Break::Unreadable { seq, .. } => (ProblemKind::ChainBroken, format!("line {seq}")),
-                other => (ProblemKind::ChainBroken, format!("event {}", other.seq())),
-            };
-            self.problem(kind, id, b.describe());
-        }
-        self.check_export_event(info, &events, &walker);
-        events
+        self.check_export_event(info, &custody, &walker);
+        custody
     }
 
     fn check_export_event(
         &mut self,
         info: &HashMap<String, String>,
-        events: &[(Event, EventDigest)],
+        custody: &Custody,
         walker: &ChainWalker,
     ) {
-        let Some((last, digest)) = events.last() else {
+        let Some((last, digest)) = &custody.last else {
             self.problem(
                 ProblemKind::ChainBroken,
                 layout::CUSTODY_JSONL,
@@ -496,8 +801,8 @@ impl Checker<'_> {
             );
             self.problem(ProblemKind::MetadataMismatch, bagit::BAG_INFO, detail);
         }
-        for id in last.item_ids().map(str::to_owned).collect::<Vec<_>>() {
-            if walker.item_head(&id) != Some(*digest) {
+        for id in last.item_ids() {
+            if walker.item_head(id) != Some(*digest) {
                 self.problem(
                     ProblemKind::ItemChainBroken,
                     id,
@@ -507,8 +812,8 @@ impl Checker<'_> {
         }
     }
 
-    /// evidence.json must agree with the payload and with each item's ingest event.
-    fn check_metadata(&mut self, info: &HashMap<String, String>, events: &[(Event, EventDigest)]) {
+    /// The items of data/evidence.json, or None (with a finding) when it has none to give.
+    fn evidence_items(&mut self) -> Option<EvidenceDoc> {
         let Some(bytes) = self.read(layout::EVIDENCE_JSON, MAX_TAG_FILE) else {
             if !self.files.contains_key(layout::EVIDENCE_JSON) {
                 self.problem(
@@ -517,43 +822,105 @@ impl Checker<'_> {
                     "is missing",
                 );
             }
-            return;
+            return None;
         };
-        let items = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(mut o)) => match o.remove("items") {
-                Some(Value::Array(items)) => items,
-                _ => {
-                    return self.problem(
-                        ProblemKind::MetadataMismatch,
-                        layout::EVIDENCE_JSON,
-                        "has no \"items\" list",
-                    );
-                }
-            },
+        let doc = serde_json::from_slice::<Value>(&bytes);
+        let Ok(Value::Object(mut doc)) = doc else {
+            self.problem(
+                ProblemKind::MetadataMismatch,
+                layout::EVIDENCE_JSON,
+                "is not a JSON object",
+            );
+            return None;
+        };
+        let case = doc.remove("case").unwrap_or(Value::Null);
+        match doc.remove("items") {
+            Some(Value::Array(items)) => Some(EvidenceDoc { case, items }),
             _ => {
-                return self.problem(
+                self.problem(
                     ProblemKind::MetadataMismatch,
                     layout::EVIDENCE_JSON,
-                    "is not a JSON object",
+                    "has no \"items\" list",
+                );
+                None
+            }
+        }
+    }
+
+    /// evidence.json and case.json must agree with the payload and with the events: each
+    /// item with its ingest event, its links and the digest the export event recorded of it.
+    fn check_metadata(
+        &mut self,
+        info: &HashMap<String, String>,
+        custody: &Custody,
+        evidence: Option<&EvidenceDoc>,
+    ) {
+        let export = custody
+            .last
+            .as_ref()
+            .map(|(e, _)| e)
+            .filter(|e| e.action == Action::Export);
+        if let Some(doc) = evidence {
+            if export.is_some_and(|e| e.case.as_deref() != doc.case.as_str()) {
+                self.problem(
+                    ProblemKind::MetadataMismatch,
+                    layout::EVIDENCE_JSON,
+                    "its \"case\" is not the case of the export event",
                 );
             }
+            self.check_items(&doc.items, custody, export);
+        }
+        let Some(bytes) = self.read(layout::CASE_JSON, MAX_TAG_FILE) else {
+            if !self.files.contains_key(layout::CASE_JSON) {
+                self.problem(
+                    ProblemKind::MetadataMismatch,
+                    layout::CASE_JSON,
+                    "is missing",
+                );
+            }
+            return;
         };
+        let case = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+        let id = case["id"].as_str().map(str::to_owned);
+        if id.is_none() || id.as_ref() != info.get("External-Identifier") {
+            self.problem(
+                ProblemKind::MetadataMismatch,
+                layout::CASE_JSON,
+                "its case id is not bag-info's External-Identifier",
+            );
+        }
+        let recorded = export.and_then(|e| e.details.get(layout::EVENT_CASE_JSON));
+        if let Some(recorded) = recorded
+            && recorded.as_str() != Some(&layout::metadata_digest(&case))
+        {
+            let detail = "is not the case.json the export event recorded (its title, description or another field was changed)";
+            self.problem(ProblemKind::MetadataMismatch, layout::CASE_JSON, detail);
+        }
+    }
+
+    fn check_items(&mut self, items: &[Value], custody: &Custody, export: Option<&Event>) {
         self.report.checked.items = items.len() as u64;
-        let export_items: BTreeSet<String> = events
-            .last()
-            .map(|(e, _)| e.item_ids().map(str::to_owned).collect())
-            .unwrap_or_default();
         let mut files_claimed = BTreeSet::new();
         let mut ids = BTreeSet::new();
-        for item in &items {
+        let recorded = export.and_then(|e| e.details.get(layout::EVENT_EVIDENCE));
+        for item in items {
             let id = item["id"].as_str().unwrap_or("?").to_owned();
             ids.insert(id.clone());
             if let Some(file) = item["file"].as_str() {
                 files_claimed.insert(file.to_owned());
             }
-            self.check_item(&id, item, events);
+            self.check_item(&id, item, custody);
+            if let Some(recorded) = recorded
+                && recorded.get(&id).and_then(Value::as_str) != Some(&layout::metadata_digest(item))
+            {
+                let detail = format!(
+                    "its entry in {} is not the one the export event recorded (a field was changed)",
+                    layout::EVIDENCE_JSON
+                );
+                self.problem(ProblemKind::MetadataMismatch, id, detail);
+            }
         }
-        if ids != export_items {
+        if ids != custody.exported {
             self.problem(
                 ProblemKind::MetadataMismatch,
                 layout::EVIDENCE_JSON,
@@ -561,139 +928,296 @@ impl Checker<'_> {
             );
         }
         let stray: Vec<String> = self
-            .payload
+            .files
             .keys()
             .filter(|p| p.starts_with(layout::EVIDENCE_DIR) && !files_claimed.contains(*p))
             .cloned()
             .collect();
         for p in stray {
-            self.problem(
-                ProblemKind::FileUnlisted,
-                p,
+            self.unlisted(
+                &p,
                 "is under data/evidence/ but no item in data/evidence.json is this file",
             );
         }
-        if let Some(bytes) = self.read(layout::CASE_JSON, MAX_TAG_FILE) {
-            let case = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_owned));
-            if case.is_none() || case.as_ref() != info.get("External-Identifier") {
-                self.problem(
-                    ProblemKind::MetadataMismatch,
-                    layout::CASE_JSON,
-                    "its case id is not bag-info's External-Identifier",
-                );
-            }
-        }
     }
 
-    fn check_item(&mut self, id: &str, item: &Value, events: &[(Event, EventDigest)]) {
+    fn check_item(&mut self, id: &str, item: &Value, custody: &Custody) {
         let field = |k: &str| item[k].as_str().map(str::to_owned);
         let Some(file) = field("file") else {
             return self.problem(ProblemKind::MetadataMismatch, id, "has no \"file\"");
         };
-        let Some(d) = self.payload.get(&file).cloned() else {
+        if let Some(d) = self.payload.get(&file).cloned() {
+            let recorded = (
+                field("sha256"),
+                field("blake3"),
+                field("sha512"),
+                item["size"].as_u64(),
+            );
+            let actual = (
+                Some(d.sha256.to_hex()),
+                Some(d.blake3.to_hex()),
+                Some(d.sha512.clone()),
+                Some(d.size),
+            );
+            if recorded != actual {
+                let detail = format!(
+                    "the hashes or size in {} do not match {file}",
+                    layout::EVIDENCE_JSON
+                );
+                self.problem(ProblemKind::MetadataMismatch, id, detail);
+            }
+        } else if !self.skipped.contains(&file) {
             return self.problem(
                 ProblemKind::FileMissing,
                 id,
                 format!("its file {file} is not in the payload"),
             );
+        }
+        let Some(e) = custody.first.get(id).filter(|e| e.action == Action::Ingest) else {
+            return self.problem(
+                ProblemKind::ItemChainBroken,
+                id,
+                "its history does not begin with its ingest event",
+            );
         };
-        let recorded = (
-            field("sha256"),
-            field("blake3"),
-            field("sha512"),
-            item["size"].as_u64(),
+        if let Some(field) = differs_from_event(item, e, custody.cases.get(id)) {
+            let detail = format!(
+                "its {field} in {} is not what its events (ingest: event {}) recorded",
+                layout::EVIDENCE_JSON,
+                e.seq
+            );
+            self.problem(ProblemKind::MetadataMismatch, id, detail);
+        }
+        // Its bytes are those at the path its ingest event gives, wherever `file` points.
+        let name = e
+            .details
+            .get("name_hex")
+            .and_then(Value::as_str)
+            .and_then(|h| hex::decode(h).ok());
+        let Some(path) = name.map(|n| layout::evidence_path_of(id, &n)) else {
+            return;
+        };
+        if path != file {
+            let detail = format!(
+                "its file in {} is {file}, not {path} as its ingest event names it",
+                layout::EVIDENCE_JSON
+            );
+            self.problem(ProblemKind::MetadataMismatch, id, detail);
+        }
+        let Some(d) = self.payload.get(&path).cloned() else {
+            if !self.skipped.contains(&path) && path != file {
+                self.problem(
+                    ProblemKind::FileMissing,
+                    id,
+                    format!("{path} is not in the payload"),
+                );
+            }
+            return;
+        };
+        let at_ingest = (
+            e.details.get("sha256").and_then(Value::as_str),
+            e.details.get("blake3").and_then(Value::as_str),
+            e.details.get("size").and_then(Value::as_u64),
         );
-        if recorded
-            != (
-                Some(d.sha256.to_hex()),
-                Some(d.blake3.to_hex()),
-                Some(d.sha512.clone()),
-                Some(d.size),
-            )
-        {
+        let actual = (
+            Some(d.sha256.to_hex()),
+            Some(d.blake3.to_hex()),
+            Some(d.size),
+        );
+        if at_ingest != (actual.0.as_deref(), actual.1.as_deref(), actual.2) {
             self.problem(
                 ProblemKind::MetadataMismatch,
                 id,
                 format!(
-                    "the hashes or size in {} do not match {file}",
-                    layout::EVIDENCE_JSON
+                    "{path} is not the bytes its ingest event (event {}) recorded",
+                    e.seq
                 ),
             );
         }
-        let ingest = events
-            .iter()
-            .map(|(e, _)| e)
-            .find(|e| e.item_ids().any(|i| i == id));
-        match ingest {
-            Some(e) if e.action == Action::Ingest => {
-                if let Some(field) = differs_from_event(item, e) {
-                    let detail = format!(
-                        "its {field} in {} is not what its ingest event (event {}) recorded",
-                        layout::EVIDENCE_JSON,
-                        e.seq
-                    );
-                    self.problem(ProblemKind::MetadataMismatch, id, detail);
-                }
-                let at_ingest = (
-                    e.details.get("sha256").and_then(Value::as_str),
-                    e.details.get("blake3").and_then(Value::as_str),
-                    e.details.get("size").and_then(Value::as_u64),
-                );
-                if at_ingest
-                    != (
-                        Some(d.sha256.to_hex().as_str()),
-                        Some(d.blake3.to_hex().as_str()),
-                        Some(d.size),
-                    )
-                {
-                    self.problem(
-                        ProblemKind::MetadataMismatch,
-                        id,
-                        format!(
-                            "{file} is not the bytes its ingest event (event {}) recorded",
-                            e.seq
-                        ),
-                    );
-                }
+    }
+
+    /// data/README-VERIFY.txt must be exactly what this release writes: its commands are
+    /// what a recipient runs, so altered instructions are a finding like altered evidence.
+    fn check_readme(&mut self, info: &HashMap<String, String>, custody: &Custody) {
+        let rel = layout::README_VERIFY;
+        if !self.files.contains_key(rel) {
+            return self.problem(ProblemKind::FileMissing, rel, "is missing");
+        }
+        if self.skipped.contains(rel) {
+            return;
+        }
+        let want = bundle_case(info, custody).map(|c| layout::readme_verify(&c));
+        let Some(bytes) = self.read(rel, MAX_TAG_FILE) else {
+            return;
+        };
+        if want.as_deref().map(str::as_bytes) != Some(&bytes[..]) {
+            self.problem(
+                ProblemKind::MetadataMismatch,
+                rel,
+                "is not the text custodia writes for this case: its instructions were changed",
+            );
+        }
+    }
+
+    /// The bag-info fields custodia takes from the export event and case.json must say
+    /// what those say (each made one line as export makes it).
+    fn check_bag_info_fields(&mut self, info: &HashMap<String, String>, custody: &Custody) {
+        let Some((export, _)) = custody
+            .last
+            .as_ref()
+            .filter(|(e, _)| e.action == Action::Export)
+        else {
+            return;
+        };
+        let detail = |k: &str| {
+            export
+                .details
+                .get(k)
+                .and_then(Value::as_str)
+                .map(|v| bagit::one_line(v).trim().to_owned())
+        };
+        let title = self
+            .read(layout::CASE_JSON, MAX_TAG_FILE)
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|c| {
+                c["title"]
+                    .as_str()
+                    .map(|t| bagit::one_line(t).trim().to_owned())
+            });
+        let expected = [
+            ("External-Identifier", export.case.clone()),
+            ("External-Description", title),
+            ("Source-Organization", detail("organization")),
+            ("Contact-Name", detail("contact")),
+        ];
+        for (label, want) in expected {
+            if info.get(label) != want.as_ref() {
+                let detail = format!("its {label} is not what the export event and case.json say");
+                self.problem(ProblemKind::MetadataMismatch, bagit::BAG_INFO, detail);
             }
-            _ => self.problem(
-                ProblemKind::ItemChainBroken,
-                id,
-                "its history does not begin with its ingest event",
-            ),
         }
     }
 }
 
-/// The first descriptive field of an evidence.json item that differs from its ingest event.
-fn differs_from_event(item: &Value, e: &Event) -> Option<&'static str> {
+impl Custody {
+    /// Keeps what later checks need of an event: the first event of each exported item and
+    /// the cases each was ingested into or linked to.
+    fn remember(&mut self, event: &Event) {
+        for id in event.item_ids() {
+            if !self.wanted.contains(id) {
+                continue;
+            }
+            if matches!(event.action, Action::Ingest | Action::Link)
+                && let Some(case) = &event.case
+            {
+                self.cases
+                    .entry(id.to_owned())
+                    .or_default()
+                    .insert(case.clone());
+            }
+            if !self.first.contains_key(id) {
+                self.first.insert(id.to_owned(), event.clone());
+            }
+        }
+    }
+}
+
+/// The case a bundle is of: the export event's, else bag-info's External-Identifier.
+fn bundle_case(info: &HashMap<String, String>, custody: &Custody) -> Option<CaseId> {
+    custody
+        .last
+        .as_ref()
+        .filter(|(e, _)| e.action == Action::Export)
+        .and_then(|(e, _)| e.case.clone())
+        .or_else(|| info.get("External-Identifier").cloned())
+        .and_then(|c| c.parse().ok())
+}
+
+/// The last line of a file (without its newline), read from its end: None when it is
+/// longer than `MAX_EVENT_LINE` or cannot be read.
+fn last_line(file: &mut fs::File, size: u64) -> Option<Vec<u8>> {
+    let window = size.min(MAX_EVENT_LINE as u64 + 1);
+    file.seek(std::io::SeekFrom::Start(size - window)).ok()?;
+    let mut tail = Vec::new();
+    file.take(window).read_to_end(&mut tail).ok()?;
+    let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+    match body.iter().rposition(|b| *b == b'\n') {
+        Some(i) => Some(body[i + 1..].to_vec()),
+        None if window == size => Some(body.to_vec()),
+        None => None,
+    }
+}
+
+/// A reader that hashes everything read through it, so the custody log is read once.
+struct HashingReader<R> {
+    inner: R,
+    hasher: TripleHasher,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: TripleHasher::default(),
+        }
+    }
+
+    fn finish(self) -> FileDigests {
+        self.hasher.finish()
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The first field of an evidence.json item that differs from what its events recorded:
+/// the ingest event's details, time and actor, the name and path shown as text from their
+/// bytes, and the cases its ingest and link events name.
+fn differs_from_event(
+    item: &Value,
+    e: &Event,
+    cases: Option<&BTreeSet<String>>,
+) -> Option<&'static str> {
     let fields = [
-        ("name_hex", "name_hex"),
-        ("path_hex", "path_hex"),
-        ("source", "source"),
-        ("note", "note"),
-        ("tags", "tags"),
-        ("captured_at", "captured_at"),
-        ("modified_at", "modified_at"),
-        ("parent", "parent"),
+        "name_hex",
+        "path_hex",
+        "source",
+        "note",
+        "tags",
+        "captured_at",
+        "modified_at",
+        "parent",
     ];
     let null = Value::Null;
-    let who_when = [
-        ("ingested_at", Value::String(e.time.clone())),
-        ("ingested_by", Value::String(e.actor.clone())),
+    let as_text = |k: &str| {
+        let bytes = hex::decode(e.details.get(k)?.as_str()?).ok()?;
+        Some(Value::String(crate::text::exact_or_escaped(&bytes)))
+    };
+    let cases: Vec<Value> = cases
+        .into_iter()
+        .flatten()
+        .map(|c| Value::String(c.clone()))
+        .collect();
+    let derived = [
+        ("ingested_at", Some(Value::String(e.time.clone()))),
+        ("ingested_by", Some(Value::String(e.actor.clone()))),
+        ("name", as_text("name_hex")),
+        ("path", as_text("path_hex")),
+        ("cases", Some(Value::Array(cases))),
     ];
     fields
         .iter()
-        .find(|(mine, theirs)| {
-            item.get(*mine).unwrap_or(&null) != e.details.get(*theirs).unwrap_or(&null)
-        })
-        .map(|(mine, _)| *mine)
+        .find(|k| item.get(**k).unwrap_or(&null) != e.details.get(**k).unwrap_or(&null))
+        .copied()
         .or_else(|| {
-            who_when
+            derived
                 .iter()
-                .find(|(mine, v)| item.get(*mine) != Some(v))
-                .map(|(mine, _)| *mine)
+                .find(|(k, v)| item.get(*k) != v.as_ref())
+                .map(|(k, _)| *k)
         })
 }

@@ -72,21 +72,27 @@ impl Archive {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let prefix = format!(".{}.custodia-export-", name.to_string_lossy());
-        durable::remove_stale_temporaries(parent, &prefix, "");
-        let tmp = parent.join(format!(
-            ".{}.custodia-export-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        fs::create_dir(&tmp).map_err(Error::io(&tmp))?;
-        let built = self.build_bag(&tmp, opts, &case, &ids);
-        let (sealed, report) = match built {
+        remove_stale_exports(parent, &prefix);
+        let tmp = parent.join(format!("{prefix}{}", std::process::id()));
+        create_private_dir(&tmp)?;
+        let built = write_file(
+            &tmp.join(TEMPORARY_MARKER),
+            TEMPORARY_MARKER_TEXT.as_bytes(),
+        )
+        .and_then(|_| self.build_bag(&tmp, opts, &case, &ids));
+        let (sealed, report) = match built.and_then(|b| unmark(&tmp).map(|()| b)) {
             Ok(v) => v,
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
                 return Err(e);
             }
         };
+        // Published before the events are committed, never over anything (issue 9.10): an
+        // output made meanwhile stays as it is and no event names a bundle that is not there.
+        if let Err(e) = durable::rename_noreplace(&tmp, &opts.out) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         let seal = Draft::new(Action::Seal)
             .case(&opts.case)
             .detail("export_event", sealed.seq)
@@ -94,20 +100,16 @@ impl Archive {
             .detail("tagmanifest_sha256", report.tagmanifest_sha256.clone())
             .detail("items", report.items as u64)
             .detail("bytes", report.bytes);
-        if let Err(e) = self.commit(|tx| {
-            tx.append_sealed(&sealed)?;
-            tx.append(&seal).map(|_| ())
-        }) {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        if let Err(e) = durable::rename(&tmp, &opts.out) {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        // Exit 1 must leave no bundle under the name: one whose name is not durable goes.
-        if let Err(e) = durable::sync_path(parent) {
+        let committed = durable::sync_path(parent).and_then(|()| {
+            self.commit(|tx| {
+                tx.append_sealed(&sealed)?;
+                tx.append(&seal).map(|_| ())
+            })
+        });
+        // Exit 1 must leave no bundle under the name: one the archive did not record goes.
+        if let Err(e) = committed {
             let _ = fs::remove_dir_all(&opts.out);
+            let _ = durable::sync_path(parent);
             return Err(e);
         }
         Ok(ExportReport {
@@ -160,16 +162,21 @@ impl Archive {
         ids: &[EvidenceId],
     ) -> Result<(crate::archive::Sealed, ExportReport)> {
         let data = bag.join(layout::DATA);
-        fs::create_dir(&data).map_err(Error::io(&data))?;
+        create_private_dir(&data)?;
         if !ids.is_empty() {
             // Created once here, so that each item needs only its own directory.
-            let evidence = bag.join(layout::EVIDENCE_DIR);
-            fs::create_dir(&evidence).map_err(Error::io(&evidence))?;
+            create_private_dir(&bag.join(layout::EVIDENCE_DIR))?;
         }
         // Per item only what the manifests and evidence.json need: everything else is
         // looked up again when it is written, so memory does not grow with the items' metadata.
         let mut payload = self.write_items(bag, ids)?;
         let total: u64 = payload.iter().map(|w| w.digests.size).sum();
+        // case.json and evidence.json come first: the export event records a digest of
+        // each, so that every field of them is pinned by the custody head (issue 9.3).
+        let case_value = self.case_json(case, ids);
+        let case_json = write_file(&bag.join(layout::CASE_JSON), &pretty(&case_value))?;
+        let (evidence_json, entry_digests) =
+            self.write_evidence_json(bag, &opts.case, ids, &payload)?;
         let draft = Draft::new(Action::Export)
             .case(&opts.case)
             .reason(opts.reason.clone())
@@ -191,14 +198,17 @@ impl Archive {
             .detail(
                 "contact",
                 opts.contact.clone().map_or(Value::Null, Value::String),
-            );
+            )
+            .detail(
+                layout::EVENT_CASE_JSON,
+                layout::metadata_digest(&case_value),
+            )
+            .detail(layout::EVENT_EVIDENCE, Value::Object(entry_digests));
         let draft = ids.iter().fold(draft, |d, id| d.item(*id));
         let sealed = self.seal_next(&draft)?;
 
         let head = EventDigest::of(&sealed.bytes);
 
-        let case_json = write_file(&bag.join(layout::CASE_JSON), &self.case_json(case, ids)?)?;
-        let evidence_json = self.write_evidence_json(bag, &opts.case, ids, &payload)?;
         let custody_jsonl = self.write_custody(bag, ids, &sealed)?;
         let readme = write_file(
             &bag.join(layout::README_VERIFY),
@@ -218,7 +228,7 @@ impl Archive {
         payload.sort_by(|a, b| a.rel.cmp(&b.rel));
         let oxum_bytes: u64 = payload.iter().map(|w| w.digests.size).sum();
 
-        let info = self.bag_info(opts, case, oxum_bytes, payload.len(), &head, sealed.seq);
+        let info = self.bag_info(opts, case, oxum_bytes, payload.len(), &head, &sealed);
         let mut tag_digests = vec![
             (
                 bagit::BAGIT_TXT.to_owned(),
@@ -325,8 +335,7 @@ impl Archive {
             let path = bag.join(&rel);
             // `data/evidence/<id>/`: new, as ids are unique; its parent was made by build_bag.
             // Made here rather than by the writer, which has the more work of the two.
-            let dir = path.parent().unwrap_or(bag);
-            fs::create_dir(dir).map_err(Error::io(dir))?;
+            create_private_dir(path.parent().unwrap_or(bag))?;
             pieces.send(Piece::Start(path)).map_err(|_| stopped())?;
             let damaged = |e: Error| match e {
                 Error::Damaged(d) => {
@@ -374,8 +383,8 @@ impl Archive {
         Ok(seqs)
     }
 
-    fn case_json(&self, case: &crate::catalog::CaseRecord, ids: &[EvidenceId]) -> Result<Vec<u8>> {
-        let value = json!({
+    fn case_json(&self, case: &crate::catalog::CaseRecord, ids: &[EvidenceId]) -> Value {
+        json!({
             "id": case.id.to_string(),
             "title": case.title,
             "description": case.description,
@@ -383,21 +392,20 @@ impl Archive {
             "created_by": case.actor,
             "archive_id": self.meta.archive_id,
             "exported_items": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
-        });
-        Ok(pretty(&value))
+        })
     }
 
     /// Writes `data/evidence.json` one item at a time, each looked up as it is written: the
     /// same bytes serde_json's pretty printing of the whole document gives, without the
     /// whole document (or every item's record) in memory. `written` holds the items' payload
-    /// files, in the order of `ids`.
+    /// files, in the order of `ids`. Returns with its digests each item's `metadata_digest`.
     fn write_evidence_json(
         &self,
         bag: &Path,
         case: &CaseId,
         ids: &[EvidenceId],
         written: &[Written],
-    ) -> Result<FileDigests> {
+    ) -> Result<(FileDigests, serde_json::Map<String, Value>)> {
         let mut out = BagFile::create(bag.join(layout::EVIDENCE_JSON))?;
         let doc = EvidenceJson {
             case: case.to_string(),
@@ -406,6 +414,7 @@ impl Archive {
                 ids,
                 written,
                 failed: RefCell::new(None),
+                digests: RefCell::new(serde_json::Map::new()),
             },
         };
         let result = serde_json::to_writer_pretty(&mut out, &doc);
@@ -418,7 +427,7 @@ impl Archive {
             source: e.into(),
         })?;
         out.put(b"\n")?;
-        out.finish()
+        Ok((out.finish()?, doc.items.digests.into_inner()))
     }
 
     /// One item of evidence.json.
@@ -484,13 +493,16 @@ impl Archive {
         bytes: u64,
         files: usize,
         head: &EventDigest,
-        seq: u64,
+        sealed: &crate::archive::Sealed,
     ) -> String {
+        let seq = sealed.seq;
+        // The export event's own date (RFC 3339, UTC), so that the two cannot disagree.
+        let date = crate::custody::Event::parse(&sealed.bytes)
+            .ok()
+            .and_then(|e| e.time.get(..10).map(str::to_owned))
+            .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string());
         let mut fields = vec![
-            (
-                "Bagging-Date",
-                chrono::Utc::now().format("%Y-%m-%d").to_string(),
-            ),
+            ("Bagging-Date", date),
             ("Payload-Oxum", format!("{bytes}.{files}")),
             ("External-Identifier", case.id.to_string()),
             ("External-Description", case.title.clone()),
@@ -549,7 +561,7 @@ fn write_files(
     for piece in pieces {
         match piece {
             Piece::Start(path) => {
-                let file = fs::File::create_new(&path).map_err(Error::io(&path))?;
+                let file = create_private_file(&path)?;
                 current = Some((path, file, sha2::Sha512::new()));
             }
             Piece::Bytes(buf) => {
@@ -613,7 +625,7 @@ struct BagFile {
 
 impl BagFile {
     fn create(path: PathBuf) -> Result<BagFile> {
-        let file = fs::File::create_new(&path).map_err(Error::io(&path))?;
+        let file = create_private_file(&path)?;
         Ok(BagFile {
             path,
             file,
@@ -687,6 +699,8 @@ struct EvidenceItems<'a> {
     written: &'a [Written],
     /// The first lookup's error, kept whole (serde only carries a message).
     failed: RefCell<Option<Error>>,
+    /// Each entry's `metadata_digest`, by item id, gathered as the entries are written.
+    digests: RefCell<serde_json::Map<String, Value>>,
 }
 
 impl Serialize for EvidenceItems<'_> {
@@ -702,6 +716,9 @@ impl Serialize for EvidenceItems<'_> {
                     return Err(S::Error::custom(message));
                 }
             };
+            self.digests
+                .borrow_mut()
+                .insert(id.to_string(), layout::metadata_digest(&entry).into());
             seq.serialize_element(&entry)?;
         }
         seq.end()
@@ -736,4 +753,75 @@ fn sync_dirs(bag: &Path, data: &Path) -> Result<()> {
     }
     durable::sync_path(data)?;
     durable::sync_path(bag)
+}
+
+/// The file a temporary export directory holds while custodia builds a bag in it, and its
+/// text: the stale-temporary cleanup removes only a directory holding exactly this, so a
+/// user's directory that happens to have the name is never touched (issue 9.13).
+const TEMPORARY_MARKER: &str = ".custodia-temporary";
+const TEMPORARY_MARKER_TEXT: &str = "custodia export in progress: this directory is custodia's own temporary, and may be removed once its process is gone\n";
+
+/// Removes the marker before the bag is published (a bundle holds no file but its own),
+/// and fsyncs the directory so the name goes with it.
+fn unmark(tmp: &Path) -> Result<()> {
+    let marker = tmp.join(TEMPORARY_MARKER);
+    fs::remove_file(&marker).map_err(Error::io(&marker))?;
+    durable::sync_path(tmp)
+}
+
+/// Removes what killed exports left beside `--out`: directories named `<prefix><pid>`
+/// whose process is gone and that hold custodia's marker, and nothing else.
+fn remove_stale_exports(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let gone = pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
+        if gone && is_our_temporary(&path) {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// True for a real directory (not a link) holding custodia's marker file with its text.
+fn is_our_temporary(dir: &Path) -> bool {
+    let is_dir = fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+    let marker = dir.join(TEMPORARY_MARKER);
+    let marked = fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file() && m.len() < 4096)
+        && fs::read(&marker).is_ok_and(|t| t == TEMPORARY_MARKER_TEXT.as_bytes());
+    is_dir && marked
+}
+
+/// A new directory only its owner can enter (0700), whatever the umask (issue 9.4).
+fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(Error::io(path))?;
+    // The umask can only narrow the mode; this makes it exactly 0700 even then.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(Error::io(path))
+}
+
+/// A new file only its owner can read (0600), whatever the umask (issue 9.4).
+fn create_private_file(path: &Path) -> Result<fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(Error::io(path))?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(Error::io(path))?;
+    Ok(file)
 }

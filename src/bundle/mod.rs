@@ -25,12 +25,30 @@ pub mod layout {
     pub const INFO_EVENT: &str = "Custodia-Export-Event";
     pub const INFO_HEAD: &str = "Custodia-Custody-Head";
 
+    /// Export event details that pin the metadata files: the SHA-256 of `case.json`'s
+    /// canonical JSON, and per item id that of its `evidence.json` entry (see `metadata_digest`).
+    pub const EVENT_CASE_JSON: &str = "case_json_sha256";
+    pub const EVENT_EVIDENCE: &str = "evidence_sha256";
+
+    /// Where an item's bytes are in a bag: from its id and original name alone.
     pub fn evidence_path(item: &ItemRecord) -> String {
+        evidence_path_of(&item.id.to_string(), &item.name)
+    }
+
+    /// `evidence_path` from an id and name as a bundle's ingest event gives them.
+    pub fn evidence_path_of(id: &str, name: &[u8]) -> String {
         format!(
-            "{EVIDENCE_DIR}{}/{}",
-            item.id,
-            crate::extract::safe_file_name(&item.name, FALLBACK_NAME)
+            "{EVIDENCE_DIR}{id}/{}",
+            crate::extract::safe_file_name(name, FALLBACK_NAME)
         )
+    }
+
+    /// Hex SHA-256 of a JSON value's canonical form (compact, keys sorted): what the export
+    /// event records of `case.json` and of each `evidence.json` entry, whatever their layout.
+    pub fn metadata_digest(value: &serde_json::Value) -> String {
+        use sha2::Digest;
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        hex::encode(sha2::Sha256::digest(bytes))
     }
 
     pub fn readme_verify(case: &crate::ids::CaseId) -> String {

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     }));
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cli::run(args, &mut out)));
     let Ok(run) = run else {
-        // DESIGN's exit codes stop at 3: an internal error is "could not do its work".
+        // docs/CLI.md: an internal error is "could not do its work" (exit 1).
         let what = LAST_PANIC.get().map(String::as_str).unwrap_or("unknown");
         cli::report_internal(what, json);
         return ExitCode::from(1);

@@ -150,7 +150,7 @@ fn whole_flow_on_the_fixture_case() {
     assert!(json_items(&env.json(&["list", "--tag", "no-such-tag"])).is_empty());
     assert_eq!(item_ids(&env.json(&["list"])), all_ids);
 
-    // show: the fields of DESIGN.md, both hashes, attachments and custody.
+    // show: the fields of docs/CLI.md, both hashes, attachments and custody.
     let shown = env.json(&["show", &eml]);
     let v = &vectors["email/message.eml"];
     assert_eq!(shown["id"], eml.as_str());
@@ -766,7 +766,7 @@ fn usage_errors_exit_2_and_change_nothing() {
     );
 }
 
-/// DESIGN/issue 2: every refusal is one clear sentence starting "custodia: ", usage errors included.
+/// docs/CLI.md, issue 2: every refusal is one clear sentence starting "custodia: ", usage errors included.
 #[test]
 fn usage_errors_are_one_custodia_sentence() {
     let env = Env::with_case();
@@ -789,7 +789,7 @@ fn usage_errors_are_one_custodia_sentence() {
     }
 }
 
-/// DESIGN: "With --json, a failure is also one JSON object {"error": {"kind", "message"}} on stderr."
+/// docs/CLI.md: "With --json, a failure is also one JSON object {"error": {"kind", "message"}} on stderr."
 #[test]
 fn usage_error_with_json_is_one_error_object() {
     let env = Env::with_case();
@@ -1039,7 +1039,7 @@ fn symlinks_fifos_and_sockets_are_skipped_and_the_rest_ingests() {
     assert_eq!(v["checked"]["items"], 2);
 }
 
-/// DESIGN: symbolic links are not followed, also when one is named on the command line.
+/// docs/CLI.md: symbolic links are not followed, also when one is named on the command line.
 #[test]
 fn symlink_given_as_argument_is_not_followed() {
     let env = Env::with_case();

@@ -1133,7 +1133,7 @@ fn interrupted_sled_snapshot_leaves_the_archive_readable() {
 }
 
 /// Sequences the random search reaches only rarely, run every time: each a corner of the
-/// ingest semantics of DESIGN.md (which item an acquisition attaches to, duplicates within one
+/// ingest semantics of docs/CLI.md (which item an acquisition attaches to, duplicates within one
 /// ingest and across cases) or of the refusals, checked against the same model after every step.
 #[test]
 fn directed_sequences_agree_with_the_model() {

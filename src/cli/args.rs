@@ -1,4 +1,4 @@
-//! The command line, as DESIGN.md fixes it.
+//! The command line, as docs/CLI.md fixes it.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! JSON wire types: the shapes scripts rely on (DESIGN.md), kept apart from internal structs
+//! JSON wire types: the shapes scripts rely on (docs/CLI.md), kept apart from internal structs
 //! so that a refactor cannot silently change the contract. Fields may be added, never renamed.
 
 use serde::Serialize;

@@ -37,7 +37,7 @@ pub struct IngestOptions {
 pub enum Status {
     /// The bytes were not in the archive before.
     New,
-    /// The bytes were already stored; see DESIGN.md for what is recorded.
+    /// The bytes were already stored; see docs/CLI.md, "ingest", for what is recorded.
     Duplicate,
 }
 

@@ -12,6 +12,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::catalog::{ArchiveMeta, CaseRecord, Head, ItemRecord, keys};
 use crate::codec;
+use crate::custody::details::InitDetails;
 use crate::custody::{Action, Context, Draft};
 use crate::durable::{self, WriterLock};
 use crate::error::{Error, Result};
@@ -157,9 +158,10 @@ impl Archive {
         db.open_tree("meta")?
             .insert("archive", codec::encode(&meta))?;
         let mut archive = Archive::assemble(root, db, meta, opts, lock)?;
-        let draft = Draft::new(Action::Init)
-            .detail("format", FORMAT_VERSION)
-            .detail("chunk_size", CHUNK_SIZE as u64);
+        let draft = Draft::new(Action::Init).with(&InitDetails {
+            format: FORMAT_VERSION,
+            chunk_size: CHUNK_SIZE as u64,
+        });
         archive.commit(|tx| tx.append(&draft).map(|_| ()))?;
         // The marker comes last: a directory without it was never a complete archive.
         durable::replace_file(&root.join(FORMAT_FILE), format_text().as_bytes())?;

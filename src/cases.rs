@@ -3,6 +3,7 @@
 use crate::archive::{Archive, abort};
 use crate::catalog::{CaseRecord, LinkRecord, keys};
 use crate::codec;
+use crate::custody::details::{CaseCreateDetails, LinkDetails};
 use crate::custody::{Action, Draft};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EvidenceId, ItemRef};
@@ -19,11 +20,10 @@ impl Archive {
         }
         let draft = Draft::new(Action::CaseCreate)
             .case(id)
-            .detail("title", title)
-            .detail(
-                "description",
-                description.map_or(serde_json::Value::Null, Into::into),
-            );
+            .with(&CaseCreateDetails {
+                title: title.to_owned(),
+                description: description.map(str::to_owned),
+            });
         self.commit(|tx| {
             if tx.cases.get(id.as_str())?.is_some() {
                 return abort(Error::CaseExists(id.clone()));
@@ -71,7 +71,9 @@ impl Archive {
             .case(case)
             .item(id)
             .reason(reason)
-            .detail("blake3", item.blake3.to_hex());
+            .with(&LinkDetails {
+                blake3: item.blake3.to_hex(),
+            });
         self.commit(|tx| {
             if tx.index.get(keys::item_case(id, case))?.is_some() {
                 return abort(Error::AlreadyLinked(id, case.clone()));

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::Archive;
 use crate::catalog::ItemRecord;
+use crate::custody::details::ExtractDetails;
 use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
@@ -62,13 +63,12 @@ impl Archive {
         let draft = Draft::new(Action::Extract)
             .item(item.id)
             .reason(reason)
-            .detail("blake3", fixity.blake3.to_hex())
-            .detail("sha256", fixity.sha256.to_hex())
-            .detail("size", fixity.size)
-            .detail(
-                "out",
-                crate::text::exact_or_escaped(out.as_os_str().as_bytes()),
-            );
+            .with(&ExtractDetails {
+                blake3: fixity.blake3.to_hex(),
+                sha256: fixity.sha256.to_hex(),
+                size: fixity.size,
+                out: crate::text::exact_or_escaped(out.as_os_str().as_bytes()),
+            });
         self.commit(|tx| tx.append(&draft).map(|_| ()))?;
         durable::rename_noreplace(tmp, target)?;
         if let Err(e) = durable::sync_path(dir) {

@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::archive::{Archive, HEAD_FILE, OpenOptions, parse_head_text};
 use crate::catalog::{CaseRecord, Head, ItemRecord, keys};
 use crate::codec;
+use crate::custody::details::VerifyDetails;
 use crate::custody::{Action, Break, ChainWalker, Draft};
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, EventDigest, EvidenceId};
@@ -662,13 +663,14 @@ impl Archive {
 
     fn record_verification(&mut self, report: &VerifyReport) -> Result<u64> {
         let c = report.checked;
-        let draft = Draft::new(Action::Verify)
-            .detail("ok", report.ok())
-            .detail("problems", report.problems.len() as u64)
-            .detail("items", c.items)
-            .detail("contents", c.contents)
-            .detail("bytes", c.bytes)
-            .detail("events", c.events);
+        let draft = Draft::new(Action::Verify).with(&VerifyDetails {
+            ok: report.ok(),
+            problems: report.problems.len() as u64,
+            items: c.items,
+            contents: c.contents,
+            bytes: c.bytes,
+            events: c.events,
+        });
         self.commit(|tx| tx.append(&draft).map(|(seq, _)| seq))
     }
 }

@@ -18,6 +18,7 @@ use super::bagit::{self, Algorithm, FileDigests, TripleHasher};
 use super::layout;
 use crate::archive::Archive;
 use crate::codec;
+use crate::custody::details::SealDetails;
 use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
@@ -95,11 +96,13 @@ impl Archive {
         }
         let seal = Draft::new(Action::Seal)
             .case(&opts.case)
-            .detail("export_event", sealed.seq)
-            .detail("bundle", exact_or_escaped(name.as_encoded_bytes()))
-            .detail("tagmanifest_sha256", report.tagmanifest_sha256.clone())
-            .detail("items", report.items as u64)
-            .detail("bytes", report.bytes);
+            .with(&SealDetails {
+                export_event: sealed.seq,
+                bundle: exact_or_escaped(name.as_encoded_bytes()),
+                tagmanifest_sha256: report.tagmanifest_sha256.clone(),
+                items: report.items as u64,
+                bytes: report.bytes,
+            });
         let committed = durable::sync_path(parent).and_then(|()| {
             self.commit(|tx| {
                 tx.append_sealed(&sealed)?;

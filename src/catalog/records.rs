@@ -70,6 +70,27 @@ pub struct LinkRecord {
     pub seq: u64,
 }
 
+impl ItemRecord {
+    /// What this record repeats of its ingest event, to compare with the event's own.
+    pub fn ingest_facts(&self) -> crate::custody::details::IngestFacts {
+        crate::custody::details::IngestFacts {
+            actor: self.actor.clone(),
+            time: self.ingested_at.clone(),
+            blake3: self.blake3.to_hex(),
+            sha256: self.sha256.to_hex(),
+            size: self.size,
+            name: self.name.clone(),
+            path: self.path.clone(),
+            source: self.source.clone(),
+            note: self.note.clone(),
+            tags: self.tags.clone(),
+            captured_at: self.captured_at.clone(),
+            modified_at: self.modified_at.clone(),
+            parent: self.parent.map(|p| p.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

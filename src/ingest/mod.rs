@@ -5,12 +5,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::archive::{Archive, Tx, TxResult, abort};
 use crate::catalog::{ItemRecord, LinkRecord, keys};
 use crate::codec;
 use crate::codec::ChunkLocation;
+use crate::custody::details::AcquisitionDetails;
 use crate::custody::{Action, Draft};
 use crate::error::{Error, Result};
 use crate::ids::ChunkId;
@@ -247,26 +246,21 @@ fn next_item(tx: &Tx) -> TxResult<EvidenceId> {
 
 /// The custody event of one acquisition: everything known about where the bytes came from.
 fn acquisition_draft(action: Action, cx: &Context, p: &Pending, path: &[u8]) -> Draft {
-    let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
-    Draft::new(action)
-        .case(cx.case)
-        .detail("blake3", p.fixity.blake3.to_hex())
-        .detail("sha256", p.fixity.sha256.to_hex())
-        .detail("size", p.fixity.size)
-        .detail("name", text::exact_or_escaped(&p.name))
-        .detail("name_hex", hex::encode(&p.name))
-        .detail("path", text::exact_or_escaped(path))
-        .detail("path_hex", hex::encode(path))
-        .detail("source", opt(&cx.opts.source))
-        .detail("note", opt(&cx.opts.note))
-        .detail("tags", cx.opts.tags.clone())
-        .detail("captured_at", opt(&cx.opts.captured_at))
-        .detail("modified_at", opt(&p.modified_at))
-        .detail(
-            "parent",
-            cx.parent
-                .map_or(Value::Null, |id| Value::String(id.to_string())),
-        )
+    Draft::new(action).case(cx.case).with(&AcquisitionDetails {
+        blake3: p.fixity.blake3.to_hex(),
+        sha256: p.fixity.sha256.to_hex(),
+        size: p.fixity.size,
+        name: text::exact_or_escaped(&p.name),
+        name_hex: hex::encode(&p.name),
+        path: text::exact_or_escaped(path),
+        path_hex: hex::encode(path),
+        source: cx.opts.source.clone(),
+        note: cx.opts.note.clone(),
+        tags: cx.opts.tags.clone(),
+        captured_at: cx.opts.captured_at.clone(),
+        modified_at: p.modified_at.clone(),
+        parent: cx.parent.map(|id| id.to_string()),
+    })
 }
 
 /// The second look: the open file and the name must still show what was there before the read.

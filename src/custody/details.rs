@@ -1,0 +1,232 @@
+//! The `details` of each kind of custody event, as typed records: every writer builds them
+//! and every checker (verify, verify --bundle) reads them through these, never by key.
+//!
+//! Field names are the JSON keys of docs/FORMAT.md, "Actions and their details"; an absent
+//! value is written as `null`, as it always was, so the bytes of events are unchanged.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Event};
+
+/// `init`: the layout the archive was created with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitDetails {
+    pub format: u32,
+    pub chunk_size: u64,
+}
+
+/// `case_create`: what the case record repeats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseCreateDetails {
+    pub title: String,
+    pub description: Option<String>,
+}
+
+/// `ingest` and `acquire`: everything known about where the bytes came from. `name_hex`
+/// and `path_hex` are the exact bytes; `name` and `path` the same shown as text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcquisitionDetails {
+    pub blake3: String,
+    pub sha256: String,
+    pub size: u64,
+    pub name: String,
+    pub name_hex: String,
+    pub path: String,
+    pub path_hex: String,
+    pub source: Option<String>,
+    pub note: Option<String>,
+    pub tags: Vec<String>,
+    pub captured_at: Option<String>,
+    pub modified_at: Option<String>,
+    pub parent: Option<String>,
+}
+
+impl AcquisitionDetails {
+    /// The original name's bytes, when `name_hex` is hex.
+    pub fn name_bytes(&self) -> Option<Vec<u8>> {
+        hex::decode(&self.name_hex).ok()
+    }
+
+    /// The original path's bytes, when `path_hex` is hex.
+    pub fn path_bytes(&self) -> Option<Vec<u8>> {
+        hex::decode(&self.path_hex).ok()
+    }
+}
+
+/// `link`: the content of the item linked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkDetails {
+    pub blake3: String,
+}
+
+/// `extract`: what was written, and where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractDetails {
+    pub blake3: String,
+    pub sha256: String,
+    pub size: u64,
+    pub out: String,
+}
+
+/// `seal`: a finished bundle's digests, recorded after its export event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealDetails {
+    pub export_event: u64,
+    pub bundle: String,
+    pub tagmanifest_sha256: String,
+    pub items: u64,
+    pub bytes: u64,
+}
+
+/// `verify`: what a verification checked and found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyDetails {
+    pub ok: bool,
+    pub problems: u64,
+    pub items: u64,
+    pub contents: u64,
+    pub bytes: u64,
+    pub events: u64,
+}
+
+/// A details record and the actions whose events carry it.
+pub trait Details: Serialize + DeserializeOwned {
+    const ACTIONS: &'static [Action];
+}
+
+impl Details for InitDetails {
+    const ACTIONS: &'static [Action] = &[Action::Init];
+}
+impl Details for CaseCreateDetails {
+    const ACTIONS: &'static [Action] = &[Action::CaseCreate];
+}
+impl Details for AcquisitionDetails {
+    const ACTIONS: &'static [Action] = &[Action::Ingest, Action::Acquire];
+}
+impl Details for LinkDetails {
+    const ACTIONS: &'static [Action] = &[Action::Link];
+}
+impl Details for ExtractDetails {
+    const ACTIONS: &'static [Action] = &[Action::Extract];
+}
+impl Details for SealDetails {
+    const ACTIONS: &'static [Action] = &[Action::Seal];
+}
+impl Details for VerifyDetails {
+    const ACTIONS: &'static [Action] = &[Action::Verify];
+}
+
+impl Event {
+    /// The details of an event of one of `D`'s actions; `None` for another action or for
+    /// details that do not have `D`'s fields (an altered event).
+    pub fn details_as<D: Details>(&self) -> Option<D> {
+        if !D::ACTIONS.contains(&self.action) {
+            return None;
+        }
+        let map = self.details.clone().into_iter().collect();
+        serde_json::from_value(serde_json::Value::Object(map)).ok()
+    }
+}
+
+/// What an ingest event says of the item it made: the facts its item record, and a
+/// bundle's `evidence.json` entry for it, must repeat. Built from each side, compared by
+/// `first_difference`: the one comparison both `verify` and `verify --bundle` make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestFacts {
+    pub actor: String,
+    pub time: String,
+    pub blake3: String,
+    pub sha256: String,
+    pub size: u64,
+    pub name: Vec<u8>,
+    pub path: Vec<u8>,
+    pub source: Option<String>,
+    pub note: Option<String>,
+    pub tags: Vec<String>,
+    pub captured_at: Option<String>,
+    pub modified_at: Option<String>,
+    pub parent: Option<String>,
+}
+
+impl IngestFacts {
+    /// The facts an `ingest` event records; `None` for another action or altered details.
+    pub fn of_event(event: &Event) -> Option<IngestFacts> {
+        if event.action != Action::Ingest {
+            return None;
+        }
+        let d: AcquisitionDetails = event.details_as()?;
+        Some(IngestFacts {
+            actor: event.actor.clone(),
+            time: event.time.clone(),
+            name: d.name_bytes()?,
+            path: d.path_bytes()?,
+            blake3: d.blake3,
+            sha256: d.sha256,
+            size: d.size,
+            source: d.source,
+            note: d.note,
+            tags: d.tags,
+            captured_at: d.captured_at,
+            modified_at: d.modified_at,
+            parent: d.parent,
+        })
+    }
+
+    /// The first field whose value differs from `recorded`'s, by its name in item records.
+    pub fn first_difference(&self, recorded: &IngestFacts) -> Option<&'static str> {
+        let (a, b) = (self, recorded);
+        let same = [
+            ("actor", a.actor == b.actor),
+            ("ingested_at", a.time == b.time),
+            ("blake3", a.blake3 == b.blake3),
+            ("sha256", a.sha256 == b.sha256),
+            ("size", a.size == b.size),
+            ("name", a.name == b.name),
+            ("path", a.path == b.path),
+            ("source", a.source == b.source),
+            ("note", a.note == b.note),
+            ("tags", a.tags == b.tags),
+            ("captured_at", a.captured_at == b.captured_at),
+            ("modified_at", a.modified_at == b.modified_at),
+            ("parent", a.parent == b.parent),
+        ];
+        same.iter().find(|(_, ok)| !ok).map(|(field, _)| *field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::custody::{Context, Draft};
+
+    fn sealed(draft: &Draft) -> Event {
+        let ctx = Context {
+            actor: "a".into(),
+            host: "h".into(),
+            tool: "t".into(),
+            archive: "x".into(),
+        };
+        ctx.seal(draft, 1, None, &[], "2024-01-01T00:00:00Z".into())
+    }
+
+    #[test]
+    fn details_round_trip_and_absent_values_are_null() {
+        let d = CaseCreateDetails {
+            title: "T".into(),
+            description: None,
+        };
+        let e = sealed(&Draft::new(Action::CaseCreate).with(&d));
+        let text = String::from_utf8(e.to_canonical()).unwrap();
+        assert!(
+            text.contains(r#""details":{"description":null,"title":"T"}"#),
+            "{text}"
+        );
+        assert_eq!(e.details_as::<CaseCreateDetails>(), Some(d));
+        assert_eq!(
+            e.details_as::<LinkDetails>(),
+            None,
+            "another action's details"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The custody log: append-only events in canonical JSON, each chained to the one before it by SHA-256.
+//!
+//! Two chains run through the same events. The archive chain: every event's `prev` is the
+//! SHA-256 of the previous event's exact bytes. The item chains: for each item an event
+//! names, `items[].prev` is the SHA-256 of the previous event that named that item, so one
+//! item's history can be checked on its own (as a bundle carries it).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{EventDigest, EvidenceId};
+
+mod canonical;
+mod chain;
+pub mod details;
+
+pub use canonical::canonical_json;
+pub use chain::{Break, ChainWalker};
+
+/// The version of the event layout; the `v` field of every event.
+pub const EVENT_VERSION: u32 = 1;
+
+/// What an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Init,
+    CaseCreate,
+    Ingest,
+    /// The same bytes acquired again into a case that already holds them: a second source.
+    Acquire,
+    Link,
+    Extract,
+    Export,
+    /// A finished bundle's digests, recorded after its export event (which the bundle carries).
+    Seal,
+    Verify,
+    Import,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Init => "init",
+            Action::CaseCreate => "case_create",
+            Action::Ingest => "ingest",
+            Action::Acquire => "acquire",
+            Action::Link => "link",
+            Action::Extract => "extract",
+            Action::Export => "export",
+            Action::Seal => "seal",
+            Action::Verify => "verify",
+            Action::Import => "import",
+        }
+    }
+}
+
+/// One item an event concerns, with the digest of that item's previous event (`None` for its first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemLink {
+    pub id: String,
+    pub prev: Option<String>,
+}
+
+/// A custody event, encoded canonically by `to_canonical` (keys sorted at every depth).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub action: Action,
+    pub actor: String,
+    pub archive: String,
+    pub case: Option<String>,
+    pub details: BTreeMap<String, Value>,
+    pub host: String,
+    pub items: Vec<ItemLink>,
+    pub prev: Option<String>,
+    pub reason: Option<String>,
+    pub seq: u64,
+    pub time: String,
+    pub tool: String,
+    pub v: u32,
+}
+
+impl Event {
+    /// The canonical bytes: compact JSON, keys in byte order, UTF-8, no trailing newline.
+    pub fn to_canonical(&self) -> Vec<u8> {
+        let value = serde_json::to_value(self).expect("an event is plain JSON data");
+        canonical_json(&value)
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Event, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("not a valid custody event: {e}"))
+    }
+
+    pub fn item_ids(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|l| l.id.as_str())
+    }
+
+    pub fn names_item(&self, id: EvidenceId) -> bool {
+        let id = id.to_string();
+        self.item_ids().any(|i| i == id)
+    }
+}
+
+/// An event before it takes its place in the chain: what happened, not where in the log.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub action: Action,
+    pub case: Option<String>,
+    pub items: Vec<EvidenceId>,
+    pub details: BTreeMap<String, Value>,
+    pub reason: Option<String>,
+}
+
+impl Draft {
+    pub fn new(action: Action) -> Self {
+        Self {
+            action,
+            case: None,
+            items: Vec::new(),
+            details: BTreeMap::new(),
+            reason: None,
+        }
+    }
+
+    pub fn case(mut self, case: impl ToString) -> Self {
+        self.case = Some(case.to_string());
+        self
+    }
+
+    pub fn item(mut self, id: EvidenceId) -> Self {
+        self.items.push(id);
+        self
+    }
+
+    pub fn reason(mut self, reason: Option<String>) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    /// The event's details, from the typed record of its action.
+    pub fn with<D: details::Details>(mut self, details: &D) -> Self {
+        debug_assert!(
+            D::ACTIONS.contains(&self.action),
+            "details of another action"
+        );
+        if let Ok(Value::Object(map)) = serde_json::to_value(details) {
+            self.details = map.into_iter().collect();
+        }
+        self
+    }
+
+    /// One more detail by key, for the export event, whose details are built in pieces.
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// Who acts, from where, with what: the same for every event of one command.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub actor: String,
+    pub host: String,
+    pub tool: String,
+    pub archive: String,
+}
+
+impl Context {
+    /// Places a draft in the chain after `prev`, with each item's previous event digest.
+    pub fn seal(
+        &self,
+        draft: &Draft,
+        seq: u64,
+        prev: Option<EventDigest>,
+        item_prev: &[Option<EventDigest>],
+        time: String,
+    ) -> Event {
+        Event {
+            action: draft.action,
+            actor: self.actor.clone(),
+            archive: self.archive.clone(),
+            case: draft.case.clone(),
+            details: draft.details.clone(),
+            host: self.host.clone(),
+            items: draft
+                .items
+                .iter()
+                .zip(item_prev)
+                .map(|(id, p)| ItemLink {
+                    id: id.to_string(),
+                    prev: p.map(|d| d.to_hex()),
+                })
+                .collect(),
+            prev: prev.map(|d| d.to_hex()),
+            reason: draft.reason.clone(),
+            seq,
+            time,
+            tool: self.tool.clone(),
+            v: EVENT_VERSION,
+        }
+    }
+}

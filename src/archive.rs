@@ -7,17 +7,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-
-use crate::catalog::{ArchiveMeta, CaseRecord, Head, ItemRecord, keys};
-use crate::codec;
+use crate::catalog::{ArchiveMeta, CaseRecord, Catalog, ContentRecord, Head, ItemRecord, keys};
+pub(crate) use crate::catalog::{Sealed, Tx, TxResult, abort};
 use crate::custody::details::InitDetails;
 use crate::custody::{Action, Context, Draft};
 use crate::durable::{self, WriterLock};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId, ItemRef};
-use crate::store::{CHUNK_SIZE, ContentRecord};
+use crate::store::CHUNK_SIZE;
 
 /// The archive format this release creates. It reads and writes every format from 1 up to
 /// this one, and keeps an archive in the format it was made with (see docs/FORMAT.md,
@@ -38,8 +35,6 @@ pub const DB_DIR: &str = "db";
 /// sled's cache; its default of 1 GiB would dwarf everything else custodia holds.
 const CACHE_BYTES: u64 = 16 << 20;
 
-pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
-
 /// Who is acting, and whether to wait for another custodia process to finish.
 #[derive(Clone, Debug)]
 pub struct OpenOptions {
@@ -49,24 +44,12 @@ pub struct OpenOptions {
     pub read_only: bool,
 }
 
-/// The sled trees of an archive (see docs/FORMAT.md, "Trees").
-pub(crate) struct Trees {
-    pub meta: sled::Tree,
-    /// Chunk id → the volume holding it.
-    pub chunk_volumes: sled::Tree,
-    pub contents: sled::Tree,
-    pub items: sled::Tree,
-    pub cases: sled::Tree,
-    pub index: sled::Tree,
-    pub custody: sled::Tree,
-}
-
 /// An open archive, held by this process alone until dropped.
 pub struct Archive {
     root: PathBuf,
     /// `None` only while dropping.
     db: Option<sled::Db>,
-    pub(crate) trees: Trees,
+    pub(crate) catalog: Catalog,
     pub(crate) meta: ArchiveMeta,
     pub(crate) ctx: Context,
     synced: HashSet<OsString>,
@@ -90,33 +73,8 @@ impl Drop for Archive {
     }
 }
 
-/// An event sealed for its place in the log but not yet written.
-pub(crate) struct Sealed {
-    pub seq: u64,
-    pub prev: Option<EventDigest>,
-    pub bytes: Vec<u8>,
-    pub items: Vec<EvidenceId>,
-}
-
-/// The trees a transaction writes, and the context its events are sealed with.
-pub(crate) struct Tx<'a> {
-    pub meta: &'a TransactionalTree,
-    pub contents: &'a TransactionalTree,
-    pub items: &'a TransactionalTree,
-    pub cases: &'a TransactionalTree,
-    pub index: &'a TransactionalTree,
-    pub custody: &'a TransactionalTree,
-    pub chunk_volumes: &'a TransactionalTree,
-    ctx: &'a Context,
-    time: &'a str,
-}
-
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-pub(crate) fn abort<T>(e: Error) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
 }
 
 impl Archive {
@@ -155,9 +113,9 @@ impl Archive {
             chunk_size: CHUNK_SIZE as u32,
             tool: tool_version(),
         };
-        db.open_tree("meta")?
-            .insert("archive", codec::encode(&meta))?;
-        let mut archive = Archive::assemble(root, db, meta, opts, lock)?;
+        let catalog = Catalog::open(&db)?;
+        catalog.put_archive_meta(&meta)?;
+        let mut archive = Archive::assemble(root, db, catalog, meta, opts, lock)?;
         let draft = Draft::new(Action::Init).with(&InitDetails {
             format: FORMAT_VERSION,
             chunk_size: CHUNK_SIZE as u64,
@@ -178,8 +136,9 @@ impl Archive {
         // An archive made under a loose umask by an earlier release becomes private too.
         durable::make_private(root)?;
         let db = open_db(root)?;
-        let meta = read_meta(&db)?;
-        Archive::assemble(root, db, meta, opts, lock)
+        let catalog = Catalog::open(&db)?;
+        let meta = read_meta(&catalog)?;
+        Archive::assemble(root, db, catalog, meta, opts, lock)
     }
 
     /// Opens an archive without writing to it, for an auditor who may not (a read-only
@@ -204,8 +163,9 @@ impl Archive {
             },
             other => other,
         })?;
-        let meta = read_meta(&db)?;
-        let mut archive = Archive::assemble(root, db, meta, opts, lock)?;
+        let catalog = Catalog::open(&db)?;
+        let meta = read_meta(&catalog)?;
+        let mut archive = Archive::assemble(root, db, catalog, meta, opts, lock)?;
         archive.staging = Some(staging);
         Ok(archive)
     }
@@ -218,19 +178,11 @@ impl Archive {
     fn assemble(
         root: &Path,
         db: sled::Db,
+        catalog: Catalog,
         meta: ArchiveMeta,
         opts: &OpenOptions,
         lock: WriterLock,
     ) -> Result<Archive> {
-        let trees = Trees {
-            meta: db.open_tree("meta")?,
-            chunk_volumes: db.open_tree("chunk_volumes")?,
-            contents: db.open_tree("contents")?,
-            items: db.open_tree("items")?,
-            cases: db.open_tree("cases")?,
-            index: db.open_tree("index")?,
-            custody: db.open_tree("custody")?,
-        };
         let ctx = Context {
             actor: opts.actor.clone(),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -240,7 +192,7 @@ impl Archive {
         Ok(Archive {
             root: root.to_path_buf(),
             db: Some(db),
-            trees,
+            catalog,
             meta,
             ctx,
             synced: HashSet::new(),
@@ -253,7 +205,7 @@ impl Archive {
 
     /// A reader of chunks, opening volumes as it needs them.
     pub(crate) fn chunk_reader(&self) -> crate::store::ChunkReader {
-        let reader = crate::store::ChunkReader::new(&self.root, self.trees.chunk_volumes.clone());
+        let reader = crate::store::ChunkReader::new(&self.root, self.catalog.chunk_locations());
         match &self.staging {
             Some(dir) => reader.staged_in(dir.path().join(crate::store::VOLUMES_DIR)),
             None => reader,
@@ -263,7 +215,7 @@ impl Archive {
     pub(crate) fn chunk_writer(&self) -> crate::store::ChunkWriter {
         crate::store::ChunkWriter::new(
             &self.root,
-            self.trees.chunk_volumes.clone(),
+            self.catalog.chunk_locations(),
             self.meta.format >= PACKED_FORMAT,
         )
     }
@@ -292,34 +244,8 @@ impl Archive {
             return Err(Error::ReadOnly(self.root.clone()));
         }
         self.check_log_intact()?;
-        let t = &self.trees;
-        let ctx = &self.ctx;
         let time = now();
-        let out = (
-            &t.meta,
-            &t.contents,
-            &t.items,
-            &t.cases,
-            &t.index,
-            &t.custody,
-            &t.chunk_volumes,
-        )
-            .transaction(
-                |(meta, contents, items, cases, index, custody, chunk_volumes)| {
-                    let tx = Tx {
-                        meta,
-                        contents,
-                        items,
-                        cases,
-                        index,
-                        custody,
-                        chunk_volumes,
-                        ctx,
-                        time: &time,
-                    };
-                    body(&tx)
-                },
-            );
+        let out = self.catalog.transaction(&self.ctx, &time, body);
         out.map_err(|e| {
             self.failed |= matches!(e, sled::transaction::TransactionError::Storage(_));
             e.into()
@@ -378,14 +304,7 @@ impl Archive {
             return Ok(());
         }
         let db_head = self.head()?;
-        let last = self.trees.custody.last()?;
-        let last = match last {
-            Some((key, value)) => {
-                let seq = codec::u64_from_key("custody", &key)?;
-                Some((seq, EventDigest::of(codec::decode_event(&value)?)))
-            }
-            None => None,
-        };
+        let last = self.catalog.last_event()?;
         if db_head.map(|h| (h.seq, h.digest)) != last {
             return Err(Error::CustodyGap(format!(
                 "the database records event {} as the newest but its log ends at event {}",
@@ -401,10 +320,10 @@ impl Archive {
                 ));
             }
             (Some(recorded), db) => {
-                let held = match self.trees.custody.get(codec::u64_key(recorded.seq))? {
-                    Some(v) => Some(EventDigest::of(codec::decode_event(&v)?)),
-                    None => None,
-                };
+                let held = self
+                    .catalog
+                    .event_bytes(recorded.seq)?
+                    .map(|bytes| EventDigest::of(&bytes));
                 if held != Some(recorded.digest) {
                     return Err(Error::CustodyGap(gap_text(&recorded, db.as_ref())));
                 }
@@ -423,10 +342,7 @@ impl Archive {
         let seq = head.map_or(1, |h| h.seq + 1);
         let mut item_prev = Vec::with_capacity(draft.items.len());
         for id in &draft.items {
-            item_prev.push(match self.trees.index.get(keys::item_head(*id))? {
-                Some(b) => Some(codec::decode(&format!("index: head of {id}"), &b)?),
-                None => None,
-            });
+            item_prev.push(self.catalog.item_head(*id)?);
         }
         let prev = head.map(|h| h.digest);
         let bytes = self
@@ -442,38 +358,25 @@ impl Archive {
     }
 
     pub(crate) fn head(&self) -> Result<Option<Head>> {
-        self.trees
-            .meta
-            .get("head")?
-            .map(|b| codec::decode("meta/head", &b))
-            .transpose()
+        self.catalog.head()
     }
 
     pub fn case(&self, id: &CaseId) -> Result<CaseRecord> {
-        let bytes = self
-            .trees
-            .cases
-            .get(id.as_str())?
-            .ok_or_else(|| Error::UnknownCase(id.clone()))?;
-        codec::decode(&format!("case {id}"), &bytes)
+        self.catalog
+            .case(id)?
+            .ok_or_else(|| Error::UnknownCase(id.clone()))
     }
 
     pub fn item(&self, id: EvidenceId) -> Result<ItemRecord> {
-        let bytes = self
-            .trees
-            .items
-            .get(id.to_key())?
-            .ok_or_else(|| Error::UnknownItem(id.to_string()))?;
-        codec::decode(&format!("item {id}"), &bytes)
+        self.catalog
+            .item(id)?
+            .ok_or_else(|| Error::UnknownItem(id.to_string()))
     }
 
     pub fn content(&self, id: &ContentId) -> Result<ContentRecord> {
-        let bytes = self
-            .trees
-            .contents
-            .get(id.as_bytes())?
-            .ok_or_else(|| Error::Damaged(format!("content {id} is missing")))?;
-        codec::decode(&format!("content {id}"), &bytes)
+        self.catalog
+            .content(id)?
+            .ok_or_else(|| Error::Damaged(format!("content {id} is missing")))
     }
 
     /// Finds the one item an id or hash prefix names.
@@ -481,23 +384,7 @@ impl Archive {
         match r {
             ItemRef::Id(id) => self.item(*id),
             ItemRef::HashPrefix(prefix) => {
-                let mut found = Vec::new();
-                for entry in self
-                    .trees
-                    .index
-                    .scan_prefix(keys::content_hex_prefix(prefix))
-                {
-                    let (key, _) = entry?;
-                    // h ‖ 32-byte hash ‖ 8-byte item: anything else is damage, not a match.
-                    let Some(hash) = key.get(1..33).filter(|_| key.len() == 41) else {
-                        continue;
-                    };
-                    let hash_hex = hex::encode(hash);
-                    if hash_hex.starts_with(prefix.as_str()) {
-                        found.extend(keys::trailing_item(&key));
-                    }
-                }
-                match found.as_slice() {
+                match self.catalog.items_with_hash_prefix(prefix)?.as_slice() {
                     [] => Err(Error::UnknownItem(prefix.clone())),
                     [one] => self.item(*one),
                     many => Err(Error::AmbiguousItem {
@@ -511,120 +398,15 @@ impl Archive {
 
     /// The cases an item belongs to, in id order.
     pub fn cases_of(&self, id: EvidenceId) -> Result<Vec<CaseId>> {
-        let prefix = keys::item_cases_prefix(id);
-        let mut cases = Vec::new();
-        for entry in self.trees.index.scan_prefix(&prefix) {
-            let (key, _) = entry?;
-            let text = std::str::from_utf8(&key[prefix.len()..])
-                .map_err(|_| Error::Damaged(format!("index: a case link of {id} is not UTF-8")))?;
-            cases.push(text.parse()?);
-        }
-        Ok(cases)
-    }
-
-    /// Items whose keys in the index start with `prefix` and end with an item number.
-    pub(crate) fn items_under(&self, prefix: &[u8]) -> Result<Vec<EvidenceId>> {
-        let mut ids = Vec::new();
-        for entry in self.trees.index.scan_prefix(prefix) {
-            let (key, _) = entry?;
-            ids.extend(keys::trailing_item(&key));
-        }
-        Ok(ids)
+        self.catalog.cases_of(id)
     }
 
     pub fn children_of(&self, id: EvidenceId) -> Result<Vec<EvidenceId>> {
-        self.items_under(&keys::children_prefix(id))
+        self.catalog.items_under(&keys::children_prefix(id))
     }
 
     pub fn items_of_case(&self, case: &CaseId) -> Result<Vec<EvidenceId>> {
-        self.items_under(&keys::case_items_prefix(case))
-    }
-}
-
-impl Tx<'_> {
-    /// Appends an event after the current head, moving the head and each named item's chain.
-    pub fn append(&self, draft: &Draft) -> TxResult<(u64, EventDigest)> {
-        let item_prev = draft
-            .items
-            .iter()
-            .map(|id| self.item_head(*id))
-            .collect::<TxResult<Vec<_>>>()?;
-        self.append_after(draft, &item_prev)
-    }
-
-    /// Appends the first event of items numbered just now: their chains start here, so
-    /// there is no head to look up.
-    pub fn append_first(&self, draft: &Draft) -> TxResult<(u64, EventDigest)> {
-        self.append_after(draft, &vec![None; draft.items.len()])
-    }
-
-    fn append_after(
-        &self,
-        draft: &Draft,
-        item_prev: &[Option<EventDigest>],
-    ) -> TxResult<(u64, EventDigest)> {
-        let head = self.head()?;
-        let seq = head.map_or(1, |h| h.seq + 1);
-        let event = self.ctx.seal(
-            draft,
-            seq,
-            head.map(|h| h.digest),
-            item_prev,
-            self.time.to_owned(),
-        );
-        let bytes = event.to_canonical();
-        let digest = self.write_event(seq, &bytes, &draft.items)?;
-        Ok((seq, digest))
-    }
-
-    /// Appends an event sealed earlier by `Archive::seal_next`, if the head has not moved since.
-    pub fn append_sealed(&self, sealed: &Sealed) -> TxResult<EventDigest> {
-        let head = self.head()?;
-        if head.map(|h| h.digest) != sealed.prev || head.map_or(1, |h| h.seq + 1) != sealed.seq {
-            return abort(Error::Database(
-                "the custody log moved while an export was being written".into(),
-            ));
-        }
-        self.write_event(sealed.seq, &sealed.bytes, &sealed.items)
-    }
-
-    fn write_event(&self, seq: u64, bytes: &[u8], items: &[EvidenceId]) -> TxResult<EventDigest> {
-        let digest = EventDigest::of(bytes);
-        self.custody
-            .insert(&codec::u64_key(seq), codec::encode_event(bytes))?;
-        self.meta
-            .insert("head", codec::encode(&Head { seq, digest }))?;
-        for id in items {
-            self.index
-                .insert(keys::item_head(*id), codec::encode(&digest))?;
-            self.index
-                .insert(keys::item_event(*id, seq), &keys::marker())?;
-        }
-        Ok(digest)
-    }
-
-    fn head(&self) -> TxResult<Option<Head>> {
-        match self.meta.get("head")? {
-            Some(b) => Ok(Some(codec::decode("meta/head", &b).or_else(abort)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn item_head(&self, id: EvidenceId) -> TxResult<Option<EventDigest>> {
-        match self.index.get(keys::item_head(id))? {
-            Some(b) => Ok(Some(
-                codec::decode(&format!("index: head of {id}"), &b).or_else(abort)?,
-            )),
-            None => Ok(None),
-        }
-    }
-
-    pub fn time(&self) -> &str {
-        self.time
-    }
-
-    pub fn actor(&self) -> &str {
-        &self.ctx.actor
+        self.catalog.items_under(&keys::case_items_prefix(case))
     }
 }
 
@@ -714,12 +496,8 @@ pub(crate) fn parse_head_text(text: &str) -> Option<Head> {
 }
 
 /// The archive record, in a format this release reads.
-fn read_meta(db: &sled::Db) -> Result<ArchiveMeta> {
-    let meta_bytes = db
-        .open_tree("meta")?
-        .get("archive")?
-        .ok_or_else(|| Error::Damaged("the archive record (meta/archive) is missing".into()))?;
-    let meta: ArchiveMeta = codec::decode("meta/archive", &meta_bytes)?;
+fn read_meta(catalog: &Catalog) -> Result<ArchiveMeta> {
+    let meta = catalog.archive_meta()?;
     if !supported(meta.format) {
         return Err(Error::UnsupportedFormat {
             found: meta.format.to_string(),

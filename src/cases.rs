@@ -1,8 +1,7 @@
 //! `case create` and `link`: the case records and the many-to-many links between items and cases.
 
 use crate::archive::{Archive, abort};
-use crate::catalog::{CaseRecord, LinkRecord, keys};
-use crate::codec;
+use crate::catalog::{CaseRecord, LinkRecord};
 use crate::custody::details::{CaseCreateDetails, LinkDetails};
 use crate::custody::{Action, Draft};
 use crate::error::{Error, Result};
@@ -15,7 +14,7 @@ impl Archive {
         title: &str,
         description: Option<&str>,
     ) -> Result<CaseRecord> {
-        if self.trees.cases.contains_key(id.as_str())? {
+        if self.catalog.has_case(id)? {
             return Err(Error::CaseExists(id.clone()));
         }
         let draft = Draft::new(Action::CaseCreate)
@@ -25,7 +24,7 @@ impl Archive {
                 description: description.map(str::to_owned),
             });
         self.commit(|tx| {
-            if tx.cases.get(id.as_str())?.is_some() {
+            if tx.has_case(id)? {
                 return abort(Error::CaseExists(id.clone()));
             }
             let (seq, _) = tx.append(&draft)?;
@@ -37,21 +36,13 @@ impl Archive {
                 actor: tx.actor().to_owned(),
                 seq,
             };
-            tx.cases.insert(id.as_str(), codec::encode(&record))?;
+            tx.put_case(&record)?;
             Ok(record)
         })
     }
 
     pub fn cases(&self) -> Result<Vec<CaseRecord>> {
-        let mut out = Vec::new();
-        for entry in self.trees.cases.iter() {
-            let (key, value) = entry?;
-            out.push(codec::decode(
-                &format!("case {}", String::from_utf8_lossy(&key)),
-                &value,
-            )?);
-        }
-        Ok(out)
+        self.catalog.cases()
     }
 
     /// Adds an existing item to another case.
@@ -64,7 +55,7 @@ impl Archive {
         let item = self.resolve(item)?;
         self.case(case)?;
         let id = item.id;
-        if self.trees.index.contains_key(keys::item_case(id, case))? {
+        if self.catalog.in_case(id, case)? {
             return Err(Error::AlreadyLinked(id, case.clone()));
         }
         let draft = Draft::new(Action::Link)
@@ -75,7 +66,7 @@ impl Archive {
                 blake3: item.blake3.to_hex(),
             });
         self.commit(|tx| {
-            if tx.index.get(keys::item_case(id, case))?.is_some() {
+            if tx.in_case(id, case)? {
                 return abort(Error::AlreadyLinked(id, case.clone()));
             }
             let (seq, _) = tx.append(&draft)?;
@@ -83,19 +74,7 @@ impl Archive {
                 linked_at: tx.time().to_owned(),
                 seq,
             };
-            tx.index
-                .insert(keys::case_item(case, id), codec::encode(&link))?;
-            tx.index
-                .insert(keys::item_case(id, case), &keys::marker())?;
-            // The first item of this content in the case stays the one acquisitions attach to.
-            if tx
-                .index
-                .get(keys::case_content(case, &item.blake3))?
-                .is_none()
-            {
-                tx.index
-                    .insert(keys::case_content(case, &item.blake3), codec::encode(&id))?;
-            }
+            tx.put_link(id, &item.blake3, case, &link)?;
             Ok(id)
         })
     }

@@ -134,6 +134,14 @@ impl ChunkLocation {
             ChunkLocation::Volume(v) | ChunkLocation::Packed { volume: v, .. } => v,
         }
     }
+
+    /// (volume, pack): the order that reads every volume and pack once.
+    pub fn volume_and_pack(&self) -> (u32, u32) {
+        match *self {
+            ChunkLocation::Volume(v) => (v, 0),
+            ChunkLocation::Packed { volume, pack, .. } => (volume, pack),
+        }
+    }
 }
 
 pub fn encode_location(location: &ChunkLocation) -> Vec<u8> {

@@ -8,7 +8,7 @@ use crate::text::escape_path;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Why a command could not do its work. Findings of `verify` are not errors: see `verify::Problem`.
+/// Why a command could not do its work. Findings of `verify` are not errors: see `findings::Finding`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no custodia archive at {} (create one with `custodia init`)", escape_path(.0))]

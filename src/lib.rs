@@ -13,6 +13,7 @@ mod durable;
 mod error;
 mod extract;
 mod fault;
+pub mod findings;
 pub mod ids;
 mod ingest;
 mod query;
@@ -27,6 +28,7 @@ pub use archive::{
 pub use bundle::{ExportOptions, ExportReport, verify_bundle};
 pub use error::{Error, Result};
 pub use extract::{Extracted, is_portable_name, safe_file_name};
+pub use findings::{Checked, Finding, ProblemKind, VerifyReport};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, Ingested, Skipped, Status};
 pub use query::{ItemDetail, ItemView, ListFilter, Logged};
-pub use verify::{Checked, Problem, ProblemKind, VerifyProgress, VerifyReport, verify_archive};
+pub use verify::{VerifyProgress, verify_archive};

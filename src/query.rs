@@ -35,14 +35,8 @@ impl Archive {
                 self.case(case)?;
                 self.items_of_case(case)?
             }
-            (None, Some(tag)) => self.items_under(&keys::tag_items_prefix(tag))?,
-            (None, None) => {
-                let mut ids = Vec::new();
-                for key in self.trees.items.iter().keys() {
-                    ids.extend(EvidenceId::from_key(&key?));
-                }
-                ids
-            }
+            (None, Some(tag)) => self.catalog.items_under(&keys::tag_items_prefix(tag))?,
+            (None, None) => self.catalog.item_ids()?,
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -73,14 +67,11 @@ impl Archive {
 
     /// The events that name an item, oldest first.
     pub fn events_of(&self, id: EvidenceId) -> Result<Vec<Event>> {
-        let prefix = keys::item_events_prefix(id);
-        let mut out = Vec::new();
-        for key in self.trees.index.scan_prefix(&prefix).keys() {
-            let key = key?;
-            let seq = codec::u64_from_key("index", &key[prefix.len()..])?;
-            out.push(self.event(seq)?);
-        }
-        Ok(out)
+        self.catalog
+            .event_seqs_of(id)?
+            .into_iter()
+            .map(|seq| self.event(seq))
+            .collect()
     }
 
     pub fn event(&self, seq: u64) -> Result<Event> {
@@ -89,12 +80,11 @@ impl Archive {
 
     /// One event with the SHA-256 of its exact stored bytes.
     fn logged(&self, seq: u64) -> Result<Logged> {
-        let value = self
-            .trees
-            .custody
-            .get(codec::u64_key(seq))?
+        let bytes = self
+            .catalog
+            .event_bytes(seq)?
             .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-        Logged::decode(seq, &value)
+        Logged::decode(seq, &bytes)
     }
 
     /// The custody log, oldest first, optionally only what concerns a case or an item;
@@ -103,11 +93,9 @@ impl Archive {
     pub fn log(&self, case: Option<&CaseId>, item: Option<EvidenceId>) -> Result<Vec<Logged>> {
         if let Some(id) = item {
             self.item(id)?;
-            let prefix = keys::item_events_prefix(id);
             let mut events = Vec::new();
-            for key in self.trees.index.scan_prefix(&prefix).keys() {
-                let key = key?;
-                events.push(self.logged(codec::u64_from_key("index", &key[prefix.len()..])?)?);
+            for seq in self.catalog.event_seqs_of(id)? {
+                events.push(self.logged(seq)?);
             }
             if let Some(case) = case {
                 events.retain(|l| {
@@ -129,9 +117,10 @@ impl Archive {
             None => None,
         };
         let mut out = Vec::new();
-        for entry in self.trees.custody.iter() {
+        for entry in self.catalog.raw_events() {
             let (key, value) = entry?;
-            let logged = Logged::decode(codec::u64_from_key("custody", &key)?, &value)?;
+            let seq = codec::u64_from_key("custody", &key)?;
+            let logged = Logged::decode(seq, codec::decode_event(&value)?)?;
             let event = &logged.event;
             let keep = match (case, &members) {
                 (Some(c), Some(m)) => {
@@ -156,8 +145,7 @@ pub struct Logged {
 }
 
 impl Logged {
-    fn decode(seq: u64, stored: &[u8]) -> Result<Logged> {
-        let bytes = codec::decode_event(stored)?;
+    fn decode(seq: u64, bytes: &[u8]) -> Result<Logged> {
         let event =
             Event::parse(bytes).map_err(|e| Error::Damaged(format!("custody event {seq}: {e}")))?;
         Ok(Logged {

@@ -9,6 +9,7 @@ mod corruption;
 mod crash;
 mod durability;
 mod faults;
+mod findings;
 mod format;
 mod hardening;
 mod model;

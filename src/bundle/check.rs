@@ -16,8 +16,8 @@ use super::layout;
 use crate::custody::{Action, Break, ChainWalker, Event};
 use crate::durable;
 use crate::error::{Error, Result};
+use crate::findings::{ProblemKind, VerifyReport};
 use crate::ids::{CaseId, EventDigest};
-use crate::verify::{ProblemKind, VerifyReport};
 
 /// No tag or metadata file is read whole if it is larger than this.
 const MAX_TAG_FILE: u64 = 64 << 20;

@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use super::bagit::{self, Algorithm, FileDigests, TripleHasher};
 use super::layout;
 use crate::archive::Archive;
-use crate::codec;
 use crate::custody::details::SealDetails;
 use crate::custody::{Action, Draft};
 use crate::durable;
@@ -378,10 +377,7 @@ impl Archive {
     fn event_seqs(&self, ids: &[EvidenceId]) -> Result<BTreeSet<u64>> {
         let mut seqs = BTreeSet::new();
         for id in ids {
-            let prefix = crate::catalog::keys::item_events_prefix(*id);
-            for key in self.trees.index.scan_prefix(&prefix).keys() {
-                seqs.insert(codec::u64_from_key("index", &key?[prefix.len()..])?);
-            }
+            seqs.extend(self.catalog.event_seqs_of(*id)?);
         }
         Ok(seqs)
     }
@@ -476,12 +472,11 @@ impl Archive {
     ) -> Result<FileDigests> {
         let mut out = BagFile::create(bag.join(layout::CUSTODY_JSONL))?;
         for seq in self.event_seqs(ids)? {
-            let stored = self
-                .trees
-                .custody
-                .get(codec::u64_key(seq))?
+            let bytes = self
+                .catalog
+                .event_bytes(seq)?
                 .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-            out.put(codec::decode_event(&stored)?)?;
+            out.put(&bytes)?;
             out.put(b"\n")?;
         }
         out.put(&sealed.bytes)?;

@@ -1,6 +1,14 @@
-//! The metadata index: cases, evidence items, their links, tags and attachments.
+//! The metadata index: cases, evidence items, their links, tags and attachments, the
+//! content records and the custody log, in sled trees only this module names.
+//!
+//! `Catalog` reads them (decoded records, and the raw entries `verify` checks); `Tx` writes
+//! them inside one transaction. The key layout is in `keys`, the records in `records`.
 
 pub mod keys;
+mod read;
 mod records;
+mod tx;
 
-pub use records::{ArchiveMeta, CaseRecord, Head, ItemRecord, LinkRecord};
+pub use read::{Catalog, ChunkLocations, RawEntries};
+pub use records::{ArchiveMeta, CaseRecord, ChunkRef, ContentRecord, Head, ItemRecord, LinkRecord};
+pub(crate) use tx::{Sealed, Tx, TxResult, abort};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId, Sha256Digest};
+use crate::ids::{CaseId, ChunkId, ContentId, EventDigest, EvidenceId, Sha256Digest};
 
 /// `meta/archive`: what this archive is. Written once by `init`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,11 +91,25 @@ impl ItemRecord {
     }
 }
 
+/// One chunk of a content, in order: its id and its uncompressed length.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub id: ChunkId,
+    pub len: u32,
+}
+
+/// What the `contents` tree holds for one content (keyed by its BLAKE3 `ContentId`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentRecord {
+    pub size: u64,
+    pub sha256: Sha256Digest,
+    pub chunks: Vec<ChunkRef>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::codec;
-    use crate::store::{ChunkRef, ContentRecord};
     use proptest::prelude::*;
 
     fn item(n: u64, name: Vec<u8>, source: Option<String>, tags: Vec<String>) -> ItemRecord {

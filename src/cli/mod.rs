@@ -463,14 +463,14 @@ fn render_verify(report: &custodia::VerifyReport, out: &mut Out) -> Run {
         out.json(&wire::VerifyOut::from(report))?;
     } else {
         for p in &report.problems {
-            let id =
-                p.id.as_deref()
-                    .map(|i| format!("{}: ", escape_text(i)))
-                    .unwrap_or_default();
+            let id = p
+                .subject()
+                .map(|i| format!("{}: ", escape_text(&i)))
+                .unwrap_or_default();
             out.line(&format!(
                 "DAMAGED {}: {id}{}",
-                p.kind.as_str(),
-                escape_text(&p.detail)
+                p.kind().as_str(),
+                escape_text(&p.to_string())
             ))?;
         }
         let c = report.checked;

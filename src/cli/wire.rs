@@ -6,7 +6,7 @@ use serde::Serialize;
 use custodia::catalog::{CaseRecord, ItemRecord};
 use custodia::custody::Event;
 use custodia::text::exact_or_escaped;
-use custodia::{Ingested, ItemDetail, ItemView, Problem, Skipped, Status, VerifyReport};
+use custodia::{Finding, Ingested, ItemDetail, ItemView, Skipped, Status, VerifyReport};
 
 #[derive(Serialize)]
 pub struct IngestOut {
@@ -201,12 +201,12 @@ pub struct ProblemOut {
     pub detail: String,
 }
 
-impl From<&Problem> for ProblemOut {
-    fn from(p: &Problem) -> Self {
+impl From<&Finding> for ProblemOut {
+    fn from(f: &Finding) -> Self {
         ProblemOut {
-            kind: p.kind.as_str(),
-            id: p.id.clone(),
-            detail: p.detail.clone(),
+            kind: f.kind().as_str(),
+            id: f.subject(),
+            detail: f.to_string(),
         }
     }
 }

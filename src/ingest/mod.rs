@@ -5,13 +5,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::archive::{Archive, Tx, TxResult, abort};
-use crate::catalog::{ItemRecord, LinkRecord, keys};
-use crate::codec;
+use crate::archive::{Archive, Tx, TxResult};
+use crate::catalog::{ItemRecord, LinkRecord};
 use crate::codec::ChunkLocation;
 use crate::custody::details::AcquisitionDetails;
 use crate::custody::{Action, Draft};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::ChunkId;
 use crate::ids::{CaseId, EvidenceId, ItemRef};
 use crate::store::{ContentRecord, Fixity};
@@ -121,8 +120,7 @@ impl Archive {
     ) -> Result<Vec<Ingested>> {
         self.transact(|tx| {
             for (id, location) in locations {
-                tx.chunk_volumes
-                    .insert(id.as_bytes().as_slice(), codec::encode_location(location))?;
+                tx.put_chunk_location(id, location)?;
             }
             Ok(())
         })?;
@@ -155,31 +153,24 @@ const TX_FILES: usize = 64;
 /// Records one file in the index with its custody event, inside the batch's transaction.
 fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Status)> {
     let blake3 = p.fixity.blake3;
-    let status = if tx.contents.get(blake3.as_bytes())?.is_some() {
-        Status::Duplicate
-    } else {
-        tx.contents
-            .insert(blake3.as_bytes(), codec::encode(&p.record))?;
+    let status = if tx.put_content_if_new(&blake3, &p.record)? {
         Status::New
+    } else {
+        Status::Duplicate
     };
     let absolute = std::path::absolute(&p.path).unwrap_or_else(|_| p.path.clone());
     let path_bytes = absolute.as_os_str().as_bytes().to_vec();
     // New content is in no case yet: only stored content can have an item here already.
     let existing = match status {
         Status::New => None,
-        Status::Duplicate => tx.index.get(keys::case_content(cx.case, &blake3))?,
+        Status::Duplicate => tx.item_of_content_in(cx.case, &blake3)?,
     };
-    if let Some(existing) = existing {
-        let id: EvidenceId = codec::decode(
-            &format!("index: item of {blake3} in case {}", cx.case),
-            &existing,
-        )
-        .or_else(abort)?;
+    if let Some(id) = existing {
         let draft = acquisition_draft(Action::Acquire, cx, p, &path_bytes).item(id);
         tx.append(&draft)?;
         return Ok((id, Status::Duplicate));
     }
-    let id = next_item(tx)?;
+    let id = tx.next_item()?;
     let draft = acquisition_draft(Action::Ingest, cx, p, &path_bytes).item(id);
     let (seq, _) = tx.append_first(&draft)?;
     let item = ItemRecord {
@@ -200,48 +191,12 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Stat
         case: cx.case.clone(),
         seq,
     };
-    tx.items.insert(&id.to_key(), codec::encode(&item))?;
     let link = LinkRecord {
         linked_at: tx.time().to_owned(),
         seq,
     };
-    tx.index
-        .insert(keys::case_item(cx.case, id), codec::encode(&link))?;
-    tx.index
-        .insert(keys::item_case(id, cx.case), &keys::marker())?;
-    tx.index
-        .insert(keys::content_item(&blake3, id), &keys::marker())?;
-    tx.index
-        .insert(keys::case_content(cx.case, &blake3), codec::encode(&id))?;
-    for tag in &cx.opts.tags {
-        tx.index.insert(keys::tag_item(tag, id), &keys::marker())?;
-    }
-    if let Some(parent) = cx.parent {
-        tx.index
-            .insert(keys::parent_child(parent, id), &keys::marker())?;
-    }
+    tx.put_item(&item, &link)?;
     Ok((id, status))
-}
-
-fn next_item(tx: &Tx) -> TxResult<EvidenceId> {
-    let n: u64 = match tx.meta.get("next_item")? {
-        Some(b) => codec::decode("meta/next_item", &b).or_else(abort)?,
-        None => 1,
-    };
-    let id = EvidenceId::new(n);
-    // Item records are never overwritten: a counter that went back (damage, a restored
-    // copy) must stop the ingest, not replace the evidence already under that number.
-    if tx.items.get(id.to_key())?.is_some() {
-        return abort(Error::Damaged(format!(
-            "meta/next_item names {id}, which already exists; run verify"
-        )));
-    }
-    let next = n.checked_add(1).map_or_else(
-        || abort(Error::Damaged("meta/next_item overflows".into())),
-        Ok,
-    )?;
-    tx.meta.insert("next_item", codec::encode(&next))?;
-    Ok(id)
 }
 
 /// The custody event of one acquisition: everything known about where the bytes came from.

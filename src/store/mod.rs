@@ -16,24 +16,9 @@ pub use volume::{
 pub(crate) use volume::{open_sled, panic_text};
 pub use writer::{BUFFERS, FileChunks, Filled, ReadEnd, buffers, read_chunks};
 
-use serde::{Deserialize, Serialize};
-
-use crate::ids::{ChunkId, ContentId, Sha256Digest};
-
-/// One chunk of a content, in order: its id and its uncompressed length.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChunkRef {
-    pub id: ChunkId,
-    pub len: u32,
-}
-
-/// What the `contents` tree holds for one content (keyed by its BLAKE3 `ContentId`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContentRecord {
-    pub size: u64,
-    pub sha256: Sha256Digest,
-    pub chunks: Vec<ChunkRef>,
-}
+// Index records the store reads and writes; they belong to the catalog.
+pub use crate::catalog::{ChunkRef, ContentRecord};
+use crate::ids::{ContentId, Sha256Digest};
 
 /// The two hashes and size of a content, as computed from its bytes in one pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use super::chunk;
+use crate::catalog::ChunkLocations;
 use crate::codec::{self, ChunkLocation, PackBuilder};
 use crate::durable;
 use crate::error::{Error, Result};
@@ -185,7 +186,7 @@ impl ClosedVolume {
 /// taken for synced).
 pub struct ChunkWriter {
     dir: PathBuf,
-    locations: sled::Tree,
+    locations: ChunkLocations,
     /// Format 2 and later: chunks go into packs; format 1 archives keep one record per chunk.
     packed: bool,
     current: Option<Volume>,
@@ -206,7 +207,7 @@ pub struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    pub(crate) fn new(archive_root: &Path, locations: sled::Tree, packed: bool) -> Self {
+    pub(crate) fn new(archive_root: &Path, locations: ChunkLocations, packed: bool) -> Self {
         Self {
             dir: archive_root.join(VOLUMES_DIR),
             locations,
@@ -231,7 +232,7 @@ impl ChunkWriter {
     }
 
     fn try_put(&mut self, id: ChunkId, raw: &[u8]) -> Result<u64> {
-        if self.stored.contains(&id) || self.locations.contains_key(id.as_bytes())? {
+        if self.stored.contains(&id) || self.locations.contains(&id)? {
             return Ok(0);
         }
         let record = self.packer.pack(raw);
@@ -407,14 +408,14 @@ pub struct ChunkReader {
     dir: PathBuf,
     /// For a read-only reader: where each volume is copied before sled opens it.
     staging: Option<PathBuf>,
-    locations: sled::Tree,
+    locations: ChunkLocations,
     open: Option<Volume>,
     /// The last pack read, by number, in the open volume.
     pack: Option<(u32, sled::IVec)>,
 }
 
 impl ChunkReader {
-    pub(crate) fn new(archive_root: &Path, locations: sled::Tree) -> Self {
+    pub(crate) fn new(archive_root: &Path, locations: ChunkLocations) -> Self {
         Self {
             dir: archive_root.join(VOLUMES_DIR),
             staging: None,
@@ -440,10 +441,9 @@ impl ChunkReader {
 
     /// Where a chunk is stored, as the index records it.
     pub fn location(&self, id: &ChunkId) -> Result<ChunkLocation> {
-        let bytes = self.locations.get(id.as_bytes())?.ok_or_else(|| {
-            Error::Damaged(format!("chunk {id} is missing (no volume records it)"))
-        })?;
-        codec::decode_location(&format!("chunk location {id}"), &bytes)
+        self.locations
+            .get(id)?
+            .ok_or_else(|| Error::Damaged(format!("chunk {id} is missing (no volume records it)")))
     }
 
     /// A chunk's bytes, decompressed into `out` (not yet checked against its id: see

@@ -1,0 +1,381 @@
+//! What `verify` and `verify --bundle` find: typed findings, each naming what it affects.
+//!
+//! A finding is damage found, not a failure to check (that is an `Error`). Each variant
+//! carries the typed ids of what it affects; `kind()` is its stable JSON name (docs/CLI.md,
+//! "verify findings"), `subject()` the id shown beside it, and `Display` the sentence.
+
+use std::fmt;
+
+use crate::custody::Break;
+use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId};
+
+/// The stable names of findings: part of the JSON contract, never renamed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// sled refused to open the database, or stopped while reading it.
+    DatabaseUnreadable,
+    /// A stored record does not decode.
+    RecordUnreadable,
+    /// A content's chunks are missing, damaged, or do not add up to its hashes.
+    ContentDamaged,
+    /// An item names a content that is not stored.
+    ContentMissing,
+    /// An item's record disagrees with its content or the index.
+    ItemInconsistent,
+    /// An item or case record differs from the custody event that created it.
+    RecordAltered,
+    /// An index entry points at a case, item or event that does not exist.
+    IndexDangling,
+    /// A custody event cannot be read, or the chain does not link.
+    ChainBroken,
+    /// An item's own chain of events does not link.
+    ItemChainBroken,
+    /// The recorded head (in the database or the HEAD file, or a bundle's bag-info) is not the chain's last event.
+    HeadMismatch,
+    /// A bundle is not a well-formed BagIt bag (declaration, bag-info, Payload-Oxum, manifest syntax).
+    BagInvalid,
+    /// A bundle's manifest lists a file that is not there.
+    FileMissing,
+    /// A bundle holds a file no manifest (or no item) accounts for.
+    FileUnlisted,
+    /// A bundle file does not match its manifest digest.
+    FileMismatch,
+    /// A bundle path that could leave the bag, or a link or special file inside it.
+    PathUnsafe,
+    /// A bundle's metadata disagrees with its payload or its custody events.
+    MetadataMismatch,
+}
+
+impl ProblemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::DatabaseUnreadable => "database_unreadable",
+            ProblemKind::RecordUnreadable => "record_unreadable",
+            ProblemKind::ContentDamaged => "content_damaged",
+            ProblemKind::ContentMissing => "content_missing",
+            ProblemKind::ItemInconsistent => "item_inconsistent",
+            ProblemKind::RecordAltered => "record_altered",
+            ProblemKind::IndexDangling => "index_dangling",
+            ProblemKind::ChainBroken => "chain_broken",
+            ProblemKind::ItemChainBroken => "item_chain_broken",
+            ProblemKind::HeadMismatch => "head_mismatch",
+            ProblemKind::BagInvalid => "bag_invalid",
+            ProblemKind::FileMissing => "file_missing",
+            ProblemKind::FileUnlisted => "file_unlisted",
+            ProblemKind::FileMismatch => "file_mismatch",
+            ProblemKind::PathUnsafe => "path_unsafe",
+            ProblemKind::MetadataMismatch => "metadata_mismatch",
+        }
+    }
+}
+
+/// A stored record that does not decode, by where it is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordAt {
+    /// `meta/archive`, the archive record.
+    Archive,
+    Item(EvidenceId),
+    /// An `items` key that is not an item number (hex of the key).
+    ItemKey(String),
+    Case(String),
+    /// A `contents` key that is not a BLAKE3 hash (hex of the key).
+    ContentKey(String),
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+    /// sled refused to open a database (`path`), or stopped while reading one.
+    DatabaseUnreadable {
+        path: Option<String>,
+        why: String,
+    },
+    RecordUnreadable {
+        at: RecordAt,
+        why: String,
+    },
+    /// A content's record does not decode; `item` holds it (`None`: no item names it).
+    ContentRecordUnreadable {
+        content: ContentId,
+        item: Option<EvidenceId>,
+        why: String,
+    },
+    ContentDamaged {
+        content: ContentId,
+        item: Option<EvidenceId>,
+        why: String,
+    },
+    ContentMissing {
+        item: EvidenceId,
+        content: ContentId,
+    },
+    /// The item record is kept under another item's key.
+    ItemMisfiled {
+        item: EvidenceId,
+        key_hex: String,
+    },
+    /// The item's size or SHA-256 is not its content's.
+    ItemDisagreesWithContent {
+        item: EvidenceId,
+    },
+    /// A field of the item record differs from its ingest event (event `seq`).
+    ItemAltered {
+        item: EvidenceId,
+        seq: u64,
+        field: &'static str,
+    },
+    /// The event the item record names as its ingest is missing, or is not its ingest.
+    IngestEventMissing {
+        item: EvidenceId,
+        seq: u64,
+    },
+    /// The case record differs from its case_create event (event `seq`).
+    CaseAltered {
+        case: String,
+        seq: u64,
+    },
+    /// An item's parent, case link or content entry is not in the index.
+    ItemUnindexed {
+        item: EvidenceId,
+        what: Unindexed,
+    },
+    /// An index entry points at nothing (hex of its key), naming the item it concerns.
+    IndexDangling {
+        item: Option<EvidenceId>,
+        key_hex: String,
+        why: &'static str,
+    },
+    /// A custody record that is not an event: its key, or its value's encoding.
+    EventUnreadable {
+        seq: Option<u64>,
+        why: String,
+    },
+    /// A break in the archive's chain or in an item's chain.
+    Chain(Break),
+    /// The item's recorded newest event is not the last of its chain in the log.
+    ItemHeadWrong {
+        item: EvidenceId,
+    },
+    /// No custody event names the item.
+    ItemUnlogged {
+        item: EvidenceId,
+    },
+    /// `meta/head` names another event than the log's last.
+    DatabaseHeadWrong {
+        recorded: u64,
+        last: u64,
+    },
+    DatabaseHeadMissing,
+    /// The HEAD file names an event the log does not hold with that digest.
+    HeadFileWrong {
+        seq: u64,
+        digest: EventDigest,
+    },
+    HeadFileMissing,
+    /// A finding about a bundle: its kind, the bag path (or item) it concerns, and why.
+    Bag {
+        kind: ProblemKind,
+        at: Option<String>,
+        why: String,
+    },
+}
+
+/// What of an item the index lacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unindexed {
+    /// Its parent item does not exist.
+    Parent(EvidenceId),
+    /// Its link to the case it was ingested into.
+    CaseLink(CaseId),
+    /// Its content index entry.
+    ContentEntry,
+}
+
+impl Finding {
+    pub fn kind(&self) -> ProblemKind {
+        use Finding::*;
+        match self {
+            DatabaseUnreadable { .. } => ProblemKind::DatabaseUnreadable,
+            RecordUnreadable { .. } | ContentRecordUnreadable { .. } => {
+                ProblemKind::RecordUnreadable
+            }
+            ContentDamaged { .. } => ProblemKind::ContentDamaged,
+            ContentMissing { .. } => ProblemKind::ContentMissing,
+            ItemMisfiled { .. } | ItemDisagreesWithContent { .. } => ProblemKind::ItemInconsistent,
+            ItemAltered { .. } | IngestEventMissing { .. } | CaseAltered { .. } => {
+                ProblemKind::RecordAltered
+            }
+            ItemUnindexed { .. } | IndexDangling { .. } => ProblemKind::IndexDangling,
+            EventUnreadable { .. } => ProblemKind::ChainBroken,
+            Chain(Break::ItemPrev { .. }) => ProblemKind::ItemChainBroken,
+            Chain(_) => ProblemKind::ChainBroken,
+            ItemHeadWrong { .. } | ItemUnlogged { .. } => ProblemKind::ItemChainBroken,
+            DatabaseHeadWrong { .. }
+            | DatabaseHeadMissing
+            | HeadFileWrong { .. }
+            | HeadFileMissing => ProblemKind::HeadMismatch,
+            Bag { kind, .. } => *kind,
+        }
+    }
+
+    /// What the finding names: an item id, `event N`, `content H`, `case C`, a path.
+    pub fn subject(&self) -> Option<String> {
+        use Finding::*;
+        let item = |i: &EvidenceId| Some(i.to_string());
+        match self {
+            DatabaseUnreadable { path, .. } => path.clone(),
+            RecordUnreadable { at, .. } => Some(match at {
+                RecordAt::Archive => "meta/archive".into(),
+                RecordAt::Item(i) => i.to_string(),
+                RecordAt::ItemKey(k) | RecordAt::ContentKey(k) => k.clone(),
+                RecordAt::Case(c) => format!("case {c}"),
+            }),
+            ContentRecordUnreadable { content, item, .. }
+            | ContentDamaged { content, item, .. } => {
+                Some(item.map_or_else(|| format!("content {content}"), |i| i.to_string()))
+            }
+            ContentMissing { item: i, .. }
+            | ItemMisfiled { item: i, .. }
+            | ItemDisagreesWithContent { item: i }
+            | ItemAltered { item: i, .. }
+            | IngestEventMissing { item: i, .. }
+            | ItemUnindexed { item: i, .. }
+            | ItemHeadWrong { item: i }
+            | ItemUnlogged { item: i } => item(i),
+            CaseAltered { case, .. } => Some(format!("case {case}")),
+            IndexDangling { item: i, .. } => i.as_ref().and_then(item),
+            EventUnreadable { seq, .. } => seq.map(|s| format!("event {s}")),
+            Chain(Break::ItemPrev { item, .. }) => Some(item.clone()),
+            Chain(b) => Some(format!("event {}", b.seq())),
+            DatabaseHeadWrong { recorded, .. } => Some(format!("event {recorded}")),
+            DatabaseHeadMissing => None,
+            HeadFileWrong { seq, .. } => Some(format!("event {seq}")),
+            HeadFileMissing => Some("HEAD".into()),
+            Bag { at, .. } => at.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Finding::*;
+        match self {
+            DatabaseUnreadable { why, .. }
+            | RecordUnreadable { why, .. }
+            | EventUnreadable { why, .. } => f.write_str(why),
+            ContentRecordUnreadable { content, item, why }
+            | ContentDamaged { content, item, why } => match item {
+                Some(_) => write!(f, "content {content}: {why}"),
+                None => f.write_str(why),
+            },
+            ContentMissing { content, .. } => write!(f, "its content {content} is not stored"),
+            ItemMisfiled { item, key_hex } => {
+                write!(f, "stored under key {key_hex} but records id {item}")
+            }
+            ItemDisagreesWithContent { .. } => {
+                f.write_str("its size or SHA-256 differs from its content's")
+            }
+            ItemAltered { seq, field, .. } => write!(
+                f,
+                "its record's {field} is not what its ingest event (event {seq}) recorded: the record was altered"
+            ),
+            IngestEventMissing { seq, .. } => write!(
+                f,
+                "event {seq}, which its record names as its ingest, is missing or is not the ingest of this item"
+            ),
+            CaseAltered { seq, .. } => write!(
+                f,
+                "the case record is not what its case_create event (event {seq}) recorded: the record was altered"
+            ),
+            ItemUnindexed { what, .. } => match what {
+                Unindexed::Parent(p) => write!(f, "its parent {p} does not exist"),
+                Unindexed::CaseLink(case) => write!(f, "its link to case {case} is missing"),
+                Unindexed::ContentEntry => f.write_str("its content index entry is missing"),
+            },
+            IndexDangling { key_hex, why, .. } => write!(f, "index entry {key_hex}: {why}"),
+            Chain(b) => f.write_str(&b.describe()),
+            ItemHeadWrong { .. } => f.write_str(
+                "the newest event recorded for this item is not the last event of its chain in the log",
+            ),
+            ItemUnlogged { .. } => f.write_str("no custody event names this item"),
+            DatabaseHeadWrong { recorded, last } => write!(
+                f,
+                "the database records event {recorded} as the newest, but the log ends at event {last} with other bytes: events were removed, added or edited"
+            ),
+            DatabaseHeadMissing => f.write_str("the database records no newest event"),
+            HeadFileWrong { seq, digest } => write!(
+                f,
+                "the HEAD file records event {seq} with digest {digest}, which the log does not hold: the database lost or changed acknowledged events"
+            ),
+            HeadFileMissing => f.write_str("the HEAD file is missing or unreadable"),
+            Bag { why, .. } => f.write_str(why),
+        }
+    }
+}
+
+/// What a verification counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checked {
+    pub items: u64,
+    pub contents: u64,
+    pub bytes: u64,
+    pub events: u64,
+}
+
+/// The result of a verification: what it checked and every finding, in the order found.
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub checked: Checked,
+    pub problems: Vec<Finding>,
+    /// The custody event that records this verification, when it could be written.
+    pub recorded: Option<u64>,
+    /// The archive was verified read-only: nothing was written, no event recorded.
+    pub read_only: bool,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn found(&mut self, finding: Finding) {
+        self.problems.push(finding);
+    }
+
+    /// A bundle finding: its kind, the bag path or item it concerns, and why.
+    pub(crate) fn add(&mut self, kind: ProblemKind, at: Option<String>, why: impl Into<String>) {
+        self.problems.push(Finding::Bag {
+            kind,
+            at,
+            why: why.into(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ingest_event_says_so_and_an_altered_field_names_the_field() {
+        let item = EvidenceId::new(7);
+        let missing = Finding::IngestEventMissing { item, seq: 3 };
+        assert_eq!(missing.kind(), ProblemKind::RecordAltered);
+        assert_eq!(missing.subject().as_deref(), Some("EV-000007"));
+        assert!(
+            missing
+                .to_string()
+                .contains("is missing or is not the ingest")
+        );
+        let altered = Finding::ItemAltered {
+            item,
+            seq: 3,
+            field: "source",
+        };
+        assert!(
+            altered
+                .to_string()
+                .contains("its record's source is not what")
+        );
+    }
+}

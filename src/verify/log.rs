@@ -1,0 +1,100 @@
+//! The whole custody log in order: both chains, and the head as the database and the
+//! `HEAD` file record it.
+
+use crate::archive::{Archive, HEAD_FILE, parse_head_text};
+use crate::catalog::{Head, keys};
+use crate::codec;
+use crate::custody::ChainWalker;
+use crate::error::Result;
+use crate::findings::{Finding, VerifyReport};
+use crate::ids::{EventDigest, EvidenceId};
+
+impl Archive {
+    pub(super) fn check_custody(&self, report: &mut VerifyReport) -> Result<()> {
+        let head_file = std::fs::read_to_string(self.root().join(HEAD_FILE))
+            .ok()
+            .and_then(|t| parse_head_text(&t));
+        let mut at_head_file_seq = None;
+        let mut walker = ChainWalker::whole_log();
+        let mut last_seq = 0;
+        for entry in self.catalog.raw_events() {
+            let (key, value) = entry?;
+            let seq = match codec::u64_from_key("custody", &key) {
+                Ok(s) => s,
+                Err(e) => {
+                    let why = e.to_string();
+                    report.found(Finding::EventUnreadable { seq: None, why });
+                    continue;
+                }
+            };
+            last_seq = seq;
+            let bytes = match codec::decode_event(&value) {
+                Ok(b) => b,
+                Err(e) => {
+                    let why = e.to_string();
+                    report.found(Finding::EventUnreadable {
+                        seq: Some(seq),
+                        why,
+                    });
+                    continue;
+                }
+            };
+            if head_file.is_some_and(|h| h.seq == seq) {
+                at_head_file_seq = Some(EventDigest::of(bytes));
+            }
+            walker.feed(seq, bytes);
+        }
+        report.checked.events = walker.events;
+        report
+            .problems
+            .extend(walker.breaks.iter().cloned().map(Finding::Chain));
+        self.check_heads(report, &walker, last_seq, head_file, at_head_file_seq)
+    }
+
+    fn check_heads(
+        &self,
+        report: &mut VerifyReport,
+        walker: &ChainWalker,
+        last_seq: u64,
+        head_file: Option<Head>,
+        at_head_file_seq: Option<EventDigest>,
+    ) -> Result<()> {
+        match self.head()? {
+            Some(h) if h.seq == last_seq && Some(h.digest) == walker.head() => {}
+            Some(h) => report.found(Finding::DatabaseHeadWrong {
+                recorded: h.seq,
+                last: last_seq,
+            }),
+            None => report.found(Finding::DatabaseHeadMissing),
+        }
+        match head_file {
+            Some(h) if at_head_file_seq == Some(h.digest) => {}
+            Some(h) => report.found(Finding::HeadFileWrong {
+                seq: h.seq,
+                digest: h.digest,
+            }),
+            None => report.found(Finding::HeadFileMissing),
+        }
+        self.check_item_heads(report, walker)
+    }
+
+    /// Each item's recorded newest event is the last of its chain, and every item has one.
+    fn check_item_heads(&self, report: &mut VerifyReport, walker: &ChainWalker) -> Result<()> {
+        for entry in self.catalog.raw_index_under(&[keys::ITEM_HEAD]) {
+            let (key, value) = entry?;
+            let Some(item) = EvidenceId::from_key(&key[1..]) else {
+                continue;
+            };
+            let recorded = codec::decode::<EventDigest>("index: item head", &value).ok();
+            if recorded.is_none() || walker.item_head(&item.to_string()) != recorded {
+                report.found(Finding::ItemHeadWrong { item });
+            }
+        }
+        for id in self.catalog.item_ids()? {
+            if walker.item_head(&id.to_string()).is_none() {
+                report.found(Finding::ItemUnlogged { item: id });
+            }
+        }
+        Ok(())
+    }
+}

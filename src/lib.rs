@@ -26,6 +26,7 @@ pub use archive::{
     Archive, DB_DIR, FORMAT_FILE, FORMAT_VERSION, HEAD_FILE, LOCK_FILE, OpenOptions, tool_version,
 };
 pub use bundle::{ExportOptions, ExportReport, verify_bundle};
+pub use catalog::CaseRecord;
 pub use error::{Error, Result};
 pub use extract::{Extracted, is_portable_name, safe_file_name};
 pub use findings::{Checked, Finding, ProblemKind, VerifyReport};

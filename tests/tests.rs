@@ -5,6 +5,7 @@ mod util;
 mod bundle;
 mod bundle_hostile;
 mod cli;
+mod contract;
 mod corruption;
 mod crash;
 mod durability;

@@ -195,3 +195,31 @@ fn parse_tag(s: &str) -> Result<String, String> {
         Err(custodia::Error::BadTag(s.to_owned()).to_string())
     }
 }
+
+impl From<IngestArgs> for custodia::IngestOptions {
+    fn from(a: IngestArgs) -> Self {
+        custodia::IngestOptions {
+            case: a.case,
+            source: a.source,
+            note: a.note,
+            tags: a.tags,
+            captured_at: a.captured_at,
+            parent: a.parent,
+            paths: a.paths,
+        }
+    }
+}
+
+impl From<ExportArgs> for custodia::ExportOptions {
+    fn from(a: ExportArgs) -> Self {
+        custodia::ExportOptions {
+            case: a.case,
+            out: a.out,
+            evidence: a.evidence,
+            attachments: !a.no_attachments,
+            reason: a.reason,
+            organization: a.organization,
+            contact: a.contact,
+        }
+    }
+}

@@ -41,6 +41,15 @@ impl From<&Ingested> for IngestItem {
     }
 }
 
+impl From<&custodia::IngestReport> for IngestOut {
+    fn from(r: &custodia::IngestReport) -> Self {
+        IngestOut {
+            items: r.items.iter().map(IngestItem::from).collect(),
+            skipped: r.skipped.iter().map(SkippedOut::from).collect(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub struct SkippedOut {
     pub path: String,
@@ -105,6 +114,14 @@ impl From<&ItemView> for ItemOut {
 #[derive(Serialize)]
 pub struct ListOut {
     pub items: Vec<ItemOut>,
+}
+
+impl From<&[ItemView]> for ListOut {
+    fn from(items: &[ItemView]) -> Self {
+        ListOut {
+            items: items.iter().map(ItemOut::from).collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -226,6 +243,72 @@ impl From<&VerifyReport> for VerifyOut {
             read_only: r.read_only,
         }
     }
+}
+
+/// `init`: the new archive.
+#[derive(Serialize)]
+pub struct InitOut {
+    pub archive: String,
+    pub archive_id: String,
+    pub format: u32,
+}
+
+/// `link`: the item and the case it joined.
+#[derive(Serialize)]
+pub struct LinkOut {
+    pub id: String,
+    pub case: String,
+}
+
+/// `extract`: where the checked copy went.
+#[derive(Serialize)]
+pub struct ExtractOut {
+    pub id: String,
+    pub path: String,
+    pub blake3: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl From<&custodia::Extracted> for ExtractOut {
+    fn from(e: &custodia::Extracted) -> Self {
+        ExtractOut {
+            id: e.id.to_string(),
+            path: path_text(&e.path),
+            blake3: e.fixity.blake3.to_hex(),
+            sha256: e.fixity.sha256.to_hex(),
+            size: e.fixity.size,
+        }
+    }
+}
+
+/// `export`: the bundle written and the event that records it.
+#[derive(Serialize)]
+pub struct ExportOut {
+    pub bundle: String,
+    pub items: usize,
+    pub bytes: u64,
+    pub tagmanifest_sha256: String,
+    pub event: u64,
+}
+
+impl From<&custodia::ExportReport> for ExportOut {
+    fn from(r: &custodia::ExportReport) -> Self {
+        ExportOut {
+            bundle: path_text(&r.bundle),
+            items: r.items,
+            bytes: r.bytes,
+            tagmanifest_sha256: r.tagmanifest_sha256.clone(),
+            event: r.event,
+        }
+    }
+}
+
+/// The one rule for paths in JSON: the exact text when the bytes are UTF-8, else escaped
+/// (docs/CLI.md, "Output").
+pub fn path_text(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    exact_or_escaped(path.as_os_str().as_bytes())
 }
 
 #[derive(Serialize)]

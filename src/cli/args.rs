@@ -93,9 +93,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Run the whole flow on the bundled fixture case in a new archive.
     Demo {
-        /// The folder of the fixture case.
-        #[arg(long, default_value = "fixtures/case-BY-2024-017")]
-        fixtures: PathBuf,
+        /// The folder of the fixture case [default: fixtures/case-BY-2024-017 under the
+        /// working directory, else in custodia's source tree].
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
         /// Where to create the demo archive (a new directory); a fresh temporary one by default.
         #[arg(long)]
         workdir: Option<PathBuf>,

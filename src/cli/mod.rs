@@ -117,7 +117,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             bundle: Some(dir), ..
         } => render_verify(&custodia::verify_bundle(&dir)?, out),
         Command::Export(a) => export(&mut open()?, a.into(), out),
-        Command::Demo { fixtures, workdir } => demo::run(&fixtures, workdir, &opts, out),
+        Command::Demo { fixtures, workdir } => {
+            demo::run(&demo::fixtures_dir(fixtures), workdir, &opts, out)
+        }
     }
 }
 

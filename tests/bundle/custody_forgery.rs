@@ -150,16 +150,16 @@ fn custody_forgeries_with_manifests_recomputed_are_caught_by_the_chain_alone() {
     require_tools();
     let x = exported();
     let clean = x.env.path("clean");
-    copy_bag(&x.bag, &clean);
+    copy_tree(&x.bag, &clean);
     for forgery in forgeries(&x) {
         let what = forgery.what;
         let bag = x.env.path("forged");
         if bag.exists() {
             std::fs::remove_dir_all(&bag).unwrap();
         }
-        copy_bag(&clean, &bag);
+        copy_tree(&clean, &bag);
         write_custody(&bag, &forgery.lines);
-        reseal(&bag);
+        reseal_bag(&bag);
         // Every manifest is right again: bagit-python and b3sum see nothing wrong.
         let (valid, log) = bagit_validate(&bag);
         assert!(

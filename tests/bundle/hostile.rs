@@ -38,7 +38,7 @@ fn hostile_manifest_paths_are_refused_without_leaving_the_bag() {
     let secret = b"outside the bag: must never be read".to_vec();
     write(&outer.join("secret"), &secret);
     let template = outer.join("inner/template");
-    copy_bag(&x.bag, &template);
+    copy_tree(&x.bag, &template);
     let before = snapshot(&x.env.path("outer"));
     let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
     let cases: Vec<(&str, &str, String)> = vec![
@@ -70,10 +70,10 @@ fn hostile_manifest_paths_are_refused_without_leaving_the_bag() {
         if bag.exists() {
             std::fs::remove_dir_all(&bag).unwrap();
         }
-        copy_bag(&template, &bag);
+        copy_tree(&template, &bag);
         append(&bag.join(manifest), format!("{hex}  {path}\n").as_bytes());
         if !manifest.starts_with("tag") {
-            reseal_tags(&bag);
+            reseal_tag_manifests(&bag);
         }
         let found = hostile(&bag, &what);
         assert_eq!(
@@ -153,26 +153,16 @@ fn symlinks_in_a_bag_are_path_unsafe_and_not_followed() {
 fn hostile_bag_info_and_manifest_bytes_give_findings() {
     let x = exported();
     let template = x.env.path("template");
-    copy_bag(&x.bag, &template);
+    copy_tree(&x.bag, &template);
     let fresh = |name: &str| {
         let bag = x.env.path(name);
-        copy_bag(&template, &bag);
+        copy_tree(&template, &bag);
         bag
     };
+    // A hostile Payload-Oxum with the tag manifests made to agree, so bag-info is the only fault.
     let set_oxum = |bag: &Path, oxum: &str| {
-        let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
-        let info: String = info
-            .lines()
-            .map(|l| {
-                if l.starts_with("Payload-Oxum:") {
-                    format!("Payload-Oxum: {oxum}\n")
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
-        std::fs::write(bag.join("bag-info.txt"), info).unwrap();
-        reseal_tags(bag);
+        set_payload_oxum(bag, oxum);
+        reseal_tag_manifests(bag);
     };
 
     for (i, oxum) in [
@@ -200,7 +190,7 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
         &bag.join("manifest-sha256.txt"),
         b"\xff\xfe\x80  data/\xc3\x28.txt\n",
     );
-    reseal_tags(&bag);
+    reseal_tag_manifests(&bag);
     let found = hostile(&bag, "invalid UTF-8 in manifest-sha256.txt");
     has(
         &found,
@@ -223,7 +213,7 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
     // Invalid UTF-8 in bag-info: no field of it can be trusted.
     let bag = fresh("utf8-info");
     append(&bag.join("bag-info.txt"), b"Contact-Name: \xff\xfe\n");
-    reseal_tags(&bag);
+    reseal_tag_manifests(&bag);
     let found = hostile(&bag, "invalid UTF-8 in bag-info.txt");
     has(
         &found,
@@ -240,7 +230,7 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
     // Garbage lines in bag-info and in a manifest.
     let bag = fresh("garbage-info");
     append(&bag.join("bag-info.txt"), b"no label on this line\n");
-    reseal_tags(&bag);
+    reseal_tag_manifests(&bag);
     let found = hostile(&bag, "a bag-info line without a label");
     has(&found, "bag_invalid", "bag-info.txt", "garbage bag-info");
     let bag = fresh("garbage-manifest");
@@ -248,7 +238,7 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
         &bag.join("manifest-sha512.txt"),
         b"abc  data/case.json\n\n\0\0\0\n",
     );
-    reseal_tags(&bag);
+    reseal_tag_manifests(&bag);
     let found = hostile(&bag, "garbage lines in manifest-sha512.txt");
     assert_eq!(
         found,
@@ -275,12 +265,12 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
 fn malformed_json_in_evidence_and_custody_gives_findings() {
     let x = exported();
     let template = x.env.path("template");
-    copy_bag(&x.bag, &template);
+    copy_tree(&x.bag, &template);
     let forged = |name: &str, file: &str, bytes: &[u8]| {
         let bag = x.env.path(name);
-        copy_bag(&template, &bag);
+        copy_tree(&template, &bag);
         std::fs::write(bag.join(file), bytes).unwrap();
-        reseal(&bag);
+        reseal_bag(&bag);
         bag
     };
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));

@@ -4,9 +4,9 @@
 //! The bags are checked with the recipient's tools (bagit-python, `sha256sum`, `sha512sum`,
 //! `b3sum`), which `.ci/setup` installs: a missing tool fails the test, it never skips it.
 //! Tampering is done the way a forger would: edit the files, then recompute every manifest
-//! and `Payload-Oxum` (see `reseal`), so that only the custody chain can give it away. The
+//! and `Payload-Oxum` (`crate::util::reseal_bag`), so that only the custody chain can give it away. The
 //! chain rule is checked a second and third time by code that shares nothing with custodia:
-//! `independent_chain_check` below (serde_json + sha2) and `tests/check_custody.py`.
+//! `independent_chain_check` in this module (serde_json + sha2) and `tests/check_custody.py`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,8 @@ use serde_json::Value;
 use sha2::Digest;
 
 use crate::util::{
-    Env, FIXTURE_ATTACHMENTS, arg, blake3_hex, fixture_vectors, fixtures, sha256_hex, text, write,
+    Env, FIXTURE_ATTACHMENTS, arg, bag_files, blake3_hex, copy_tree, fixture_vectors, fixtures,
+    reseal_bag, reseal_tag_manifests, set_payload_oxum, sha256_hex, text, write,
 };
 
 mod custody_forgery;
@@ -181,36 +182,9 @@ fn sha512_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha512::digest(bytes))
 }
 
-fn digest(algorithm: &str, bytes: &[u8]) -> String {
-    match algorithm {
-        "sha256" => sha256_hex(bytes),
-        "sha512" => sha512_hex(bytes),
-        "blake3" => blake3_hex(bytes),
-        other => panic!("no algorithm {other}"),
-    }
-}
-
 /// The regular files under `dir`, relative and `/`-separated, not following links.
 fn files_under(dir: &Path) -> BTreeSet<String> {
-    fn walk(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) {
-        for entry in std::fs::read_dir(dir).expect("read_dir") {
-            let entry = entry.expect("dir entry");
-            let name = entry
-                .file_name()
-                .into_string()
-                .expect("UTF-8 names in test bags");
-            let kind = entry.file_type().expect("file type");
-            let rel = format!("{prefix}{name}");
-            if kind.is_dir() {
-                walk(&entry.path(), &format!("{rel}/"), out);
-            } else if kind.is_file() {
-                out.insert(rel);
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(dir, "", &mut out);
-    out
+    bag_files(dir).into_iter().collect()
 }
 
 /// bag-info.txt as label -> value (custodia writes no continuation lines).
@@ -224,74 +198,6 @@ fn bag_info(bag: &Path) -> BTreeMap<String, String> {
             (k.trim().to_owned(), v.trim().to_owned())
         })
         .collect()
-}
-
-fn manifest_line(hex: &str, path: &str) -> String {
-    assert!(
-        !path.contains(['%', '\n', '\r']),
-        "test paths need no percent-encoding: {path:?}"
-    );
-    format!("{hex}  {path}\n")
-}
-
-/// What a forger does after editing a bag: recompute every payload manifest from the files
-/// under data/, Payload-Oxum, and then the tag manifests.
-fn reseal(bag: &Path) {
-    let payload: Vec<(String, Vec<u8>)> = files_under(&bag.join("data"))
-        .into_iter()
-        .map(|rel| {
-            let bytes = std::fs::read(bag.join("data").join(&rel)).expect("read payload");
-            (format!("data/{rel}"), bytes)
-        })
-        .collect();
-    for algorithm in ["sha256", "sha512", "blake3"] {
-        let manifest: String = payload
-            .iter()
-            .map(|(rel, bytes)| manifest_line(&digest(algorithm, bytes), rel))
-            .collect();
-        std::fs::write(bag.join(format!("manifest-{algorithm}.txt")), manifest)
-            .expect("write manifest");
-    }
-    let bytes: usize = payload.iter().map(|(_, b)| b.len()).sum();
-    let oxum = format!("Payload-Oxum: {bytes}.{}", payload.len());
-    let info = std::fs::read_to_string(bag.join("bag-info.txt")).expect("bag-info.txt");
-    assert!(
-        info.contains("Payload-Oxum: "),
-        "bag-info has no Payload-Oxum:\n{info}"
-    );
-    let info: String = info
-        .lines()
-        .map(|l| {
-            if l.starts_with("Payload-Oxum:") {
-                format!("{oxum}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(bag.join("bag-info.txt"), info).expect("write bag-info");
-    reseal_tags(bag);
-}
-
-/// Recomputes only the tag manifests (over bagit.txt, bag-info.txt and the payload manifests).
-fn reseal_tags(bag: &Path) {
-    for algorithm in ["sha256", "sha512"] {
-        let manifest: String = TAG_FILES[..5]
-            .iter()
-            .filter(|f| bag.join(f).is_file())
-            .map(|f| {
-                manifest_line(
-                    &digest(
-                        algorithm,
-                        &std::fs::read(bag.join(f)).expect("read tag file"),
-                    ),
-                    f,
-                )
-            })
-            .collect();
-        std::fs::write(bag.join(format!("tagmanifest-{algorithm}.txt")), manifest)
-            .expect("write tag manifest");
-    }
 }
 
 /// The lines of data/custody.jsonl, without their newlines.
@@ -324,16 +230,6 @@ fn named(event: &Value) -> Vec<String> {
         .iter()
         .map(|l| l["id"].as_str().expect("item id").to_owned())
         .collect()
-}
-
-/// Copies a bag (regular files and directories only) to `to`.
-fn copy_bag(from: &Path, to: &Path) {
-    for rel in files_under(from) {
-        write(
-            &to.join(&rel),
-            &std::fs::read(from.join(&rel)).expect("read bag file"),
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

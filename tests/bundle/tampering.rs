@@ -33,7 +33,7 @@ fn flipped_byte_in_evidence_is_a_file_and_metadata_mismatch() {
 fn planted_files_are_unlisted() {
     let x = exported();
     let clean = x.env.path("clean");
-    copy_bag(&x.bag, &clean);
+    copy_tree(&x.bag, &clean);
 
     // At the top, beside the tag files: checksum tools and BagIt validators do not look there.
     write(
@@ -77,7 +77,7 @@ fn planted_files_are_unlisted() {
         x.id("documents/court-ruling.pdf")
     );
     write(&clean.join(&planted), b"planted");
-    reseal(&clean);
+    reseal_bag(&clean);
     let (valid, log) = bagit_validate(&clean);
     assert!(
         valid,
@@ -112,7 +112,7 @@ fn swapped_payload_files_with_manifests_recomputed_are_a_metadata_mismatch() {
     let (ba, bb) = (std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap());
     std::fs::write(&pa, &bb).unwrap();
     std::fs::write(&pb, &ba).unwrap();
-    reseal(&x.bag);
+    reseal_bag(&x.bag);
     let (valid, log) = bagit_validate(&x.bag);
     assert!(valid, "resealed, bagit-python accepts the bag:\n{log}");
     checksum_ok(&x.bag, "b3sum", "manifest-blake3.txt");
@@ -148,7 +148,7 @@ fn replaced_evidence_with_metadata_and_manifests_recomputed_is_caught_by_the_ing
     item["blake3"] = blake3_hex(&forged).into();
     item["size"] = forged.len().into();
     std::fs::write(&path, serde_json::to_vec_pretty(&evidence).unwrap()).unwrap();
-    reseal(&x.bag);
+    reseal_bag(&x.bag);
     let found = damaged(&x.bag, "replaced file, evidence.json and manifests updated");
     assert_eq!(
         found,
@@ -168,7 +168,7 @@ type MetadataEdit<'a> = (&'a str, &'a str, Vec<(&'a str, Value)>);
 fn evidence_metadata_that_disagrees_with_the_ingest_event_is_a_metadata_mismatch() {
     let x = exported();
     let template = x.env.path("template");
-    copy_bag(&x.bag, &template);
+    copy_tree(&x.bag, &template);
     let statement = x.id("testimonies/witness-statement-en.txt").to_owned();
     let scan = x.id("email/attachments/scan.png").to_owned();
     let ruling = x.id("documents/court-ruling.pdf").to_owned();
@@ -213,7 +213,7 @@ fn evidence_metadata_that_disagrees_with_the_ingest_event_is_a_metadata_mismatch
     let mut missed = Vec::new();
     for (i, (what, id, fields)) in edits.into_iter().enumerate() {
         let bag = x.env.path(&format!("edited{i}"));
-        copy_bag(&template, &bag);
+        copy_tree(&template, &bag);
         let path = bag.join("data/evidence.json");
         let mut evidence: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let item = evidence["items"]
@@ -227,7 +227,7 @@ fn evidence_metadata_that_disagrees_with_the_ingest_event_is_a_metadata_mismatch
             item[k] = v;
         }
         std::fs::write(&path, serde_json::to_vec_pretty(&evidence).unwrap()).unwrap();
-        reseal(&bag);
+        reseal_bag(&bag);
         let (code, report, _) = verify_bundle(&bag);
         let found = if code == 3 {
             findings(&report)
@@ -263,7 +263,7 @@ fn inserted_event_of_no_exported_item_is_caught() {
     let mut forged = lines.clone();
     forged.insert(0, serde_json::to_vec(&fake).unwrap());
     write_custody(&x.bag, &forged);
-    reseal(&x.bag);
+    reseal_bag(&x.bag);
     let (rust, python_ok, said) = independent_checks(&x.bag);
     assert!(
         !rust.is_empty() && !python_ok,

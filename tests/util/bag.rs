@@ -27,34 +27,51 @@ pub fn bag_files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// A digest in hex by its BagIt algorithm name: `sha256`, `sha512` or `blake3`.
+pub fn bag_digest(algorithm: &str, bytes: &[u8]) -> String {
+    use sha2::Digest;
+    match algorithm {
+        "sha256" => sha256_hex(bytes),
+        "sha512" => hex::encode(sha2::Sha512::digest(bytes)),
+        "blake3" => blake3_hex(bytes),
+        other => panic!("no algorithm {other}"),
+    }
+}
+
 /// What a forger does after editing a bag: recomputes every payload manifest (SHA-256,
 /// SHA-512, BLAKE3) from the files under data/, Payload-Oxum, and the two tag manifests, so
 /// that bagit-python, `sha256sum -c` and `b3sum -c` all pass and only custodia's own checks
 /// can find the edit.
 pub fn reseal_bag(bag: &Path) {
-    use sha2::Digest;
     let payload: Vec<(String, Vec<u8>)> = bag_files(&bag.join("data"))
         .into_iter()
         .map(|rel| {
+            assert!(
+                !rel.contains(['%', '\n', '\r']),
+                "reseal_bag writes paths as they are; {rel:?} would need percent-encoding"
+            );
             let bytes = std::fs::read(bag.join("data").join(&rel)).expect("read payload");
             (format!("data/{rel}"), bytes)
         })
         .collect();
-    let digest = |algorithm: &str, bytes: &[u8]| match algorithm {
-        "sha256" => hex::encode(sha2::Sha256::digest(bytes)),
-        "sha512" => hex::encode(sha2::Sha512::digest(bytes)),
-        _ => blake3_hex(bytes),
-    };
     for algorithm in ["sha256", "sha512", "blake3"] {
         let manifest: String = payload
             .iter()
-            .map(|(rel, bytes)| format!("{}  {rel}\n", digest(algorithm, bytes)))
+            .map(|(rel, bytes)| format!("{}  {rel}\n", bag_digest(algorithm, bytes)))
             .collect();
         std::fs::write(bag.join(format!("manifest-{algorithm}.txt")), manifest)
             .expect("write manifest");
     }
     let bytes: usize = payload.iter().map(|(_, b)| b.len()).sum();
     set_payload_oxum(bag, &format!("{bytes}.{}", payload.len()));
+    reseal_tag_manifests(bag);
+}
+
+/// Recomputes only the two tag manifests, over bagit.txt, bag-info.txt and the payload
+/// manifests as they now are: what a forger does after editing a tag file while leaving the
+/// payload manifests as edited (or stale) on purpose. A tag file the forger removed is left
+/// out of the tag manifests rather than read.
+pub fn reseal_tag_manifests(bag: &Path) {
     let tag_files = [
         "bagit.txt",
         "bag-info.txt",
@@ -65,9 +82,10 @@ pub fn reseal_bag(bag: &Path) {
     for algorithm in ["sha256", "sha512"] {
         let manifest: String = tag_files
             .iter()
+            .filter(|f| bag.join(f).is_file())
             .map(|f| {
                 let bytes = std::fs::read(bag.join(f)).expect("read tag file");
-                format!("{}  {f}\n", digest(algorithm, &bytes))
+                format!("{}  {f}\n", bag_digest(algorithm, &bytes))
             })
             .collect();
         std::fs::write(bag.join(format!("tagmanifest-{algorithm}.txt")), manifest)

@@ -2,6 +2,7 @@
 //! or unreadable directories; each is a finding in bounded time and memory.
 
 use super::*;
+use crate::util::run_with_timeout;
 
 // ---------------------------------------------------------------------------------------------
 // 9.9: verify --bundle cannot be tied up.
@@ -9,28 +10,16 @@ use super::*;
 /// Runs verify --bundle with a deadline: (exit code, report, how long it took).
 fn verify_within(bag: &Path, limit: Duration) -> (i32, Value, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_custodia"))
-        .args(["--json", "verify", "--bundle", arg(bag)])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn custodia");
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "verify --bundle {} still ran after {limit:?}",
-                bag.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_custodia")).args([
+            "--json",
+            "verify",
+            "--bundle",
+            arg(bag),
+        ]),
+        limit,
+    );
     let took = started.elapsed();
-    let out = child.wait_with_output().unwrap();
     let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code().unwrap_or(-1), report, took)
 }

@@ -15,13 +15,13 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::util::{
-    Env, arg, blake3_hex, json_items, json_str, noise, sha256_hex, spawn, text, write,
-    write_noise_file,
+    Env, arg, blake3_hex, json_items, json_str, noise, run_watched, run_within, sha256_hex,
+    skip_outside_ci, spawn, text, write, write_noise_file,
 };
 
 mod changing_files;
@@ -35,52 +35,6 @@ const MIB: u64 = 1 << 20;
 
 // ---------------------------------------------------------------------------------------------
 // Running custodia: with a time limit, and with its peak memory measured.
-
-/// Collects stdout and stderr of a child in threads, so a chatty child never blocks on a full pipe.
-fn drain(child: &mut std::process::Child) -> [thread::JoinHandle<Vec<u8>>; 2] {
-    fn reader(mut r: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    }
-    [
-        reader(child.stdout.take().expect("piped stdout")),
-        reader(child.stderr.take().expect("piped stderr")),
-    ]
-}
-
-/// Runs a command; if it has not ended within `limit`, kills it (by its own pid) and says so.
-fn run_limited(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn custodia");
-    let [out, err] = drain(&mut child);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = text(&err.join().unwrap_or_default());
-            return Err(format!(
-                "still running after {limit:?}, killed; its stderr:\n{stderr}"
-            ));
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    Ok(Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
-}
 
 /// A custodia run with its peak resident memory.
 struct Measured {
@@ -114,10 +68,18 @@ const MEASURED_LIMIT: Duration = Duration::from_secs(120);
 
 /// Runs custodia on `env`'s archive with `args`, measuring its peak RSS with GNU time
 /// (`/usr/bin/time -v`, which reads the kernel's own figure from wait4), or, where that is
-/// not installed, by polling `VmHWM` (the kernel's high-water mark) in `/proc/<pid>/status`.
+/// not installed (never under CI, which fails instead), by polling `VmHWM` (the kernel's
+/// high-water mark) in `/proc/<pid>/status`.
 fn measured(env: &Env, args: &[&str]) -> Measured {
     let time = Path::new("/usr/bin/time");
-    let mut cmd = if time.exists() {
+    let gnu_time = time.exists();
+    if !gnu_time {
+        skip_outside_ci(
+            "measuring peak memory with /usr/bin/time",
+            "/usr/bin/time is not installed; polling VmHWM instead",
+        );
+    }
+    let mut cmd = if gnu_time {
         let mut c = Command::new(time);
         c.arg("-v").arg(BIN);
         c
@@ -129,47 +91,23 @@ fn measured(env: &Env, args: &[&str]) -> Measured {
         .args(args)
         .env("CUSTODIA_ACTOR", "tester")
         .env_remove("CUSTODIA_ARCHIVE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn custodia");
-    let [out, err] = drain(&mut child);
+        .stdin(Stdio::null());
     let mut polled = 0;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
+    let out = run_watched(&mut cmd, MEASURED_LIMIT, |pid| {
+        if !gnu_time {
+            polled = polled.max(vm_hwm_kib(pid).unwrap_or(0));
         }
-        if started.elapsed() > MEASURED_LIMIT {
-            // Under GNU time, custodia is time's child: end it first, by its pid.
-            let pid = child.id();
-            let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
-            for grandchild in children.unwrap_or_default().split_whitespace() {
-                let _ = Command::new("kill").arg(grandchild).status();
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "custodia {args:?} still running after {MEASURED_LIMIT:?} (hung?), killed; stderr:\n{}",
-                text(&err.join().unwrap_or_default())
-            );
-        }
-        if !time.exists() {
-            polled = polled.max(vm_hwm_kib(child.id()).unwrap_or(0));
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    let (stderr, peak_kib) = if time.exists() {
-        split_time_report(&text(&stderr))
+    })
+    .unwrap_or_else(|hung| panic!("custodia {args:?} (hung?) {hung}"));
+    let (stderr, peak_kib) = if gnu_time {
+        split_time_report(&text(&out.stderr))
     } else {
-        (text(&stderr), polled)
+        (text(&out.stderr), polled)
     };
     let m = Measured {
         out: Output {
-            status,
-            stdout,
+            status: out.status,
+            stdout: out.stdout,
             stderr: stderr.into_bytes(),
         },
         peak_kib,

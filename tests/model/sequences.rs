@@ -106,9 +106,18 @@ fn archive_agrees_with_model_after_every_step() {
 /// ingest and across cases) or of the refusals, checked against the same model after every step.
 #[test]
 fn directed_sequences_agree_with_the_model() {
+    for (what, ops) in &directed_scenarios() {
+        if let Err(e) = run_ops(ops, &Cell::new(0), &Cell::new(0)) {
+            panic!("{what}:\n{e}");
+        }
+    }
+}
+
+/// The directed sequences, each with what it is about.
+fn directed_scenarios() -> Vec<(&'static str, Vec<Op>)> {
     let f = |name, content| FileSpec { name, content };
     let [by, two, k3] = CASES;
-    let scenarios: Vec<(&str, Vec<Op>)> = vec![
+    vec![
         (
             "the same bytes twice in one ingest: one item, the second file a duplicate of it",
             vec![
@@ -308,10 +317,5 @@ fn directed_sequences_agree_with_the_model() {
                 Op::Reopen,
             ],
         ),
-    ];
-    for (what, ops) in &scenarios {
-        if let Err(e) = run_ops(ops, &Cell::new(0), &Cell::new(0)) {
-            panic!("{what}:\n{e}");
-        }
-    }
+    ]
 }

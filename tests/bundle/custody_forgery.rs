@@ -1,0 +1,199 @@
+//! Forged custody logs in a resealed bundle (edited, dropped, reordered or inserted events):
+//! every manifest is right again, so only the hash chain can give them away.
+
+use super::*;
+
+/// One forged custody log: what was done to the lines, and the findings verify --bundle must report.
+struct Forgery {
+    what: &'static str,
+    lines: Vec<Vec<u8>>,
+    expected: BTreeSet<(String, String)>,
+}
+
+/// Replaces `from` by `to` in a line, once, keeping it valid JSON.
+fn edit(line: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let s = std::str::from_utf8(line).unwrap();
+    assert!(s.contains(from), "{from:?} not in {s}");
+    let edited = s.replacen(from, to, 1);
+    parse_line(edited.as_bytes());
+    edited.into_bytes()
+}
+
+/// Every chain forgery of the fixture bag: removed, edited, reordered and inserted lines.
+fn forgeries(x: &Exported) -> Vec<Forgery> {
+    let lines = custody_lines(&x.bag);
+    let n = lines.len();
+    let notes = x.id(EXTRACTED).to_owned();
+    let ruling_fixture = "documents/court-ruling.pdf";
+    let ruling = x.id(ruling_fixture).to_owned();
+    let notes_ingest = x.line_of(&lines, "ingest", EXTRACTED);
+    let extract = x.line_of(&lines, "extract", EXTRACTED);
+    let ruling_ingest = x.line_of(&lines, "ingest", ruling_fixture);
+    let photo_ingest = x.line_of(&lines, "ingest", "photos/detention-site.png");
+    assert!(
+        ruling_ingest < photo_ingest
+            && photo_ingest < notes_ingest
+            && notes_ingest < extract
+            && extract == n - 2
+    );
+    let seq = |i: usize| format!("event {}", parse_line(&lines[i])["seq"]);
+    let set = |f: &[(&str, &str)]| {
+        f.iter()
+            .map(|(k, i)| finding(k, i))
+            .collect::<BTreeSet<_>>()
+    };
+    let without = |i: usize| {
+        let mut l = lines.clone();
+        l.remove(i);
+        l
+    };
+    let with = |i: usize, line: Vec<u8>| {
+        let mut l = lines.clone();
+        l[i] = line;
+        l
+    };
+    let swapped = |i: usize, j: usize| {
+        let mut l = lines.clone();
+        l.swap(i, j);
+        l
+    };
+    vec![
+        Forgery {
+            what: "removed the extract event (between ingest and export)",
+            lines: without(extract),
+            expected: set(&[("item_chain_broken", &notes)]),
+        },
+        Forgery {
+            what: "removed an ingest event",
+            lines: without(ruling_ingest),
+            expected: set(&[("item_chain_broken", &ruling)]),
+        },
+        Forgery {
+            what: "removed the export event (the last line)",
+            lines: without(n - 1),
+            expected: set(&[
+                ("chain_broken", &seq(extract)),
+                ("head_mismatch", "bag-info.txt"),
+                ("metadata_mismatch", "data/evidence.json"),
+            ]),
+        },
+        Forgery {
+            what: "edited the extract event's reason",
+            lines: with(
+                extract,
+                edit(
+                    &lines[extract],
+                    "\"reason\":\"translation\"",
+                    "\"reason\":\"routine\"",
+                ),
+            ),
+            expected: set(&[("item_chain_broken", &notes)]),
+        },
+        Forgery {
+            what: "edited an ingest event's source",
+            lines: with(
+                ruling_ingest,
+                edit(&lines[ruling_ingest], "Witness W-01", "Witness W-02"),
+            ),
+            // The chain breaks, and evidence.json no longer agrees with the edited event.
+            expected: set(&[
+                ("item_chain_broken", &ruling),
+                ("metadata_mismatch", &ruling),
+            ]),
+        },
+        Forgery {
+            what: "edited the export event's reason",
+            lines: with(n - 1, edit(&lines[n - 1], "order 17/2024", "order 18/2024")),
+            expected: set(&[("head_mismatch", "bag-info.txt")]),
+        },
+        Forgery {
+            what: "reordered an item's ingest and extract events",
+            lines: swapped(notes_ingest, extract),
+            expected: set(&[
+                ("item_chain_broken", &notes),
+                ("chain_broken", &seq(notes_ingest)),
+                ("chain_broken", &seq(notes_ingest + 1)),
+            ]),
+        },
+        Forgery {
+            what: "reordered the ingest events of two different items",
+            lines: swapped(ruling_ingest, photo_ingest),
+            expected: set(&[("chain_broken", &seq(ruling_ingest))]),
+        },
+        Forgery {
+            what: "moved the export event to the top",
+            lines: {
+                let mut l = lines.clone();
+                let export = l.pop().unwrap();
+                l.insert(0, export);
+                l
+            },
+            expected: BTreeSet::new(), // many findings; checked below by kind only
+        },
+        Forgery {
+            what: "inserted a second copy of an ingest event",
+            lines: {
+                let mut l = lines.clone();
+                l.insert(ruling_ingest + 1, lines[ruling_ingest].clone());
+                l
+            },
+            expected: set(&[
+                ("item_chain_broken", &ruling),
+                ("chain_broken", &seq(ruling_ingest)),
+            ]),
+        },
+    ]
+}
+
+#[test]
+fn custody_forgeries_with_manifests_recomputed_are_caught_by_the_chain_alone() {
+    require_tools();
+    let x = exported();
+    let clean = x.env.path("clean");
+    copy_tree(&x.bag, &clean);
+    for forgery in forgeries(&x) {
+        let what = forgery.what;
+        let bag = x.env.path("forged");
+        if bag.exists() {
+            std::fs::remove_dir_all(&bag).unwrap();
+        }
+        copy_tree(&clean, &bag);
+        write_custody(&bag, &forgery.lines);
+        reseal_bag(&bag);
+        // Every manifest is right again: bagit-python and b3sum see nothing wrong.
+        let (valid, log) = bagit_validate(&bag);
+        assert!(
+            valid,
+            "{what}: the resealed bag should pass bagit-python:\n{log}"
+        );
+        checksum_ok(&bag, "b3sum", "manifest-blake3.txt");
+
+        let found = damaged(&bag, what);
+        if forgery.expected.is_empty() {
+            has(&found, "head_mismatch", "bag-info.txt", what);
+            only_kinds(
+                &found,
+                &[
+                    "chain_broken",
+                    "item_chain_broken",
+                    "head_mismatch",
+                    "metadata_mismatch",
+                ],
+                what,
+            );
+        } else {
+            assert_eq!(found, forgery.expected, "{what}");
+        }
+        let (rust, python_ok, said) = independent_checks(&bag);
+        assert!(
+            !rust.is_empty(),
+            "{what}: the independent Rust check missed it"
+        );
+        assert!(!python_ok, "{what}: check_custody.py missed it:\n{said}");
+    }
+    // The untouched copy still passes all three.
+    let (code, report, _) = verify_bundle(&clean);
+    assert_eq!(code, 0, "{report:#}");
+    let (rust, python_ok, said) = independent_checks(&clean);
+    assert!(rust.is_empty() && python_ok, "{rust:?}\n{said}");
+}

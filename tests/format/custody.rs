@@ -1,0 +1,382 @@
+//! The custody log by hand: canonical encoding, both hash chains, the index rebuilt from the
+//! log, and the committed custody vectors (`fixtures/custody-vectors.jsonl`).
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------
+// The custody log, checked with serde_json and sha2 only.
+
+#[test]
+fn the_custody_log_is_canonical_and_both_chains_link() {
+    let s = Scenario::build();
+    let db = s.db();
+    let log = events(&db);
+    let mut prev: Option<String> = None;
+    let mut item_heads: HashMap<String, String> = HashMap::new();
+    let mut actions = Vec::new();
+    for (n, (seq, bytes, e)) in log.iter().enumerate() {
+        assert_eq!(*seq, n as u64 + 1, "seq runs from 1 without gaps");
+        assert_eq!(e["seq"], *seq);
+        assert_eq!(e["v"], 1);
+        let canonical = serde_json::to_vec(e).unwrap();
+        assert_eq!(
+            &canonical,
+            bytes,
+            "event {seq} is canonical JSON: {}",
+            String::from_utf8_lossy(bytes)
+        );
+        assert!(!bytes.ends_with(b"\n"));
+        let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys, EVENT_FIELDS,
+            "event {seq}: exactly the documented fields"
+        );
+        assert_eq!(e["prev"], prev.clone().map_or(Value::Null, Value::String));
+        let time = e["time"].as_str().unwrap();
+        assert_eq!(time.len(), "2024-03-04T10:05:41.123456Z".len(), "{time}");
+        assert!(time.ends_with('Z'));
+        assert_eq!(e["actor"], "tester");
+        assert!(e["tool"].as_str().unwrap().starts_with("custodia "));
+        let digest = sha256_hex(bytes);
+        for link in e["items"].as_array().unwrap() {
+            let keys: Vec<&str> = link
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(keys, ["id", "prev"]);
+            let id = link["id"].as_str().unwrap().to_owned();
+            assert_eq!(
+                link["prev"],
+                item_heads
+                    .get(&id)
+                    .cloned()
+                    .map_or(Value::Null, Value::String),
+                "event {seq}: items[].prev of {id}"
+            );
+            item_heads.insert(id, digest.clone());
+        }
+        prev = Some(digest);
+        actions.push(e["action"].as_str().unwrap().to_owned());
+    }
+    let count = |a: &str| actions.iter().filter(|x| *x == a).count();
+    assert_eq!(actions[0], "init");
+    assert_eq!(
+        [
+            count("case_create"),
+            count("ingest"),
+            count("acquire"),
+            count("link"),
+            count("extract"),
+            count("export"),
+            count("seal"),
+            count("verify")
+        ],
+        [2, 12, 1, 1, 1, 1, 1, 1]
+    );
+
+    // HEAD names the last event; the index's item heads match the walk.
+    let (last_seq, last_bytes, _) = log.last().unwrap();
+    let head = std::fs::read_to_string(s.env.archive.join("HEAD")).unwrap();
+    assert_eq!(
+        head,
+        format!("seq {last_seq}\nsha256 {}\n", sha256_hex(last_bytes))
+    );
+    let index = tree_map(&db, "index");
+    for (id, digest) in &item_heads {
+        let mut key = vec![b'H'];
+        key.extend(be(ev_number(id)));
+        let value = &index[&key];
+        assert_eq!(value[0], RECORD_VERSION, "H entry of {id}: version byte");
+        assert_eq!(hex::encode(&value[1..]), *digest, "H entry of {id}");
+    }
+}
+
+#[test]
+fn records_and_the_whole_index_follow_from_the_custody_log() {
+    let s = Scenario::build();
+    let db = s.db();
+    let log = events(&db);
+    let items = tree_map(&db, "items");
+    let cases = tree_map(&db, "cases");
+    let index = tree_map(&db, "index");
+
+    let marker = vec![RECORD_VERSION];
+    let mut want: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut want_cases = BTreeSet::new();
+    let mut want_items = BTreeSet::new();
+    let key = |parts: &[&[u8]]| parts.concat();
+    // A `k` value: the record of an EvidenceId, 01 ‖ u64 LE.
+    let k_value = |id: u64| [&[RECORD_VERSION][..], &id.to_le_bytes()].concat();
+    let mut export_seq = None;
+    for (seq, bytes, e) in &log {
+        let d = &e["details"];
+        let case = e["case"].as_str().unwrap_or_default().as_bytes();
+        let ids: Vec<u64> = e["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| ev_number(l["id"].as_str().unwrap()))
+            .collect();
+        for id in &ids {
+            want.insert(key(&[b"e", &be(*id), &be(*seq)]), marker.clone());
+            let mut head = vec![RECORD_VERSION];
+            head.extend(Sha256::digest(bytes));
+            want.insert(key(&[b"H", &be(*id)]), head);
+        }
+        match e["action"].as_str().unwrap() {
+            "case_create" => {
+                let c = decode_case(&cases[case]);
+                assert_eq!(c.id.as_bytes(), case);
+                assert_eq!(c.title, d["title"].as_str().unwrap());
+                assert_eq!(c.description.as_deref(), d["description"].as_str());
+                assert_eq!(
+                    (c.created_at.as_str(), c.actor.as_str()),
+                    (e["time"].as_str().unwrap(), e["actor"].as_str().unwrap())
+                );
+                assert_eq!(c.seq, *seq);
+                want_cases.insert(case.to_vec());
+            }
+            "ingest" => {
+                let id = ids[0];
+                let item = decode_item(&items[&be(id).to_vec()]);
+                assert_eq!(item.id, id);
+                assert_eq!(hex::encode(item.blake3), d["blake3"].as_str().unwrap());
+                assert_eq!(hex::encode(item.sha256), d["sha256"].as_str().unwrap());
+                assert_eq!(item.size, d["size"].as_u64().unwrap());
+                assert_eq!(hex::encode(&item.name), d["name_hex"].as_str().unwrap());
+                assert_eq!(hex::encode(&item.path), d["path_hex"].as_str().unwrap());
+                assert_eq!(item.name, d["name"].as_str().unwrap().as_bytes());
+                assert_eq!(item.source.as_deref(), d["source"].as_str());
+                assert_eq!(item.note.as_deref(), d["note"].as_str());
+                assert_eq!(item.captured_at.as_deref(), d["captured_at"].as_str());
+                assert_eq!(item.modified_at.as_deref(), d["modified_at"].as_str());
+                assert_eq!(item.parent.map(ev), d["parent"].as_str().map(String::from));
+                let tags: Vec<&str> = d["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap())
+                    .collect();
+                assert_eq!(item.tags, tags);
+                assert_eq!(item.ingested_at, e["time"].as_str().unwrap());
+                assert_eq!(item.actor, e["actor"].as_str().unwrap());
+                assert_eq!(item.case.as_bytes(), case);
+                assert_eq!(item.seq, *seq);
+                want_items.insert(be(id).to_vec());
+
+                // LinkRecord { linked_at: String, seq: u64 }, laid out by hand.
+                let linked_at = e["time"].as_str().unwrap();
+                let mut c_value = vec![RECORD_VERSION];
+                c_value.extend((linked_at.len() as u64).to_le_bytes());
+                c_value.extend(linked_at.as_bytes());
+                c_value.extend(seq.to_le_bytes());
+                want.insert(key(&[b"c", case, &[0], &be(id)]), c_value);
+                want.insert(key(&[b"i", &be(id), case]), marker.clone());
+                want.insert(key(&[b"h", &item.blake3, &be(id)]), marker.clone());
+                want.insert(key(&[b"k", case, &[0], &item.blake3]), k_value(id));
+                for tag in &item.tags {
+                    want.insert(key(&[b"t", tag.as_bytes(), &[0], &be(id)]), marker.clone());
+                }
+                if let Some(parent) = item.parent {
+                    want.insert(key(&[b"p", &be(parent), &be(id)]), marker.clone());
+                }
+            }
+            "link" => {
+                let id = ids[0];
+                let blake3 = hex::decode(d["blake3"].as_str().unwrap()).unwrap();
+                let (linked_at, link_seq) = decode_link(&index[&key(&[b"c", case, &[0], &be(id)])]);
+                assert_eq!(
+                    (linked_at.as_str(), link_seq),
+                    (e["time"].as_str().unwrap(), *seq)
+                );
+                want.insert(
+                    key(&[b"c", case, &[0], &be(id)]),
+                    index[&key(&[b"c", case, &[0], &be(id)])].clone(),
+                );
+                want.insert(key(&[b"i", &be(id), case]), marker.clone());
+                want.entry(key(&[b"k", case, &[0], &blake3]))
+                    .or_insert(k_value(id));
+            }
+            "acquire" => {
+                // A second source of bytes the case already holds: only the event and its chain.
+                assert!(items.contains_key(be(ids[0]).as_slice()));
+                assert_eq!(
+                    index[&key(&[
+                        b"k",
+                        case,
+                        &[0],
+                        &hex::decode(d["blake3"].as_str().unwrap()).unwrap()
+                    ])],
+                    k_value(ids[0])
+                );
+            }
+            "extract" => {
+                let item = decode_item(&items[&be(ids[0]).to_vec()]);
+                assert_eq!(d["blake3"], hex::encode(item.blake3));
+                assert_eq!(d["sha256"], hex::encode(item.sha256));
+                assert_eq!(d["size"], item.size);
+                assert!(d["out"].as_str().unwrap().ends_with("out.bin"));
+                assert_eq!(e["reason"], "court");
+            }
+            "verify" => {
+                assert_eq!(d["ok"], true);
+                assert_eq!(d["problems"], 0);
+                assert_eq!(
+                    [&d["items"], &d["contents"], &d["events"]],
+                    [&Value::from(12), &Value::from(11), &Value::from(*seq - 1)]
+                );
+            }
+            "export" => {
+                // The bundle's own event names every exported item of the case.
+                assert_eq!(case, SECOND_CASE.as_bytes());
+                assert_eq!(ids, [2, 12]);
+                assert_eq!(d["items"], 2);
+                assert_eq!(d["bundle"], "bundle-018");
+                assert_eq!(e["reason"], "for the court");
+                export_seq = Some(*seq);
+            }
+            "seal" => {
+                assert_eq!(case, SECOND_CASE.as_bytes());
+                assert!(ids.is_empty());
+                assert_eq!(Some(d["export_event"].as_u64().unwrap()), export_seq);
+                assert_eq!(export_seq, Some(seq - 1), "the seal follows its export");
+                let tagmanifest =
+                    std::fs::read(s.env.path("bundle-018/tagmanifest-sha256.txt")).unwrap();
+                assert_eq!(d["tagmanifest_sha256"], sha256_hex(&tagmanifest));
+            }
+            "init" => {}
+            other => panic!("action {other} is not expected here"),
+        }
+    }
+    assert_eq!(cases.keys().cloned().collect::<BTreeSet<_>>(), want_cases);
+    assert_eq!(items.keys().cloned().collect::<BTreeSet<_>>(), want_items);
+    let got: BTreeSet<&Vec<u8>> = index.keys().collect();
+    let expected: BTreeSet<&Vec<u8>> = want.keys().collect();
+    let extra: Vec<String> = got.difference(&expected).map(hex::encode).collect();
+    let missing: Vec<String> = expected.difference(&got).map(hex::encode).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "index keys: extra {extra:?}, missing {missing:?}"
+    );
+    for (k, v) in &want {
+        assert_eq!(&index[k], v, "value of index key {}", hex::encode(k));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Known-answer custody vectors: bytes made by Python (fixtures/make_custody_vectors.py).
+
+fn custody_vectors() -> Vec<Vec<u8>> {
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/custody-vectors.jsonl"))
+            .unwrap();
+    assert!(bytes.ends_with(b"\n"), "every line ends with a newline");
+    let lines: Vec<Vec<u8>> = bytes[..bytes.len() - 1]
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(lines.len(), 4);
+    lines
+}
+
+fn walk_vectors(lines: &[Vec<u8>]) -> Vec<custodia::custody::Break> {
+    let mut walker = custodia::custody::ChainWalker::whole_log();
+    for (n, line) in lines.iter().enumerate() {
+        walker.feed(n as u64 + 1, line);
+    }
+    assert_eq!(walker.events, lines.len() as u64);
+    walker.breaks
+}
+
+#[test]
+fn custody_vectors_chain_and_are_canonical_in_custodia() {
+    use custodia::custody::Event;
+    let lines = custody_vectors();
+    assert_eq!(walk_vectors(&lines), vec![]);
+    for line in &lines {
+        let event = Event::parse(line).unwrap();
+        assert_eq!(
+            event.to_canonical(),
+            *line,
+            "Python's canonical form is custodia's: {}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    // The same chain, checked with sha2 alone, and the facts the lines pin.
+    let parsed: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    for n in 1..lines.len() {
+        assert_eq!(parsed[n]["prev"], sha256_hex(&lines[n - 1]));
+    }
+    assert_eq!(parsed[0]["prev"], Value::Null);
+    assert_eq!(parsed[2]["items"][0]["prev"], Value::Null);
+    assert_eq!(parsed[3]["items"][0]["prev"], sha256_hex(&lines[2]));
+    let en = vectors()["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "testimonies/witness-statement-en.txt")
+        .unwrap()
+        .clone();
+    for e in &parsed[2..] {
+        assert_eq!(e["details"]["blake3"], en["blake3"]);
+        assert_eq!(e["details"]["sha256"], en["sha256"]);
+        assert_eq!(e["details"]["size"], en["size"]);
+    }
+    let actions: Vec<&str> = parsed
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["init", "case_create", "ingest", "extract"]);
+    // Pinned so that a change in the Python script or the file shows up here.
+    assert_eq!(
+        sha256_hex(lines.last().unwrap()),
+        "b83cad93c780027c5b1d55848bbbc45ea7ac5aefbc553ba60329b3bc1d5b052b"
+    );
+}
+
+#[test]
+fn a_tampered_custody_vector_is_caught() {
+    use custodia::custody::{Break, Event};
+    let lines = custody_vectors();
+
+    // One changed byte in the ingest event: both of the extract's links break.
+    let mut edited = lines.clone();
+    let text = String::from_utf8(edited[2].clone()).unwrap();
+    assert!(text.contains(r#""size":3082"#));
+    edited[2] = text
+        .replace(r#""size":3082"#, r#""size":3083"#)
+        .into_bytes();
+    let found = walk_vectors(&edited);
+    assert!(found.contains(&Break::Prev { seq: 4 }), "{found:?}");
+    assert!(
+        found.contains(&Break::ItemPrev {
+            seq: 4,
+            item: "EV-000001".into()
+        }),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|b| b.seq() == 4), "{found:?}");
+
+    // The same event, re-spaced: the same JSON value but other bytes, so the chain breaks.
+    let mut respaced = lines.clone();
+    let value: Value = serde_json::from_slice(&lines[2]).unwrap();
+    respaced[2] = serde_json::to_vec_pretty(&value).unwrap();
+    assert_ne!(
+        Event::parse(&respaced[2]).unwrap().to_canonical(),
+        respaced[2]
+    );
+    assert!(walk_vectors(&respaced).contains(&Break::Prev { seq: 4 }));
+
+    // A removed event.
+    let removed = [lines[0].clone(), lines[1].clone(), lines[3].clone()];
+    let found = walk_vectors(&removed);
+    assert!(
+        found.iter().any(|b| matches!(b, Break::Sequence { .. })),
+        "{found:?}"
+    );
+}

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::catalog::{ArchiveMeta, CaseRecord, Catalog, ContentRecord, Head, ItemRecord, keys};
@@ -14,6 +15,7 @@ use crate::custody::{Action, Context, Draft};
 use crate::durable::{self, WriterLock};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId, ItemRef};
+use crate::keys::{KeyChoice, Signer, default_key_path};
 use crate::store::CHUNK_SIZE;
 
 /// The archive format this release creates. It reads and writes every format from 1 up to
@@ -42,6 +44,23 @@ pub struct OpenOptions {
     pub wait: bool,
     /// Open without writing anything to the archive (see `Archive::open`).
     pub read_only: bool,
+    /// The key that signs this command's events.
+    pub key: KeyChoice,
+    /// Told where a default key was just created (the user must learn it once).
+    pub key_created: fn(&Path, &str),
+}
+
+impl OpenOptions {
+    /// Options for `actor` with the default key and no notice of a created key.
+    pub fn new(actor: impl Into<String>) -> OpenOptions {
+        OpenOptions {
+            actor: actor.into(),
+            wait: false,
+            read_only: false,
+            key: KeyChoice::Default,
+            key_created: |_, _| {},
+        }
+    }
 }
 
 /// An open archive, held by this process alone until dropped.
@@ -56,6 +75,10 @@ pub struct Archive {
     /// Set once the log has been found to agree with the HEAD file (`check_log_intact`):
     /// from then on this process is the only writer, so it stays so.
     log_intact: AtomicBool,
+    /// Where the signing key comes from, and whether this process has registered it.
+    key: KeyChoice,
+    key_created: fn(&Path, &str),
+    key_registered: bool,
     /// Opened read-only: the private copy of `db/` and of each volume read. Nothing of the
     /// archive itself is written, and every transaction is refused.
     staging: Option<tempfile::TempDir>,
@@ -116,11 +139,19 @@ impl Archive {
         let catalog = Catalog::open(&db)?;
         catalog.put_archive_meta(&meta)?;
         let mut archive = Archive::assemble(root, db, catalog, meta, opts, lock)?;
+        let signer = archive.load_signer()?;
+        // The init event registers its creator's key itself: it is event 1, and signed.
         let draft = Draft::new(Action::Init).with(&InitDetails {
             format: FORMAT_VERSION,
             chunk_size: CHUNK_SIZE as u64,
+            public_key: Some(signer.public_openssh().to_owned()),
+            fingerprint: Some(signer.fingerprint().to_owned()),
         });
-        archive.commit(|tx| tx.append(&draft).map(|_| ()))?;
+        archive.key_registered = true;
+        archive.commit(|tx| {
+            let (seq, _) = tx.append(&draft)?;
+            tx.record_registration(seq)
+        })?;
         // The marker comes last: a directory without it was never a complete archive.
         durable::replace_file(&root.join(FORMAT_FILE), format_text().as_bytes())?;
         Ok(archive)
@@ -188,6 +219,7 @@ impl Archive {
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             tool: tool_version(),
             archive: meta.archive_id.clone(),
+            signer: None,
         };
         Ok(Archive {
             root: root.to_path_buf(),
@@ -197,6 +229,9 @@ impl Archive {
             ctx,
             synced: HashSet::new(),
             log_intact: AtomicBool::new(false),
+            key: opts.key.clone(),
+            key_created: opts.key_created,
+            key_registered: false,
             staging: None,
             failed: false,
             _lock: lock,
@@ -240,6 +275,54 @@ impl Archive {
     /// several of these followed by one `commit_durable` cost one fsync round. Nothing a
     /// transaction wrote may be reported before that.
     pub(crate) fn transact<R>(&mut self, body: impl Fn(&Tx) -> TxResult<R>) -> Result<R> {
+        self.prepare_signing()?;
+        self.transact_signed(body)
+    }
+
+    /// Loads the acting key and, the first time this process writes, registers it for the
+    /// acting actor (a `key_register` event) unless the log already does: every event is
+    /// then sealed by a key the log knows. Made durable with the command's own commit.
+    pub(crate) fn prepare_signing(&mut self) -> Result<()> {
+        self.load_signer()?;
+        if !self.key_registered {
+            self.transact_signed(|tx| tx.ensure_registered())?;
+            self.key_registered = true;
+        }
+        Ok(())
+    }
+
+    /// The acting key, loaded (or, the actor's default key, created) on first use.
+    fn load_signer(&mut self) -> Result<Arc<Signer>> {
+        if let Some(signer) = &self.ctx.signer {
+            return Ok(signer.clone());
+        }
+        let signer = Arc::new(match &self.key {
+            KeyChoice::Path(path) => Signer::load(path)?,
+            KeyChoice::Default => {
+                let path = default_key_path(&self.ctx.actor).ok_or(Error::NoKeyHome)?;
+                match Signer::load(&path) {
+                    Err(Error::KeyMissing(_)) => self.create_default_key(&path)?,
+                    other => other?,
+                }
+            }
+        });
+        self.ctx.signer = Some(signer.clone());
+        Ok(signer)
+    }
+
+    fn create_default_key(&self, path: &Path) -> Result<Signer> {
+        match Signer::generate(path, &self.ctx.actor) {
+            Ok(signer) => {
+                (self.key_created)(path, signer.fingerprint());
+                Ok(signer)
+            }
+            // Another process made it meanwhile: use that one.
+            Err(Error::OutputExists(_)) => Signer::load(path),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn transact_signed<R>(&mut self, body: impl Fn(&Tx) -> TxResult<R>) -> Result<R> {
         if self.is_read_only() {
             return Err(Error::ReadOnly(self.root.clone()));
         }

@@ -226,6 +226,17 @@ pub fn create_private_dir_all(path: &Path) -> Result<()> {
         .map_err(Error::io(path))
 }
 
+/// Creates a directory and its missing parents, each new one private (0700): a place
+/// for private keys.
+pub fn create_private_dir_all_parents(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(Error::io(path))
+}
+
 /// Takes every permission away from group and others on a file or directory this user
 /// owns (0700 for a directory, 0600 for a file), whatever the umask made it.
 pub fn make_private(path: &Path) -> Result<()> {

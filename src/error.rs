@@ -66,6 +66,24 @@ pub enum Error {
     NoOutputDir(PathBuf),
     #[error("the archive {} was opened read-only; nothing can be recorded", escape_path(.0))]
     ReadOnly(PathBuf),
+    #[error("no signing key at {} (create one with `custodia key generate --out PATH`)", escape_path(.0))]
+    KeyMissing(PathBuf),
+    #[error("the key {} cannot be used: {why}", escape_path(.path))]
+    KeyUnusable { path: PathBuf, why: String },
+    #[error(
+        "the signing key {fingerprint} was revoked at event {seq} ({reason}); sign with another key (--key)"
+    )]
+    KeyRevoked {
+        fingerprint: String,
+        seq: u64,
+        reason: String,
+    },
+    #[error(
+        "no home or config directory to keep a signing key in; pass --key PATH or set CUSTODIA_KEY"
+    )]
+    NoKeyHome,
+    #[error("no key {0} is registered in this archive (see `custodia key list`)")]
+    UnknownKey(String),
 }
 
 fn io_message(path: &Path, source: &io::Error) -> String {
@@ -104,6 +122,11 @@ impl Error {
             Error::OutputExists(_) => "output_exists",
             Error::NoOutputDir(_) => "no_output_dir",
             Error::ReadOnly(_) => "read_only",
+            Error::KeyMissing(_) => "key_missing",
+            Error::KeyUnusable { .. } => "key_unusable",
+            Error::KeyRevoked { .. } => "key_revoked",
+            Error::NoKeyHome => "key_missing",
+            Error::UnknownKey(_) => "unknown_key",
         }
     }
 

@@ -44,6 +44,12 @@ pub enum ProblemKind {
     PathUnsafe,
     /// A bundle's metadata disagrees with its payload or its custody events.
     MetadataMismatch,
+    /// A signed event's signature does not match its bytes (it was changed after signing),
+    /// or a registration is not signed by the key it registers.
+    SignatureInvalid,
+    /// An event is signed by a key the log never registered, registered for another
+    /// actor, or revoked before it signed.
+    SignerUnknown,
 }
 
 impl ProblemKind {
@@ -65,6 +71,8 @@ impl ProblemKind {
             ProblemKind::FileMismatch => "file_mismatch",
             ProblemKind::PathUnsafe => "path_unsafe",
             ProblemKind::MetadataMismatch => "metadata_mismatch",
+            ProblemKind::SignatureInvalid => "signature_invalid",
+            ProblemKind::SignerUnknown => "signer_unknown",
         }
     }
 }
@@ -208,6 +216,10 @@ impl Finding {
             ItemUnindexed { .. } | IndexDangling { .. } => ProblemKind::IndexDangling,
             EventUnreadable { .. } => ProblemKind::ChainBroken,
             Chain(Break::ItemPrev { .. }) => ProblemKind::ItemChainBroken,
+            Chain(Break::Signature { problem, .. }) if problem.is_about_the_signer() => {
+                ProblemKind::SignerUnknown
+            }
+            Chain(Break::Signature { .. }) => ProblemKind::SignatureInvalid,
             Chain(_) => ProblemKind::ChainBroken,
             ItemHeadWrong { .. } | ItemUnlogged { .. } => ProblemKind::ItemChainBroken,
             DatabaseHeadWrong { .. }
@@ -320,6 +332,10 @@ pub struct Checked {
     pub contents: u64,
     pub bytes: u64,
     pub events: u64,
+    /// Events whose signature and signer were checked (version 2).
+    pub signed_events: u64,
+    /// Events from before signing (version 1): reported, not damage.
+    pub unsigned_events: u64,
 }
 
 /// The result of a verification: what it checked and every finding, in the order found.

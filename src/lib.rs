@@ -16,6 +16,8 @@ mod fault;
 pub mod findings;
 pub mod ids;
 mod ingest;
+mod keyring;
+pub mod keys;
 mod query;
 pub mod store;
 pub mod text;
@@ -26,7 +28,7 @@ pub use archive::{
     Archive, DB_DIR, FORMAT_FILE, FORMAT_VERSION, HEAD_FILE, LOCK_FILE, OpenOptions, tool_version,
 };
 pub use bundle::{ExportOptions, ExportReport, verify_bundle};
-pub use catalog::CaseRecord;
+pub use catalog::{CaseRecord, KeyRecord};
 pub use error::{Error, Result};
 pub use extract::{Extracted, is_portable_name, safe_file_name};
 pub use findings::{Checked, Finding, ProblemKind, VerifyReport};

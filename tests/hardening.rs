@@ -230,7 +230,8 @@ fn under_umask_022(env: &Env, args: &[&str]) -> std::process::Output {
         .arg("--archive")
         .arg(&env.archive)
         .args(args)
-        .env("CUSTODIA_ACTOR", "tester");
+        .env("CUSTODIA_ACTOR", "tester")
+        .env("XDG_CONFIG_HOME", env.config_home());
     let out = cmd.output().expect("run");
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     out

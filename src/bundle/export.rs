@@ -57,6 +57,9 @@ struct Written {
 
 impl Archive {
     pub fn export(&mut self, opts: &ExportOptions) -> Result<ExportReport> {
+        // The export's own event is sealed before it is committed: its key must be
+        // registered first.
+        self.prepare_signing()?;
         if fs::symlink_metadata(&opts.out).is_ok() {
             return Err(Error::OutputExists(opts.out.clone()));
         }

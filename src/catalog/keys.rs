@@ -115,3 +115,11 @@ pub fn item_of(key: &[u8], value: &[u8]) -> Option<EvidenceId> {
 pub fn marker() -> [u8; 1] {
     [crate::codec::RECORD_VERSION]
 }
+
+/// The `meta` key of a signing key's record: `key:<fingerprint>`.
+pub fn signing_key(fingerprint: &str) -> Vec<u8> {
+    format!("key:{fingerprint}").into_bytes()
+}
+
+/// The prefix of every signing key's record in `meta`.
+pub const SIGNING_KEYS: &[u8] = b"key:";

@@ -10,5 +10,7 @@ mod records;
 mod tx;
 
 pub use read::{Catalog, ChunkLocations, RawEntries};
-pub use records::{ArchiveMeta, CaseRecord, ChunkRef, ContentRecord, Head, ItemRecord, LinkRecord};
+pub use records::{
+    ArchiveMeta, CaseRecord, ChunkRef, ContentRecord, Head, ItemRecord, KeyRecord, LinkRecord,
+};
 pub(crate) use tx::{Sealed, Tx, TxResult, abort};

@@ -5,7 +5,7 @@ use sled::Transactional;
 use sled::transaction::TransactionError;
 
 use super::keys;
-use super::records::{ArchiveMeta, CaseRecord, ContentRecord, Head, ItemRecord};
+use super::records::{ArchiveMeta, CaseRecord, ContentRecord, Head, ItemRecord, KeyRecord};
 use super::tx::{Tx, TxResult};
 use crate::codec::{self, ChunkLocation};
 use crate::custody::Context;
@@ -101,6 +101,19 @@ impl Catalog {
     pub fn put_archive_meta(&self, meta: &ArchiveMeta) -> Result<()> {
         self.meta.insert("archive", codec::encode(meta))?;
         Ok(())
+    }
+
+    /// Every signing key the log registers, by fingerprint.
+    pub fn signing_keys(&self) -> Result<Vec<(String, KeyRecord)>> {
+        let mut out = Vec::new();
+        for entry in self.meta.scan_prefix(keys::SIGNING_KEYS) {
+            let (key, value) = entry?;
+            let fingerprint =
+                String::from_utf8_lossy(&key[keys::SIGNING_KEYS.len()..]).into_owned();
+            let record = codec::decode(&format!("key {fingerprint}"), &value)?;
+            out.push((fingerprint, record));
+        }
+        Ok(out)
     }
 
     /// The newest event, as `meta/head` records it.

@@ -16,6 +16,21 @@ pub struct ArchiveMeta {
     pub tool: String,
 }
 
+/// `meta/key:<fingerprint>`: a signing key the log registers, for which actors, and
+/// whether it was revoked. Follows from the `init`, `key_register` and `key_revoke` events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The public key in OpenSSH form.
+    pub public_key: String,
+    /// The actors it speaks for, in the order they were registered.
+    pub actors: Vec<String>,
+    /// The event that first registered it.
+    pub registered_at: u64,
+    /// The `key_revoke` event that withdrew it, and why.
+    pub revoked_at: Option<u64>,
+    pub revoke_reason: Option<String>,
+}
+
 /// `meta/head`: the newest custody event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {

@@ -7,9 +7,10 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::keys;
-use super::records::{CaseRecord, ContentRecord, Head, ItemRecord, LinkRecord};
+use super::records::{CaseRecord, ContentRecord, Head, ItemRecord, KeyRecord, LinkRecord};
 use crate::codec::{self, ChunkLocation};
-use crate::custody::{Context, Draft};
+use crate::custody::details::KeyRegisterDetails;
+use crate::custody::{Action, Context, Draft};
 use crate::error::Error;
 use crate::ids::{CaseId, ChunkId, ContentId, EventDigest, EvidenceId};
 
@@ -150,6 +151,81 @@ impl<'a> Tx<'a> {
             )),
             None => Ok(None),
         }
+    }
+
+    fn key_record(&self, fingerprint: &str) -> TxResult<Option<KeyRecord>> {
+        match self.meta.get(keys::signing_key(fingerprint))? {
+            Some(b) => Ok(Some(
+                codec::decode(&format!("key {fingerprint}"), &b).or_else(abort)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn put_key_record(&self, fingerprint: &str, record: &KeyRecord) -> TxResult<()> {
+        self.meta
+            .insert(keys::signing_key(fingerprint), codec::encode(record))?;
+        Ok(())
+    }
+
+    /// Records that the acting key speaks for the acting actor from event `seq` on (the
+    /// event that registers it: `init`, or `key_register`).
+    pub fn record_registration(&self, seq: u64) -> TxResult<()> {
+        let Some(signer) = &self.ctx.signer else {
+            return Ok(());
+        };
+        let fingerprint = signer.fingerprint();
+        let mut record = self.key_record(fingerprint)?.unwrap_or(KeyRecord {
+            public_key: signer.public_openssh().to_owned(),
+            actors: Vec::new(),
+            registered_at: seq,
+            revoked_at: None,
+            revoke_reason: None,
+        });
+        if !record.actors.contains(&self.ctx.actor) {
+            record.actors.push(self.ctx.actor.clone());
+        }
+        self.put_key_record(fingerprint, &record)
+    }
+
+    /// Makes sure the acting key may sign for the acting actor: registers it with a
+    /// `key_register` event (signed by itself) the first time, and refuses a revoked key.
+    pub fn ensure_registered(&self) -> TxResult<()> {
+        let Some(signer) = &self.ctx.signer else {
+            return Ok(());
+        };
+        let fingerprint = signer.fingerprint();
+        let record = self.key_record(fingerprint)?;
+        if let Some(r) = &record {
+            if let Some(seq) = r.revoked_at {
+                return abort(Error::KeyRevoked {
+                    fingerprint: fingerprint.to_owned(),
+                    seq,
+                    reason: r.revoke_reason.clone().unwrap_or_default(),
+                });
+            }
+            if r.actors.contains(&self.ctx.actor) {
+                return Ok(());
+            }
+        }
+        let draft = Draft::new(Action::KeyRegister).with(&KeyRegisterDetails {
+            public_key: signer.public_openssh().to_owned(),
+            fingerprint: fingerprint.to_owned(),
+        });
+        let (seq, _) = self.append(&draft)?;
+        self.record_registration(seq)
+    }
+
+    /// Marks a key revoked by event `seq`; `None` if the log registers no such key.
+    pub fn revoke_key(&self, fingerprint: &str, seq: u64, reason: &str) -> TxResult<Option<()>> {
+        let Some(mut record) = self.key_record(fingerprint)? else {
+            return Ok(None);
+        };
+        record.revoked_at.get_or_insert(seq);
+        record
+            .revoke_reason
+            .get_or_insert_with(|| reason.to_owned());
+        self.put_key_record(fingerprint, &record).map(Some)
     }
 
     pub fn has_case(&self, id: &CaseId) -> TxResult<bool> {

@@ -32,6 +32,11 @@ pub struct Cli {
     /// Wait for another custodia process to finish with the archive instead of failing.
     #[arg(long, global = true)]
     pub wait: bool,
+    /// The acting actor's Ed25519 private key (OpenSSH format) that signs every event this
+    /// command records [default: the actor's key under ~/.config/custodia/keys/, created
+    /// on first write].
+    #[arg(long, global = true, env = "CUSTODIA_KEY", value_name = "PATH")]
+    pub key: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,6 +96,9 @@ pub enum Command {
     },
     /// Write a case (or some of its items) as a self-verifying BagIt bundle for a court.
     Export(ExportArgs),
+    /// Signing keys: make one, list those the archive knows, revoke one.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Run the whole flow on the bundled fixture case in a new archive.
     Demo {
         /// The folder of the fixture case [default: fixtures/case-BY-2024-017 under the
@@ -100,6 +108,26 @@ pub enum Command {
         /// Where to create the demo archive (a new directory); a fresh temporary one by default.
         #[arg(long)]
         workdir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Make a new Ed25519 key (OpenSSH format, private file 0600, public beside it as .pub).
+    Generate {
+        /// Where to write the private key [default: the actor's default key path].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The keys the archive's log registers: fingerprint, actors, registered, revoked.
+    List,
+    /// Withdraw a key: events it signs after this one are not trusted.
+    Revoke {
+        /// The key's fingerprint, as `key list` or `ssh-keygen -l` print it (SHA256:…).
+        fingerprint: String,
+        /// Why (lost, compromised, person left): recorded in the event.
+        #[arg(long, value_parser = parse_nonblank)]
+        reason: String,
     },
 }
 

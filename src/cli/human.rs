@@ -149,9 +149,13 @@ pub fn verify(out: &mut Out, report: &VerifyReport) -> Shown {
     } else {
         format!("{} PROBLEM(S)", report.problems.len())
     };
+    let unsigned = match c.unsigned_events {
+        0 => String::new(),
+        n => format!(", {n} from before signing"),
+    };
     out.line(&format!(
-        "{verdict}: checked {} items, {} contents ({} bytes), {} custody events",
-        c.items, c.contents, c.bytes, c.events
+        "{verdict}: checked {} items, {} contents ({} bytes), {} custody events ({} signed{unsigned})",
+        c.items, c.contents, c.bytes, c.events, c.signed_events
     ))
 }
 

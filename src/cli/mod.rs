@@ -4,6 +4,7 @@
 pub mod args;
 mod demo;
 mod human;
+mod keys;
 mod output;
 mod progress;
 mod report;
@@ -13,6 +14,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use custodia::keys::KeyChoice;
 use custodia::{
     Archive, Error, ExportOptions, IngestOptions, ListFilter, OpenOptions, verify_archive,
 };
@@ -59,9 +61,10 @@ type Run = Result<Outcome, Failure>;
 
 pub fn run(cli: Cli, out: &mut Out) -> Run {
     let opts = OpenOptions {
-        actor: actor(cli.actor),
         wait: cli.wait,
-        read_only: false,
+        key: cli.key.map_or(KeyChoice::Default, KeyChoice::Path),
+        key_created: announce_key,
+        ..OpenOptions::new(actor(cli.actor))
     };
     let root = cli.archive.as_path();
     let open = || Archive::open(root, &opts);
@@ -117,6 +120,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             bundle: Some(dir), ..
         } => render_verify(&custodia::verify_bundle(&dir)?, out),
         Command::Export(a) => export(&mut open()?, a.into(), out),
+        Command::Key(k) => keys::run(k, &opts, open, out),
         Command::Demo { fixtures, workdir } => {
             demo::run(&demo::fixtures_dir(fixtures), workdir, &opts, out)
         }
@@ -135,6 +139,14 @@ fn emit<T: Serialize>(
         human(out)?
     }
     Ok(Outcome::Success)
+}
+
+/// Says once, on stderr, where a new default key was made: its owner must know it exists.
+fn announce_key(path: &Path, fingerprint: &str) {
+    eprintln!(
+        "custodia: created your signing key {fingerprint} at {} (keep it private: it signs every event you record)",
+        custodia::text::escape_path(path)
+    );
 }
 
 fn actor(given: Option<String>) -> String {

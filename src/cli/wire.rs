@@ -208,6 +208,8 @@ pub struct CheckedOut {
     pub contents: u64,
     pub bytes: u64,
     pub events: u64,
+    pub signed_events: u64,
+    pub unsigned_events: u64,
 }
 
 #[derive(Serialize)]
@@ -238,6 +240,8 @@ impl From<&VerifyReport> for VerifyOut {
                 contents: c.contents,
                 bytes: c.bytes,
                 events: c.events,
+                signed_events: c.signed_events,
+                unsigned_events: c.unsigned_events,
             },
             problems: r.problems.iter().map(ProblemOut::from).collect(),
             read_only: r.read_only,

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{EVENT_VERSION, Event};
+use super::{EVENT_VERSION, Event, SIGNED_EVENT_VERSION, SignatureProblem, Signatures};
 use crate::ids::EventDigest;
 
 /// A break in a chain, found while walking it.
@@ -16,6 +16,8 @@ pub enum Break {
     Prev { seq: u64 },
     /// The event's `items[].prev` does not name that item's previous event.
     ItemPrev { seq: u64, item: String },
+    /// The event's signature, or its signer's standing, does not hold.
+    Signature { seq: u64, problem: SignatureProblem },
 }
 
 impl Break {
@@ -24,7 +26,8 @@ impl Break {
             Break::Unreadable { seq, .. }
             | Break::Sequence { seq, .. }
             | Break::Prev { seq }
-            | Break::ItemPrev { seq, .. } => *seq,
+            | Break::ItemPrev { seq, .. }
+            | Break::Signature { seq, .. } => *seq,
         }
     }
 
@@ -42,6 +45,7 @@ impl Break {
             Break::ItemPrev { seq, item } => format!(
                 "event {seq} does not chain to the previous event of {item} (an event of that item was edited, removed or reordered)"
             ),
+            Break::Signature { seq, problem } => problem.describe(*seq),
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct ChainWalker {
     item_heads: HashMap<String, EventDigest>,
     pub breaks: Vec<Break>,
     pub events: u64,
+    /// The keys the log registers, and every signature checked against them.
+    pub signatures: Signatures,
 }
 
 impl ChainWalker {
@@ -79,9 +85,9 @@ impl ChainWalker {
         self.events += 1;
         let digest = EventDigest::of(bytes);
         let parsed = Event::parse(bytes).and_then(|e| match e.v {
-            EVENT_VERSION => Ok(e),
+            EVENT_VERSION | SIGNED_EVENT_VERSION => Ok(e),
             v => Err(format!(
-                "event format version {v} is not one this custodia reads ({EVENT_VERSION})"
+                "event format version {v} is not one this custodia reads ({EVENT_VERSION} or {SIGNED_EVENT_VERSION})"
             )),
         });
         let event = match parsed {
@@ -110,6 +116,16 @@ impl ChainWalker {
             }
             self.expected_seq = position_seq.max(event.seq) + 1;
             self.prev = Some(digest);
+        }
+        // A bundle holds only some events; it does not yet carry the registrations of
+        // their signers, so signatures are checked over a whole log only.
+        if self.whole_log
+            && let Err(problem) = self.signatures.check(&event)
+        {
+            self.breaks.push(Break::Signature {
+                seq: event.seq,
+                problem,
+            });
         }
         for link in &event.items {
             let head = self.item_heads.get(&link.id).map(|d| d.to_hex());
@@ -151,6 +167,7 @@ mod tests {
             host: "h".into(),
             tool: "custodia test".into(),
             archive: "x".into(),
+            signer: None,
         }
     }
 

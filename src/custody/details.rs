@@ -9,11 +9,31 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, Event};
 
-/// `init`: the layout the archive was created with.
+/// `init`: the layout the archive was created with and, from version 2 on, the key of
+/// its creator (the init event registers it, as a `key_register` event would).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InitDetails {
     pub format: u32,
     pub chunk_size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// `key_register`: a public key (OpenSSH form) that speaks for the event's actor from
+/// this event on. The event is signed by that key: proof that its holder made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRegisterDetails {
+    pub public_key: String,
+    pub fingerprint: String,
+}
+
+/// `key_revoke`: a key no longer trusted for events after this one; why is the
+/// event's `reason`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRevokeDetails {
+    pub fingerprint: String,
 }
 
 /// `case_create`: what the case record repeats.
@@ -97,6 +117,12 @@ pub trait Details: Serialize + DeserializeOwned {
 
 impl Details for InitDetails {
     const ACTIONS: &'static [Action] = &[Action::Init];
+}
+impl Details for KeyRegisterDetails {
+    const ACTIONS: &'static [Action] = &[Action::KeyRegister];
+}
+impl Details for KeyRevokeDetails {
+    const ACTIONS: &'static [Action] = &[Action::KeyRevoke];
 }
 impl Details for CaseCreateDetails {
     const ACTIONS: &'static [Action] = &[Action::CaseCreate];
@@ -206,6 +232,7 @@ mod tests {
             host: "h".into(),
             tool: "t".into(),
             archive: "x".into(),
+            signer: None,
         };
         ctx.seal(draft, 1, None, &[], "2024-01-01T00:00:00Z".into())
     }

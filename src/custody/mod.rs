@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -15,12 +16,18 @@ use crate::ids::{EventDigest, EvidenceId};
 mod canonical;
 mod chain;
 pub mod details;
+mod signatures;
 
 pub use canonical::canonical_json;
 pub use chain::{Break, ChainWalker};
+pub use signatures::{KnownKey, SignatureProblem, Signatures};
 
-/// The version of the event layout; the `v` field of every event.
+/// The version of the first event layout (unsigned); the `v` field of every event.
 pub const EVENT_VERSION: u32 = 1;
+
+/// The signed event layout: version 1 plus `signer` and `sig` (docs/FORMAT.md, "Signed
+/// events"). Every event this release writes is signed.
+pub const SIGNED_EVENT_VERSION: u32 = 2;
 
 /// What an event records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +45,10 @@ pub enum Action {
     Seal,
     Verify,
     Import,
+    /// A public key registered to speak for the acting actor (signed by that key).
+    KeyRegister,
+    /// A key withdrawn: events it signs after this one are not trusted.
+    KeyRevoke,
 }
 
 impl Action {
@@ -53,6 +64,8 @@ impl Action {
             Action::Seal => "seal",
             Action::Verify => "verify",
             Action::Import => "import",
+            Action::KeyRegister => "key_register",
+            Action::KeyRevoke => "key_revoke",
         }
     }
 }
@@ -80,6 +93,13 @@ pub struct Event {
     pub time: String,
     pub tool: String,
     pub v: u32,
+    /// Version 2: the fingerprint of the key that signed the event (`SHA256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// Version 2: base64 of the Ed25519 signature over the canonical bytes of the event
+    /// without this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
 }
 
 impl Event {
@@ -87,6 +107,15 @@ impl Event {
     pub fn to_canonical(&self) -> Vec<u8> {
         let value = serde_json::to_value(self).expect("an event is plain JSON data");
         canonical_json(&value)
+    }
+
+    /// The bytes a version-2 event's signature covers: its canonical form without `sig`.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let unsigned = Event {
+            sig: None,
+            ..self.clone()
+        };
+        unsigned.to_canonical()
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Event, String> {
@@ -158,13 +187,16 @@ impl Draft {
     }
 }
 
-/// Who acts, from where, with what: the same for every event of one command.
+/// Who acts, from where, with what, signed by which key: the same for every event of one command.
 #[derive(Clone, Debug)]
 pub struct Context {
     pub actor: String,
     pub host: String,
     pub tool: String,
     pub archive: String,
+    /// The actor's key: every event is signed with it (version 2); `None` only before a
+    /// key is loaded, which no write reaches.
+    pub signer: Option<std::sync::Arc<crate::keys::Signer>>,
 }
 
 impl Context {
@@ -177,7 +209,7 @@ impl Context {
         item_prev: &[Option<EventDigest>],
         time: String,
     ) -> Event {
-        Event {
+        let mut event = Event {
             action: draft.action,
             actor: self.actor.clone(),
             archive: self.archive.clone(),
@@ -199,6 +231,15 @@ impl Context {
             time,
             tool: self.tool.clone(),
             v: EVENT_VERSION,
+            signer: None,
+            sig: None,
+        };
+        if let Some(key) = &self.signer {
+            event.v = SIGNED_EVENT_VERSION;
+            event.signer = Some(key.fingerprint().to_owned());
+            let signature = key.sign(&event.signed_bytes());
+            event.sig = Some(base64::engine::general_purpose::STANDARD.encode(signature));
         }
+        event
     }
 }

@@ -45,6 +45,8 @@ impl Archive {
             walker.feed(seq, bytes);
         }
         report.checked.events = walker.events;
+        report.checked.signed_events = walker.signatures.signed;
+        report.checked.unsigned_events = walker.signatures.unsigned;
         report
             .problems
             .extend(walker.breaks.iter().cloned().map(Finding::Chain));

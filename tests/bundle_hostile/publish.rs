@@ -152,6 +152,7 @@ fn issue_9_4_bundles_are_private_whatever_the_umask() {
     let status = Command::new("sh")
         .args(["-c", &script])
         .env("CUSTODIA_ACTOR", "tester")
+        .env("XDG_CONFIG_HOME", env.config_home())
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();

@@ -405,6 +405,7 @@ fn demo_runs_the_whole_flow_on_the_fixtures() {
         .args(["demo", "--workdir"])
         .arg(&workdir)
         .env("CUSTODIA_ACTOR", "tester")
+        .env("XDG_CONFIG_HOME", env.config_home())
         .output()
         .expect("run demo");
     let stdout = crate::util::text(&out.stdout);

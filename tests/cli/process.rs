@@ -105,6 +105,7 @@ fn archive_and_actor_come_from_flags_or_environment() {
     let out = init
         .env("CUSTODIA_ARCHIVE", &env.archive)
         .env("CUSTODIA_ACTOR", "from-env")
+        .env("XDG_CONFIG_HOME", env.config_home())
         .args(["--json", "init"])
         .output()
         .unwrap();

@@ -22,7 +22,9 @@ fn an_edited_ingest_event_breaks_the_chain_at_the_next_event() {
     // The noise's ingest event is the newest event of its item's chain.
     let n = f.ingest_event(&f.noise);
     edit_event(&f, n, r#""actor":"tester""#, r#""actor":"Tester""#);
+    // Signed events (issue 11): the edited event itself no longer matches its signature.
     f.assert_problems(&[
+        ("signature_invalid", &format!("event {n}")),
         ("chain_broken", &format!("event {}", n + 1)),
         ("item_chain_broken", &f.noise.id),
     ]);
@@ -34,7 +36,9 @@ fn an_edited_event_with_later_events_of_its_item_names_that_item() {
     // The notes were extracted after ingest: their extract event no longer chains either.
     let n = f.ingest_event(&f.notes);
     edit_event(&f, n, r#""name":"notes.txt""#, r#""name":"notez.txt""#);
+    // Signed events (issue 11): the edited event itself no longer matches its signature.
     f.assert_problems(&[
+        ("signature_invalid", &format!("event {n}")),
         ("chain_broken", &format!("event {}", n + 1)),
         ("item_chain_broken", &f.notes.id),
     ]);

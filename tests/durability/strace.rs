@@ -468,6 +468,7 @@ pub(super) fn traced(env: &Env, args: &[&str]) -> (Trace, String) {
         .args(args)
         .current_dir(env.dir.path())
         .env("CUSTODIA_ACTOR", "tester")
+        .env("XDG_CONFIG_HOME", env.config_home())
         .env_remove("CUSTODIA_ARCHIVE")
         .output()
         .expect("run strace");

@@ -4,7 +4,34 @@
 use super::*;
 
 // ---------------------------------------------------------------------------------------
-// The custody log, checked with serde_json and sha2 only.
+// The custody log, checked with serde_json, sha2, base64 and ed25519-dalek only.
+
+/// docs/FORMAT.md, "Signed events": the signature is Ed25519 over the canonical bytes of
+/// the event without `sig`, by the key an earlier (or this, for a registration) event
+/// registers for the event's actor under the fingerprint `signer`.
+fn check_signature(e: &Value, signers: &mut HashMap<String, [u8; 32]>) {
+    use base64::Engine as _;
+    let signer = e["signer"].as_str().expect("signer").to_owned();
+    if let Some(public) = e["details"]["public_key"].as_str() {
+        assert!(matches!(
+            e["action"].as_str(),
+            Some("init" | "key_register")
+        ));
+        assert_eq!(decode::openssh_fingerprint(public), signer);
+        assert_eq!(e["details"]["fingerprint"], signer.as_str());
+        signers.insert(signer.clone(), decode::ed25519_from_openssh(public));
+    }
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&signers[&signer]).unwrap();
+    let mut unsigned = e.clone();
+    unsigned.as_object_mut().unwrap().remove("sig");
+    let message = serde_json::to_vec(&unsigned).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(e["sig"].as_str().expect("sig"))
+        .unwrap();
+    let sig = ed25519_dalek::Signature::from_bytes(&sig.try_into().unwrap());
+    key.verify_strict(&message, &sig)
+        .unwrap_or_else(|_| panic!("event {} is not signed by {signer}", e["seq"]));
+}
 
 #[test]
 fn the_custody_log_is_canonical_and_both_chains_link() {
@@ -14,10 +41,11 @@ fn the_custody_log_is_canonical_and_both_chains_link() {
     let mut prev: Option<String> = None;
     let mut item_heads: HashMap<String, String> = HashMap::new();
     let mut actions = Vec::new();
+    let mut signers = HashMap::new();
     for (n, (seq, bytes, e)) in log.iter().enumerate() {
         assert_eq!(*seq, n as u64 + 1, "seq runs from 1 without gaps");
         assert_eq!(e["seq"], *seq);
-        assert_eq!(e["v"], 1);
+        assert_eq!(e["v"], 2, "every event this release writes is signed");
         let canonical = serde_json::to_vec(e).unwrap();
         assert_eq!(
             &canonical,
@@ -28,9 +56,10 @@ fn the_custody_log_is_canonical_and_both_chains_link() {
         assert!(!bytes.ends_with(b"\n"));
         let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
-            keys, EVENT_FIELDS,
+            keys, SIGNED_EVENT_FIELDS,
             "event {seq}: exactly the documented fields"
         );
+        check_signature(e, &mut signers);
         assert_eq!(e["prev"], prev.clone().map_or(Value::Null, Value::String));
         let time = e["time"].as_str().unwrap();
         assert_eq!(time.len(), "2024-03-04T10:05:41.123456Z".len(), "{time}");

@@ -116,6 +116,53 @@ pub(super) fn decode_meta(bytes: &[u8]) -> Meta {
     meta
 }
 
+/// `meta/key:<fingerprint>`: (public key, actors, registered at, revoked at, reason).
+pub(super) type KeyRec = (String, Vec<String>, u64, Option<u64>, Option<String>);
+
+pub(super) fn decode_key(bytes: &[u8]) -> KeyRec {
+    let mut r = Rec::new("meta/key", bytes);
+    let key = (
+        r.string(),
+        r.vec(Rec::string),
+        r.u64(),
+        r.option(Rec::u64),
+        r.option(Rec::string),
+    );
+    r.end();
+    key
+}
+
+/// The 32-byte Ed25519 key of an OpenSSH public key line (`ssh-ed25519 <base64 blob>`):
+/// the blob is string "ssh-ed25519" then string key, each a u32 BE length and bytes.
+pub(super) fn ed25519_from_openssh(line: &str) -> [u8; 32] {
+    use base64::Engine as _;
+    let mut parts = line.split_whitespace();
+    assert_eq!(parts.next(), Some("ssh-ed25519"), "{line}");
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(parts.next().expect("key blob"))
+        .expect("base64 blob");
+    let len = |at: usize| u32::from_be_bytes(blob[at..at + 4].try_into().unwrap()) as usize;
+    let name_len = len(0);
+    assert_eq!(&blob[4..4 + name_len], b"ssh-ed25519");
+    let at = 4 + name_len;
+    assert_eq!(len(at), 32);
+    blob[at + 4..at + 36].try_into().unwrap()
+}
+
+/// `SHA256:` and the unpadded base64 of SHA-256 of the key blob: what ssh-keygen -l prints.
+pub(super) fn openssh_fingerprint(line: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest;
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(line.split_whitespace().nth(1).expect("key blob"))
+        .unwrap();
+    let digest = sha2::Sha256::digest(blob);
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+    )
+}
+
 pub(super) fn decode_head(bytes: &[u8]) -> (u64, [u8; 32]) {
     let mut r = Rec::new("meta/head", bytes);
     let head = (r.u64(), r.digest());

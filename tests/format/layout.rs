@@ -85,7 +85,23 @@ fn the_meta_tree_decodes_by_hand() {
     let db = s.db();
     let meta = tree_map(&db, "meta");
     let keys: Vec<&[u8]> = meta.keys().map(Vec::as_slice).collect();
-    assert_eq!(keys, [&b"archive"[..], b"head", b"next_item"]);
+    assert_eq!(keys.len(), 4, "archive, head, one key, next_item");
+    assert_eq!(
+        [keys[0], keys[1], keys[3]],
+        [&b"archive"[..], b"head", b"next_item"]
+    );
+    let fingerprint = std::str::from_utf8(&keys[2][b"key:".len()..])
+        .unwrap()
+        .to_owned();
+    assert!(keys[2].starts_with(b"key:SHA256:"));
+    let (public, actors, registered_at, revoked_at, reason) = decode_key(&meta[keys[2]]);
+    assert_eq!(openssh_fingerprint(&public), fingerprint);
+    assert_eq!(actors, ["tester"]);
+    assert_eq!(
+        registered_at, 1,
+        "the init event registers its creator's key"
+    );
+    assert_eq!((revoked_at, reason), (None, None));
 
     let m = decode_meta(&meta[&b"archive"[..]]);
     assert_eq!(m.format, FORMAT);
@@ -113,9 +129,13 @@ fn the_meta_tree_decodes_by_hand() {
             "every event names the archive"
         );
     }
+    // The init event registers its creator's key: the one in `meta/key:<fingerprint>`.
     assert_eq!(
         log[0].2["details"],
-        serde_json::json!({"chunk_size": CHUNK_SIZE, "format": FORMAT})
+        serde_json::json!({
+            "chunk_size": CHUNK_SIZE, "format": FORMAT,
+            "fingerprint": fingerprint, "public_key": public,
+        })
     );
 }
 
@@ -219,6 +239,8 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         P::FileMismatch,
         P::PathUnsafe,
         P::MetadataMismatch,
+        P::SignatureInvalid,
+        P::SignerUnknown,
     ];
     // No wildcard: a new kind does not compile until it is listed above (and documented).
     for k in kinds {
@@ -238,7 +260,9 @@ fn format_md_names_every_tree_problem_kind_and_action() {
             | P::FileUnlisted
             | P::FileMismatch
             | P::PathUnsafe
-            | P::MetadataMismatch => {}
+            | P::MetadataMismatch
+            | P::SignatureInvalid
+            | P::SignerUnknown => {}
         }
     }
     use custodia::custody::Action as A;
@@ -253,6 +277,8 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         A::Seal,
         A::Verify,
         A::Import,
+        A::KeyRegister,
+        A::KeyRevoke,
     ];
     for a in actions {
         match a {
@@ -265,7 +291,9 @@ fn format_md_names_every_tree_problem_kind_and_action() {
             | A::Export
             | A::Seal
             | A::Verify
-            | A::Import => {}
+            | A::Import
+            | A::KeyRegister
+            | A::KeyRevoke => {}
         }
     }
     let words = TREES
@@ -275,6 +303,7 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         .chain(&BAG_INFO_LABELS)
         .chain(&EVIDENCE_FIELDS)
         .chain(&SEAL_DETAILS)
+        .chain(&SIGNED_EVENT_FIELDS)
         .copied()
         .chain([VOLUME_TREE, PACK_TREE, "volumes/"])
         .chain(kinds.iter().map(|k| k.as_str()))

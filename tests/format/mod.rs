@@ -123,6 +123,12 @@ const EVENT_FIELDS: [&str; 13] = [
     "time", "tool", "v",
 ];
 
+/// A version-2 event: the version-1 fields plus `sig` and `signer`, in byte order.
+const SIGNED_EVENT_FIELDS: [&str; 15] = [
+    "action", "actor", "archive", "case", "details", "host", "items", "prev", "reason", "seq",
+    "sig", "signer", "time", "tool", "v",
+];
+
 // ---------------------------------------------------------------------------------------
 // The archive the tests read: every action that writes, on the fixture case and more.
 

@@ -90,6 +90,7 @@ fn measured(env: &Env, args: &[&str]) -> Measured {
         .arg(&env.archive)
         .args(args)
         .env("CUSTODIA_ACTOR", "tester")
+        .env("XDG_CONFIG_HOME", env.config_home())
         .env_remove("CUSTODIA_ARCHIVE")
         .stdin(Stdio::null());
     let mut polled = 0;

@@ -45,6 +45,12 @@ impl Env {
         env
     }
 
+    /// This test's own config directory ($XDG_CONFIG_HOME), where custodia keeps the
+    /// actors' default signing keys: no test touches the user's keys, nor another test's.
+    pub fn config_home(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -55,6 +61,7 @@ impl Env {
         c.arg("--archive")
             .arg(&self.archive)
             .env("CUSTODIA_ACTOR", "tester")
+            .env("XDG_CONFIG_HOME", self.config_home())
             .env_remove("CUSTODIA_ARCHIVE");
         c
     }
@@ -96,6 +103,13 @@ impl Env {
             text(&out.stderr)
         );
         (text(&out.stdout), text(&out.stderr))
+    }
+
+    /// `verify --read-only --json` (records nothing), whatever its exit code, with the code.
+    pub fn verify_read_only(&self) -> (i32, Value) {
+        let out = self.run(&["--json", "verify", "--read-only"]);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), v)
     }
 
     /// `verify --json`, whatever its exit code, with the code.
@@ -195,6 +209,7 @@ impl Env {
         c.arg("--archive")
             .arg(&self.archive)
             .env("CUSTODIA_ACTOR", "tester")
+            .env("XDG_CONFIG_HOME", self.config_home())
             .env_remove("CUSTODIA_ARCHIVE");
         c
     }
@@ -384,4 +399,21 @@ pub fn chmod_tree(dir: &Path, dirs: u32, files: u32) {
                 .expect("chmod");
         }
     }
+}
+
+/// Every custody event as stored (seq, parsed JSON), read through sled directly.
+pub fn custody_events(env: &Env) -> Vec<(u64, Value)> {
+    let db = env.sled();
+    let events = db
+        .open_tree("custody")
+        .expect("custody tree")
+        .iter()
+        .map(|e| {
+            let (k, v) = e.expect("event");
+            let seq = u64::from_be_bytes(k.as_ref().try_into().expect("seq key"));
+            (seq, serde_json::from_slice(&v[1..]).expect("event JSON"))
+        })
+        .collect();
+    close_sled(db, &env.archive.join("db"));
+    events
 }

@@ -105,6 +105,7 @@ pub fn spawn(env: &Env, args: &[&str]) -> std::process::Child {
         .arg(&env.archive)
         .args(args)
         .env("CUSTODIA_ACTOR", "tester")
+        .env("XDG_CONFIG_HOME", env.config_home())
         .env_remove("CUSTODIA_ARCHIVE")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

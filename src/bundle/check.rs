@@ -12,12 +12,13 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::bagit::{self, Algorithm, FileDigests, TripleHasher};
-use super::layout;
+use super::layout::{self, CaseJson, EvidenceEntry};
+use crate::custody::details::{AcquisitionDetails, ExportDetails, IngestFacts};
 use crate::custody::{Action, Break, ChainWalker, Event};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::findings::{ProblemKind, VerifyReport};
-use crate::ids::{CaseId, EventDigest};
+use crate::ids::{CaseId, ContentId, EventDigest, Sha256Digest};
 
 /// No tag or metadata file is read whole if it is larger than this.
 const MAX_TAG_FILE: u64 = 64 << 20;
@@ -60,10 +61,57 @@ struct Custody {
     cases: HashMap<String, BTreeSet<String>>,
 }
 
-/// data/evidence.json as read: its case and its items.
+/// data/evidence.json as read: its case, and each item apart, so that one malformed entry
+/// is a finding about that entry and hides nothing about the others.
 struct EvidenceDoc {
-    case: Value,
-    items: Vec<Value>,
+    case: Option<String>,
+    items: Vec<ReadEntry>,
+}
+
+/// data/evidence.json's two parts, each `None` when it is missing or not of its type.
+#[derive(serde::Deserialize)]
+struct EvidenceParts {
+    #[serde(default, deserialize_with = "lenient")]
+    case: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    items: Option<Vec<Value>>,
+}
+
+/// One item of evidence.json as found: the JSON (the export event recorded the digest of
+/// exactly this), the id it gives, and the entry when it has the fields of one.
+struct ReadEntry {
+    raw: Value,
+    id: Option<String>,
+    entry: std::result::Result<EvidenceEntry, String>,
+}
+
+impl ReadEntry {
+    fn new(raw: Value) -> ReadEntry {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        // Objects only: serde would also read a struct from a list of its fields in order.
+        let (id, entry) = if raw.is_object() {
+            let id = serde_json::from_value::<Id>(raw.clone()).ok().map(|i| i.id);
+            let entry = serde_json::from_value(raw.clone()).map_err(|e| e.to_string());
+            (id, entry)
+        } else {
+            (None, Err("is not a JSON object".to_owned()))
+        };
+        ReadEntry { raw, id, entry }
+    }
+}
+
+/// A field read as `T` when it is one and as `None` otherwise: a malformed part of a bag's
+/// metadata is a finding of its own and stops nothing else being read.
+fn lenient<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::Deserialize;
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
 }
 
 struct Checker<'a> {
@@ -102,11 +150,7 @@ pub fn verify_bundle(dir: &Path) -> Result<VerifyReport> {
     let evidence = c.evidence_items();
     let listed: BTreeSet<String> = evidence
         .iter()
-        .flat_map(|d| {
-            d.items
-                .iter()
-                .filter_map(|i| i["id"].as_str().map(str::to_owned))
-        })
+        .flat_map(|d| d.items.iter().filter_map(|i| i.id.clone()))
         .collect();
     let custody = c.check_custody(&info, listed);
     // Sizes first: nothing is hashed before it is known how large it may be (issue 9.9).
@@ -370,11 +414,11 @@ impl Checker<'_> {
                 source: "this release writes".into(),
             },
         );
-        let listed: Vec<(String, &Value)> = evidence
+        let listed: Vec<(String, Option<&EvidenceEntry>)> = evidence
             .map(|d| d.items.as_slice())
             .unwrap_or_default()
             .iter()
-            .filter_map(|i| i["id"].as_str().map(|id| (id.to_owned(), i)))
+            .filter_map(|i| Some((i.id.clone()?, i.entry.as_ref().ok())))
             .collect();
         let ids: BTreeSet<String> = if custody.exported.is_empty() {
             listed.iter().map(|(id, _)| id.clone()).collect()
@@ -387,22 +431,20 @@ impl Checker<'_> {
                 .get(&id)
                 .filter(|e| e.action == Action::Ingest);
             let from_event = ingest.and_then(|e| {
-                let name = hex::decode(e.details.get("name_hex")?.as_str()?).ok()?;
-                let size = e.details.get("size")?.as_u64()?;
+                let details = e.details_as::<AcquisitionDetails>()?;
                 Some((
-                    layout::evidence_path_of(&id, &name),
-                    size,
+                    layout::evidence_path_of(&id, &details.name_bytes()?),
+                    details.size,
                     format!("its ingest event (event {})", e.seq),
                 ))
             });
             let from_listing = || {
-                let item = listed.iter().find(|(i, _)| *i == id)?.1;
-                let file = item["file"].as_str()?;
+                let entry = listed.iter().find(|(i, _)| *i == id)?.1?;
                 let dir = format!("{}{id}/", layout::EVIDENCE_DIR);
-                let name = file.strip_prefix(&dir).filter(|n| !n.contains('/'))?;
+                let name = entry.file.strip_prefix(&dir).filter(|n| !n.contains('/'))?;
                 Some((
                     format!("{dir}{name}"),
-                    item["size"].as_u64()?,
+                    entry.size,
                     layout::EVIDENCE_JSON.to_owned(),
                 ))
             };
@@ -824,8 +866,11 @@ impl Checker<'_> {
             }
             return None;
         };
-        let doc = serde_json::from_slice::<Value>(&bytes);
-        let Ok(Value::Object(mut doc)) = doc else {
+        let parts = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(Value::is_object)
+            .and_then(|doc| serde_json::from_value::<EvidenceParts>(doc).ok());
+        let Some(parts) = parts else {
             self.problem(
                 ProblemKind::MetadataMismatch,
                 layout::EVIDENCE_JSON,
@@ -833,18 +878,18 @@ impl Checker<'_> {
             );
             return None;
         };
-        let case = doc.remove("case").unwrap_or(Value::Null);
-        match doc.remove("items") {
-            Some(Value::Array(items)) => Some(EvidenceDoc { case, items }),
-            _ => {
-                self.problem(
-                    ProblemKind::MetadataMismatch,
-                    layout::EVIDENCE_JSON,
-                    "has no \"items\" list",
-                );
-                None
-            }
-        }
+        let Some(items) = parts.items else {
+            self.problem(
+                ProblemKind::MetadataMismatch,
+                layout::EVIDENCE_JSON,
+                "has no \"items\" list",
+            );
+            return None;
+        };
+        Some(EvidenceDoc {
+            case: parts.case,
+            items: items.into_iter().map(ReadEntry::new).collect(),
+        })
     }
 
     /// evidence.json and case.json must agree with the payload and with the events: each
@@ -861,7 +906,7 @@ impl Checker<'_> {
             .map(|(e, _)| e)
             .filter(|e| e.action == Action::Export);
         if let Some(doc) = evidence {
-            if export.is_some_and(|e| e.case.as_deref() != doc.case.as_str()) {
+            if export.is_some_and(|e| e.case != doc.case) {
                 self.problem(
                     ProblemKind::MetadataMismatch,
                     layout::EVIDENCE_JSON,
@@ -880,38 +925,60 @@ impl Checker<'_> {
             }
             return;
         };
-        let case = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
-        let id = case["id"].as_str().map(str::to_owned);
-        if id.is_none() || id.as_ref() != info.get("External-Identifier") {
-            self.problem(
+        let raw = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+        match serde_json::from_value::<CaseJson>(raw.clone()) {
+            Ok(case) if info.get("External-Identifier") == Some(&case.id) => {}
+            Ok(_) => self.problem(
                 ProblemKind::MetadataMismatch,
                 layout::CASE_JSON,
                 "its case id is not bag-info's External-Identifier",
-            );
+            ),
+            Err(e) => self.problem(
+                ProblemKind::MetadataMismatch,
+                layout::CASE_JSON,
+                format!("is not a case.json as custodia writes it: {e}"),
+            ),
         }
-        let recorded = export.and_then(|e| e.details.get(layout::EVENT_CASE_JSON));
+        let recorded = export
+            .and_then(|e| e.details_as::<ExportDetails>())
+            .and_then(|d| d.case_json_sha256);
         if let Some(recorded) = recorded
-            && recorded.as_str() != Some(&layout::metadata_digest(&case))
+            && Sha256Digest::from_hex(&recorded) != Some(layout::metadata_digest(&raw))
         {
             let detail = "is not the case.json the export event recorded (its title, description or another field was changed)";
             self.problem(ProblemKind::MetadataMismatch, layout::CASE_JSON, detail);
         }
     }
 
-    fn check_items(&mut self, items: &[Value], custody: &Custody, export: Option<&Event>) {
+    fn check_items(&mut self, items: &[ReadEntry], custody: &Custody, export: Option<&Event>) {
         self.report.checked.items = items.len() as u64;
         let mut files_claimed = BTreeSet::new();
         let mut ids = BTreeSet::new();
-        let recorded = export.and_then(|e| e.details.get(layout::EVENT_EVIDENCE));
-        for item in items {
-            let id = item["id"].as_str().unwrap_or("?").to_owned();
+        let mut anonymous = false;
+        let recorded = export
+            .and_then(|e| e.details_as::<ExportDetails>())
+            .and_then(|d| d.evidence_sha256);
+        for (n, item) in items.iter().enumerate() {
+            let Some(id) = &item.id else {
+                anonymous = true;
+                let detail = format!("its item {} has no \"id\"", n + 1);
+                self.problem(ProblemKind::MetadataMismatch, layout::EVIDENCE_JSON, detail);
+                continue;
+            };
             ids.insert(id.clone());
-            if let Some(file) = item["file"].as_str() {
-                files_claimed.insert(file.to_owned());
+            match &item.entry {
+                Ok(entry) => {
+                    files_claimed.insert(entry.file.clone());
+                    self.check_item(id, entry, custody);
+                }
+                Err(why) => {
+                    let detail = format!("its entry in {} {why}", layout::EVIDENCE_JSON);
+                    self.problem(ProblemKind::MetadataMismatch, id, detail);
+                }
             }
-            self.check_item(&id, item, custody);
-            if let Some(recorded) = recorded
-                && recorded.get(&id).and_then(Value::as_str) != Some(&layout::metadata_digest(item))
+            if let Some(recorded) = &recorded
+                && recorded.get(id).and_then(|h| Sha256Digest::from_hex(h))
+                    != Some(layout::metadata_digest(&item.raw))
             {
                 let detail = format!(
                     "its entry in {} is not the one the export event recorded (a field was changed)",
@@ -920,7 +987,7 @@ impl Checker<'_> {
                 self.problem(ProblemKind::MetadataMismatch, id, detail);
             }
         }
-        if ids != custody.exported {
+        if anonymous || ids != custody.exported {
             self.problem(
                 ProblemKind::MetadataMismatch,
                 layout::EVIDENCE_JSON,
@@ -941,32 +1008,23 @@ impl Checker<'_> {
         }
     }
 
-    fn check_item(&mut self, id: &str, item: &Value, custody: &Custody) {
-        let field = |k: &str| item[k].as_str().map(str::to_owned);
-        let Some(file) = field("file") else {
-            return self.problem(ProblemKind::MetadataMismatch, id, "has no \"file\"");
-        };
-        if let Some(d) = self.payload.get(&file).cloned() {
+    fn check_item(&mut self, id: &str, entry: &EvidenceEntry, custody: &Custody) {
+        let file = &entry.file;
+        if let Some(d) = self.payload.get(file) {
             let recorded = (
-                field("sha256"),
-                field("blake3"),
-                field("sha512"),
-                item["size"].as_u64(),
+                Sha256Digest::from_hex(&entry.sha256),
+                ContentId::from_hex(&entry.blake3),
+                entry.sha512.as_str(),
+                entry.size,
             );
-            let actual = (
-                Some(d.sha256.to_hex()),
-                Some(d.blake3.to_hex()),
-                Some(d.sha512.clone()),
-                Some(d.size),
-            );
-            if recorded != actual {
+            if recorded != (Some(d.sha256), Some(d.blake3), d.sha512.as_str(), d.size) {
                 let detail = format!(
                     "the hashes or size in {} do not match {file}",
                     layout::EVIDENCE_JSON
                 );
                 self.problem(ProblemKind::MetadataMismatch, id, detail);
             }
-        } else if !self.skipped.contains(&file) {
+        } else if !self.skipped.contains(file) {
             return self.problem(
                 ProblemKind::FileMissing,
                 id,
@@ -980,7 +1038,14 @@ impl Checker<'_> {
                 "its history does not begin with its ingest event",
             );
         };
-        if let Some(field) = differs_from_event(item, e, custody.cases.get(id)) {
+        let Some(facts) = IngestFacts::of_event(e) else {
+            let detail = format!(
+                "its ingest event (event {}) does not hold the details of an ingest",
+                e.seq
+            );
+            return self.problem(ProblemKind::MetadataMismatch, id, detail);
+        };
+        if let Some(field) = entry_differs(entry, &facts, custody.cases.get(id)) {
             let detail = format!(
                 "its {field} in {} is not what its events (ingest: event {}) recorded",
                 layout::EVIDENCE_JSON,
@@ -989,23 +1054,16 @@ impl Checker<'_> {
             self.problem(ProblemKind::MetadataMismatch, id, detail);
         }
         // Its bytes are those at the path its ingest event gives, wherever `file` points.
-        let name = e
-            .details
-            .get("name_hex")
-            .and_then(Value::as_str)
-            .and_then(|h| hex::decode(h).ok());
-        let Some(path) = name.map(|n| layout::evidence_path_of(id, &n)) else {
-            return;
-        };
-        if path != file {
+        let path = layout::evidence_path_of(id, &facts.name);
+        if path != *file {
             let detail = format!(
                 "its file in {} is {file}, not {path} as its ingest event names it",
                 layout::EVIDENCE_JSON
             );
             self.problem(ProblemKind::MetadataMismatch, id, detail);
         }
-        let Some(d) = self.payload.get(&path).cloned() else {
-            if !self.skipped.contains(&path) && path != file {
+        let Some(d) = self.payload.get(&path) else {
+            if !self.skipped.contains(&path) && path != *file {
                 self.problem(
                     ProblemKind::FileMissing,
                     id,
@@ -1015,16 +1073,11 @@ impl Checker<'_> {
             return;
         };
         let at_ingest = (
-            e.details.get("sha256").and_then(Value::as_str),
-            e.details.get("blake3").and_then(Value::as_str),
-            e.details.get("size").and_then(Value::as_u64),
+            Sha256Digest::from_hex(&facts.sha256),
+            ContentId::from_hex(&facts.blake3),
+            facts.size,
         );
-        let actual = (
-            Some(d.sha256.to_hex()),
-            Some(d.blake3.to_hex()),
-            Some(d.size),
-        );
-        if at_ingest != (actual.0.as_deref(), actual.1.as_deref(), actual.2) {
+        if at_ingest != (Some(d.sha256), Some(d.blake3), d.size) {
             self.problem(
                 ProblemKind::MetadataMismatch,
                 id,
@@ -1069,26 +1122,21 @@ impl Checker<'_> {
         else {
             return;
         };
-        let detail = |k: &str| {
-            export
-                .details
-                .get(k)
-                .and_then(Value::as_str)
-                .map(|v| bagit::one_line(v).trim().to_owned())
-        };
+        let details = export.details_as::<ExportDetails>();
+        let line = |v: &str| bagit::one_line(v).trim().to_owned();
+        let detail = |v: Option<&Option<String>>| v.and_then(|v| v.as_deref()).map(line);
         let title = self
             .read(layout::CASE_JSON, MAX_TAG_FILE)
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|c| {
-                c["title"]
-                    .as_str()
-                    .map(|t| bagit::one_line(t).trim().to_owned())
-            });
+            .and_then(|b| serde_json::from_slice::<CaseJson>(&b).ok())
+            .map(|c| line(&c.title));
         let expected = [
             ("External-Identifier", export.case.clone()),
             ("External-Description", title),
-            ("Source-Organization", detail("organization")),
-            ("Contact-Name", detail("contact")),
+            (
+                "Source-Organization",
+                detail(details.as_ref().map(|d| &d.organization)),
+            ),
+            ("Contact-Name", detail(details.as_ref().map(|d| &d.contact))),
         ];
         for (label, want) in expected {
             if info.get(label) != want.as_ref() {
@@ -1175,49 +1223,48 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// The first field of an evidence.json item that differs from what its events recorded:
-/// the ingest event's details, time and actor, the name and path shown as text from their
-/// bytes, and the cases its ingest and link events name.
-fn differs_from_event(
-    item: &Value,
-    e: &Event,
+/// The first field of an evidence.json entry that differs from what its events recorded:
+/// its ingest event's facts (compared as `verify` compares an item record), the name and
+/// path shown as text from their bytes, and the cases its ingest and link events name.
+fn entry_differs(
+    entry: &EvidenceEntry,
+    recorded: &IngestFacts,
     cases: Option<&BTreeSet<String>>,
 ) -> Option<&'static str> {
-    let fields = [
-        "name_hex",
-        "path_hex",
-        "source",
-        "note",
-        "tags",
-        "captured_at",
-        "modified_at",
-        "parent",
-    ];
-    let null = Value::Null;
-    let as_text = |k: &str| {
-        let bytes = hex::decode(e.details.get(k)?.as_str()?).ok()?;
-        Some(Value::String(crate::text::exact_or_escaped(&bytes)))
+    // The bytes as lower-case hex, as custodia writes them: any other spelling is an edit.
+    let bytes = |h: &str| hex::decode(h).ok().filter(|b| hex::encode(b) == h);
+    let Some(name) = bytes(&entry.name_hex) else {
+        return Some("name_hex");
     };
-    let cases: Vec<Value> = cases
-        .into_iter()
-        .flatten()
-        .map(|c| Value::String(c.clone()))
-        .collect();
-    let derived = [
-        ("ingested_at", Some(Value::String(e.time.clone()))),
-        ("ingested_by", Some(Value::String(e.actor.clone()))),
-        ("name", as_text("name_hex")),
-        ("path", as_text("path_hex")),
-        ("cases", Some(Value::Array(cases))),
-    ];
-    fields
-        .iter()
-        .find(|k| item.get(**k).unwrap_or(&null) != e.details.get(**k).unwrap_or(&null))
-        .copied()
-        .or_else(|| {
-            derived
-                .iter()
-                .find(|(k, v)| item.get(*k) != v.as_ref())
-                .map(|(k, _)| *k)
-        })
+    let Some(path) = bytes(&entry.path_hex) else {
+        return Some("path_hex");
+    };
+    let listed = IngestFacts {
+        actor: entry.ingested_by.clone(),
+        time: entry.ingested_at.clone(),
+        blake3: entry.blake3.clone(),
+        sha256: entry.sha256.clone(),
+        size: entry.size,
+        name,
+        path,
+        source: entry.source.clone(),
+        note: entry.note.clone(),
+        tags: entry.tags.clone(),
+        captured_at: entry.captured_at.clone(),
+        modified_at: entry.modified_at.clone(),
+        parent: entry.parent.clone(),
+    };
+    let cases: Vec<String> = cases.into_iter().flatten().cloned().collect();
+    let text = crate::text::exact_or_escaped;
+    // Named by their evidence.json keys.
+    let differs = listed.first_difference(recorded).map(|field| match field {
+        "actor" => "ingested_by",
+        "name" => "name_hex",
+        "path" => "path_hex",
+        other => other,
+    });
+    differs
+        .or_else(|| (entry.name != text(&recorded.name)).then_some("name"))
+        .or_else(|| (entry.path != text(&recorded.path)).then_some("path"))
+        .or_else(|| (entry.cases != cases).then_some("cases"))
 }

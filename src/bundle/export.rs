@@ -5,19 +5,18 @@
 //! recorded in the custody log, and only then renamed to the requested name.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::bagit::{self, Algorithm, FileDigests, TripleHasher};
-use super::layout;
+use super::layout::{self, CaseJson, EvidenceEntry, EvidenceJson};
 use crate::archive::Archive;
-use crate::custody::details::SealDetails;
+use crate::custody::details::{ExportDetails, SealDetails};
 use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
@@ -175,37 +174,28 @@ impl Archive {
         let total: u64 = payload.iter().map(|w| w.digests.size).sum();
         // case.json and evidence.json come first: the export event records a digest of
         // each, so that every field of them is pinned by the custody head (issue 9.3).
-        let case_value = self.case_json(case, ids);
-        let case_json = write_file(&bag.join(layout::CASE_JSON), &pretty(&case_value))?;
+        let case_doc = self.case_json(case, ids);
+        let case_json = write_file(&bag.join(layout::CASE_JSON), &pretty(&case_doc)?)?;
         let (evidence_json, entry_digests) =
             self.write_evidence_json(bag, &opts.case, ids, &payload)?;
+        let details = ExportDetails {
+            bundle: exact_or_escaped(
+                opts.out
+                    .file_name()
+                    .map(|n| n.as_encoded_bytes())
+                    .unwrap_or_default(),
+            ),
+            items: ids.len() as u64,
+            bytes: total,
+            organization: opts.organization.clone(),
+            contact: opts.contact.clone(),
+            case_json_sha256: Some(layout::metadata_digest(&case_doc).to_hex()),
+            evidence_sha256: Some(entry_digests),
+        };
         let draft = Draft::new(Action::Export)
             .case(&opts.case)
             .reason(opts.reason.clone())
-            .detail(
-                "bundle",
-                exact_or_escaped(
-                    opts.out
-                        .file_name()
-                        .map(|n| n.as_encoded_bytes())
-                        .unwrap_or_default(),
-                ),
-            )
-            .detail("items", ids.len() as u64)
-            .detail("bytes", total)
-            .detail(
-                "organization",
-                opts.organization.clone().map_or(Value::Null, Value::String),
-            )
-            .detail(
-                "contact",
-                opts.contact.clone().map_or(Value::Null, Value::String),
-            )
-            .detail(
-                layout::EVENT_CASE_JSON,
-                layout::metadata_digest(&case_value),
-            )
-            .detail(layout::EVENT_EVIDENCE, Value::Object(entry_digests));
+            .with(&details);
         let draft = ids.iter().fold(draft, |d, id| d.item(*id));
         let sealed = self.seal_next(&draft)?;
 
@@ -382,16 +372,16 @@ impl Archive {
         Ok(seqs)
     }
 
-    fn case_json(&self, case: &crate::catalog::CaseRecord, ids: &[EvidenceId]) -> Value {
-        json!({
-            "id": case.id.to_string(),
-            "title": case.title,
-            "description": case.description,
-            "created_at": case.created_at,
-            "created_by": case.actor,
-            "archive_id": self.meta.archive_id,
-            "exported_items": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
-        })
+    fn case_json(&self, case: &crate::catalog::CaseRecord, ids: &[EvidenceId]) -> CaseJson {
+        CaseJson {
+            id: case.id.to_string(),
+            title: case.title.clone(),
+            description: case.description.clone(),
+            created_at: case.created_at.clone(),
+            created_by: case.actor.clone(),
+            archive_id: self.meta.archive_id.clone(),
+            exported_items: ids.iter().map(|i| i.to_string()).collect(),
+        }
     }
 
     /// Writes `data/evidence.json` one item at a time, each looked up as it is written: the
@@ -404,7 +394,7 @@ impl Archive {
         case: &CaseId,
         ids: &[EvidenceId],
         written: &[Written],
-    ) -> Result<(FileDigests, serde_json::Map<String, Value>)> {
+    ) -> Result<(FileDigests, BTreeMap<String, String>)> {
         let mut out = BagFile::create(bag.join(layout::EVIDENCE_JSON))?;
         let doc = EvidenceJson {
             case: case.to_string(),
@@ -413,7 +403,7 @@ impl Archive {
                 ids,
                 written,
                 failed: RefCell::new(None),
-                digests: RefCell::new(serde_json::Map::new()),
+                digests: RefCell::new(BTreeMap::new()),
             },
         };
         let result = serde_json::to_writer_pretty(&mut out, &doc);
@@ -430,7 +420,7 @@ impl Archive {
     }
 
     /// One item of evidence.json.
-    fn evidence_entry(&self, id: EvidenceId, written: &Written) -> Result<Value> {
+    fn evidence_entry(&self, id: EvidenceId, written: &Written) -> Result<EvidenceEntry> {
         let item = self.item(id)?;
         let cases: Vec<String> = self.cases_of(id)?.iter().map(|c| c.to_string()).collect();
         let attachments: Vec<String> = self
@@ -438,28 +428,28 @@ impl Archive {
             .iter()
             .map(|c| c.to_string())
             .collect();
-        Ok(json!({
-            "id": item.id.to_string(),
-            "file": written.rel,
-            "blake3": item.blake3.to_hex(),
-            "sha256": item.sha256.to_hex(),
-            "sha512": written.digests.sha512,
-            "size": item.size,
-            "name": exact_or_escaped(&item.name),
-            "name_hex": hex::encode(&item.name),
-            "path": exact_or_escaped(&item.path),
-            "path_hex": hex::encode(&item.path),
-            "source": item.source,
-            "note": item.note,
-            "tags": item.tags,
-            "captured_at": item.captured_at,
-            "modified_at": item.modified_at,
-            "ingested_at": item.ingested_at,
-            "ingested_by": item.actor,
-            "parent": item.parent.map(|p| p.to_string()),
-            "attachments": attachments,
-            "cases": cases,
-        }))
+        Ok(EvidenceEntry {
+            id: item.id.to_string(),
+            file: written.rel.clone(),
+            blake3: item.blake3.to_hex(),
+            sha256: item.sha256.to_hex(),
+            sha512: written.digests.sha512.clone(),
+            size: item.size,
+            name: exact_or_escaped(&item.name),
+            name_hex: hex::encode(&item.name),
+            path: exact_or_escaped(&item.path),
+            path_hex: hex::encode(&item.path),
+            source: item.source,
+            note: item.note,
+            tags: item.tags,
+            captured_at: item.captured_at,
+            modified_at: item.modified_at,
+            ingested_at: item.ingested_at,
+            ingested_by: item.actor,
+            parent: item.parent.map(|p| p.to_string()),
+            attachments,
+            cases,
+        })
     }
 
     /// Writes `data/custody.jsonl` event by event: every event naming one of `ids`, in log
@@ -519,10 +509,12 @@ impl Archive {
     }
 }
 
-fn pretty(value: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+/// A metadata document as custodia writes it: serde_json's pretty printing, and a newline.
+fn pretty(document: &impl Serialize) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(document)
+        .map_err(|e| Error::Database(format!("a metadata document does not encode: {e}")))?;
     bytes.push(b'\n');
-    bytes
+    Ok(bytes)
 }
 
 /// Buffers of payload bytes in flight between the reading and the writing thread.
@@ -682,14 +674,6 @@ impl io::Write for BagFile {
     }
 }
 
-/// evidence.json: `{"case": ..., "items": [...]}`, the fields in this (alphabetical)
-/// order, as serde_json writes a `json!` object.
-#[derive(Serialize)]
-struct EvidenceJson<'a> {
-    case: String,
-    items: EvidenceItems<'a>,
-}
-
 /// evidence.json's items, each looked up when serde_json asks for it.
 struct EvidenceItems<'a> {
     archive: &'a Archive,
@@ -698,7 +682,7 @@ struct EvidenceItems<'a> {
     /// The first lookup's error, kept whole (serde only carries a message).
     failed: RefCell<Option<Error>>,
     /// Each entry's `metadata_digest`, by item id, gathered as the entries are written.
-    digests: RefCell<serde_json::Map<String, Value>>,
+    digests: RefCell<BTreeMap<String, String>>,
 }
 
 impl Serialize for EvidenceItems<'_> {
@@ -716,7 +700,7 @@ impl Serialize for EvidenceItems<'_> {
             };
             self.digests
                 .borrow_mut()
-                .insert(id.to_string(), layout::metadata_digest(&entry).into());
+                .insert(id.to_string(), layout::metadata_digest(&entry).to_hex());
             seq.serialize_element(&entry)?;
         }
         seq.end()

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+pub use crate::bundle::finding::{BagFinding, BagItem, BagPath, Manifest, SizeSource, Unlisted};
 use crate::custody::Break;
 use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId};
 
@@ -172,12 +173,8 @@ pub enum Finding {
         digest: EventDigest,
     },
     HeadFileMissing,
-    /// A finding about a bundle: its kind, the bag path (or item) it concerns, and why.
-    Bag {
-        kind: ProblemKind,
-        at: Option<String>,
-        why: String,
-    },
+    /// A finding about a bundle (`verify --bundle`), naming what the bag gives.
+    Bundle(BagFinding),
 }
 
 /// What of an item the index lacks.
@@ -214,7 +211,7 @@ impl Finding {
             | DatabaseHeadMissing
             | HeadFileWrong { .. }
             | HeadFileMissing => ProblemKind::HeadMismatch,
-            Bag { kind, .. } => *kind,
+            Bundle(b) => b.kind(),
         }
     }
 
@@ -251,7 +248,7 @@ impl Finding {
             DatabaseHeadMissing => None,
             HeadFileWrong { seq, .. } => Some(format!("event {seq}")),
             HeadFileMissing => Some("HEAD".into()),
-            Bag { at, .. } => at.clone(),
+            Bundle(b) => Some(b.subject()),
         }
     }
 }
@@ -308,7 +305,7 @@ impl fmt::Display for Finding {
                 "the HEAD file records event {seq} with digest {digest}, which the log does not hold: the database lost or changed acknowledged events"
             ),
             HeadFileMissing => f.write_str("the HEAD file is missing or unreadable"),
-            Bag { why, .. } => f.write_str(why),
+            Bundle(b) => b.fmt(f),
         }
     }
 }
@@ -340,15 +337,6 @@ impl VerifyReport {
 
     pub fn found(&mut self, finding: Finding) {
         self.problems.push(finding);
-    }
-
-    /// A bundle finding: its kind, the bag path or item it concerns, and why.
-    pub(crate) fn add(&mut self, kind: ProblemKind, at: Option<String>, why: impl Into<String>) {
-        self.problems.push(Finding::Bag {
-            kind,
-            at,
-            why: why.into(),
-        });
     }
 }
 

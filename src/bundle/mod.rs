@@ -3,6 +3,7 @@
 mod bagit;
 mod check;
 mod export;
+pub(crate) mod finding;
 pub mod layout;
 
 pub use check::verify_bundle;

@@ -8,9 +8,21 @@ use crate::bundle::layout;
 
 impl fmt::Display for BagFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every variant has its sentence in exactly one of these, by what it concerns;
+        // Debug only for one that were forgotten.
+        self.bag_sentence(f)
+            .or_else(|| self.file_sentence(f))
+            .or_else(|| self.metadata_sentence(f))
+            .or_else(|| self.custody_sentence(f))
+            .unwrap_or_else(|| write!(f, "{self:?}"))
+    }
+}
+
+impl BagFinding {
+    /// Sentences of `bag_invalid` findings, and of every missing file.
+    fn bag_sentence(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
         use BagFinding::*;
-        let evidence = layout::EVIDENCE_JSON;
-        match self {
+        Some(match self {
             TooDeep { limit, .. } => write!(
                 f,
                 "is nested deeper than {limit} directories, which custodia never writes; not walked"
@@ -27,7 +39,6 @@ impl fmt::Display for BagFinding {
             }
             BagInfoMissing | ManifestMissing(_) | ReadmeMissing | EvidenceJsonMissing
             | CaseJsonMissing | CustodyMissing => f.write_str("is missing"),
-            BagInfoNotUtf8 => f.write_str("is not valid UTF-8"),
             BagInfoMalformed { why } | ManifestLine { why, .. } => f.write_str(why),
             OxumWrong { declared, actual } => write!(
                 f,
@@ -38,9 +49,14 @@ impl fmt::Display for BagFinding {
             ListedOutsidePayload { path, .. } => {
                 write!(f, "lists {path}, which is not under data/")
             }
-            NameNotUtf8 { .. } => {
-                f.write_str("file name is not valid UTF-8, so no manifest can name it")
-            }
+            _ => return None,
+        })
+    }
+
+    /// Sentences of findings about one file: unsafe, missing, mismatched or unlisted.
+    fn file_sentence(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        use BagFinding::*;
+        Some(match self {
             Symlink { .. } => f.write_str(
                 "is a symbolic link; a bag holds only regular files (not followed)",
             ),
@@ -76,6 +92,19 @@ impl fmt::Display for BagFinding {
                     "is under data/evidence/ but no item in data/evidence.json is this file"
                 }
             }),
+            _ => return None,
+        })
+    }
+
+    /// Sentences of `metadata_mismatch` findings.
+    fn metadata_sentence(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        use BagFinding::*;
+        let evidence = layout::EVIDENCE_JSON;
+        Some(match self {
+            BagInfoNotUtf8 => f.write_str("is not valid UTF-8"),
+            NameNotUtf8 { .. } => {
+                f.write_str("file name is not valid UTF-8, so no manifest can name it")
+            }
             SizeWrong {
                 file,
                 size,
@@ -131,15 +160,26 @@ impl fmt::Display for BagFinding {
                 layout::INFO_ARCHIVE,
                 layout::INFO_EVENT
             ),
+            _ => return None,
+        })
+    }
+
+    /// Sentences of findings about custody.jsonl and the chains in it.
+    fn custody_sentence(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        use BagFinding::*;
+        Some(match self {
             LineTooLong { line, limit } => {
-                write!(f, "line {line} is longer than the {limit} bytes a verifier reads")
+                write!(
+                    f,
+                    "line {line} is longer than the {limit} bytes a verifier reads"
+                )
             }
             OutOfOrder { line, after, .. } => {
                 write!(f, "line {line} is out of order (after event {after})")
             }
-            NotExported { .. } => f.write_str(
-                "names no exported item: it does not belong in this bundle (inserted?)",
-            ),
+            NotExported { .. } => {
+                f.write_str("names no exported item: it does not belong in this bundle (inserted?)")
+            }
             CustodyBreak(b) => f.write_str(&b.describe()),
             MoreLineFindings { more, listed } => write!(
                 f,
@@ -160,7 +200,8 @@ impl fmt::Display for BagFinding {
                 layout::INFO_HEAD,
                 layout::CUSTODY_JSONL
             ),
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -236,6 +277,25 @@ mod tests {
             assert_eq!(finding.kind(), kind, "{finding:?}");
             assert_eq!(finding.subject(), subject, "{finding:?}");
             assert_eq!(finding.to_string(), sentence, "{finding:?}");
+        }
+    }
+
+    #[test]
+    fn every_missing_file_says_so_whatever_its_kind() {
+        let missing = [
+            (BagFinding::BagInfoMissing, "bag-info.txt"),
+            (
+                BagFinding::ManifestMissing(Manifest::Tag(Algorithm::Sha512)),
+                "tagmanifest-sha512.txt",
+            ),
+            (BagFinding::ReadmeMissing, "data/README-VERIFY.txt"),
+            (BagFinding::EvidenceJsonMissing, "data/evidence.json"),
+            (BagFinding::CaseJsonMissing, "data/case.json"),
+            (BagFinding::CustodyMissing, "data/custody.jsonl"),
+        ];
+        for (finding, subject) in missing {
+            assert_eq!(finding.to_string(), "is missing", "{finding:?}");
+            assert_eq!(finding.subject(), subject);
         }
     }
 }

@@ -211,7 +211,7 @@ impl Finding {
             | DatabaseHeadMissing
             | HeadFileWrong { .. }
             | HeadFileMissing => ProblemKind::HeadMismatch,
-            Bundle(b) => b.kind(),
+            Bundle(b) => bag_kind(b),
         }
     }
 
@@ -250,6 +250,74 @@ impl Finding {
             HeadFileMissing => Some("HEAD".into()),
             Bundle(b) => Some(b.subject()),
         }
+    }
+}
+
+/// The stable kind of a bundle finding: kept here, with every other kind, as the JSON
+/// contract (`BagFinding` gives the subject and the sentence).
+fn bag_kind(finding: &BagFinding) -> ProblemKind {
+    use BagFinding::*;
+    match finding {
+        TooDeep { .. }
+        | DirUnreadable { .. }
+        | Unexaminable { .. }
+        | Unreadable { .. }
+        | TooLarge { .. }
+        | NotABag
+        | WrongDeclaration
+        | BagInfoMissing
+        | BagInfoNotUtf8
+        | BagInfoMalformed { .. }
+        | OxumWrong { .. }
+        | OxumMissing
+        | ManifestMissing(_)
+        | ManifestLine { .. }
+        | ListedTwice { .. }
+        | ListedOutsidePayload { .. } => ProblemKind::BagInvalid,
+        NameNotUtf8 { .. } | Symlink { .. } | SpecialFile { .. } | UnsafeListed { .. } => {
+            ProblemKind::PathUnsafe
+        }
+        ListedAbsent { .. }
+        | ListedNotTagFile { .. }
+        | ItemFileMissing { .. }
+        | IngestFileMissing { .. }
+        | ReadmeMissing => ProblemKind::FileMissing,
+        DigestMismatch { .. } => ProblemKind::FileMismatch,
+        PayloadUnlisted { .. } | TagUnlisted { .. } | Unlisted { .. } => ProblemKind::FileUnlisted,
+        SizeWrong { .. }
+        | EvidenceJsonMissing
+        | EvidenceJsonNotObject
+        | EvidenceJsonNoItems
+        | EvidenceCaseWrong
+        | EntryWithoutId { .. }
+        | EntryMalformed { .. }
+        | EntryNotRecorded { .. }
+        | ItemsNotExported
+        | EntryHashesWrong { .. }
+        | IngestUnreadable { .. }
+        | EntryDiffers { .. }
+        | EntryFileWrong { .. }
+        | BytesNotIngested { .. }
+        | CaseJsonMissing
+        | CaseJsonMalformed { .. }
+        | CaseIdWrong
+        | CaseJsonNotRecorded
+        | ReadmeChanged
+        | BagInfoFieldWrong { .. }
+        | ExportIdsWrong => ProblemKind::MetadataMismatch,
+        CustodyBreak(Break::ItemPrev { .. })
+        | HistoryNotFromIngest { .. }
+        | ChainNotAtExport { .. } => ProblemKind::ItemChainBroken,
+        CustodyMissing
+        | LineTooLong { .. }
+        | OutOfOrder { .. }
+        | NotExported { .. }
+        | CustodyBreak(_)
+        | MoreLineFindings { .. }
+        | CustodyTruncated
+        | NoReadableEvent
+        | LastNotExport { .. } => ProblemKind::ChainBroken,
+        HeadWrong => ProblemKind::HeadMismatch,
     }
 }
 

@@ -1,5 +1,6 @@
 //! What `verify --bundle` finds in a bag, as typed values: each names the bag path, item or
-//! event it concerns as the bag gives it, maps to one stable kind, and says what is wrong.
+//! event it concerns as the bag gives it, and says what is wrong. Its stable kind is given
+//! by `crate::findings`, beside every other kind, so that this module does not depend on it.
 //!
 //! A bag is untrusted input: its item ids and paths are kept as the text found (a hostile
 //! bag may hold ids that are no `EvidenceId`, and a finding must name what is there).
@@ -11,7 +12,6 @@ mod message;
 use super::bagit::{self, Algorithm};
 use super::layout;
 use crate::custody::Break;
-use crate::findings::ProblemKind;
 
 /// A path inside a bag, relative to its top, with `/`: as a manifest names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -345,74 +345,6 @@ pub enum BagFinding {
 }
 
 impl BagFinding {
-    pub fn kind(&self) -> ProblemKind {
-        use BagFinding::*;
-        match self {
-            TooDeep { .. }
-            | DirUnreadable { .. }
-            | Unexaminable { .. }
-            | Unreadable { .. }
-            | TooLarge { .. }
-            | NotABag
-            | WrongDeclaration
-            | BagInfoMissing
-            | BagInfoNotUtf8
-            | BagInfoMalformed { .. }
-            | OxumWrong { .. }
-            | OxumMissing
-            | ManifestMissing(_)
-            | ManifestLine { .. }
-            | ListedTwice { .. }
-            | ListedOutsidePayload { .. } => ProblemKind::BagInvalid,
-            NameNotUtf8 { .. } | Symlink { .. } | SpecialFile { .. } | UnsafeListed { .. } => {
-                ProblemKind::PathUnsafe
-            }
-            ListedAbsent { .. }
-            | ListedNotTagFile { .. }
-            | ItemFileMissing { .. }
-            | IngestFileMissing { .. }
-            | ReadmeMissing => ProblemKind::FileMissing,
-            DigestMismatch { .. } => ProblemKind::FileMismatch,
-            PayloadUnlisted { .. } | TagUnlisted { .. } | Unlisted { .. } => {
-                ProblemKind::FileUnlisted
-            }
-            SizeWrong { .. }
-            | EvidenceJsonMissing
-            | EvidenceJsonNotObject
-            | EvidenceJsonNoItems
-            | EvidenceCaseWrong
-            | EntryWithoutId { .. }
-            | EntryMalformed { .. }
-            | EntryNotRecorded { .. }
-            | ItemsNotExported
-            | EntryHashesWrong { .. }
-            | IngestUnreadable { .. }
-            | EntryDiffers { .. }
-            | EntryFileWrong { .. }
-            | BytesNotIngested { .. }
-            | CaseJsonMissing
-            | CaseJsonMalformed { .. }
-            | CaseIdWrong
-            | CaseJsonNotRecorded
-            | ReadmeChanged
-            | BagInfoFieldWrong { .. }
-            | ExportIdsWrong => ProblemKind::MetadataMismatch,
-            CustodyBreak(Break::ItemPrev { .. })
-            | HistoryNotFromIngest { .. }
-            | ChainNotAtExport { .. } => ProblemKind::ItemChainBroken,
-            CustodyMissing
-            | LineTooLong { .. }
-            | OutOfOrder { .. }
-            | NotExported { .. }
-            | CustodyBreak(_)
-            | MoreLineFindings { .. }
-            | CustodyTruncated
-            | NoReadableEvent
-            | LastNotExport { .. } => ProblemKind::ChainBroken,
-            HeadWrong => ProblemKind::HeadMismatch,
-        }
-    }
-
     /// What the finding names: a bag path, an item id, `event <seq>` or `line <n>`.
     pub fn subject(&self) -> String {
         use BagFinding::*;

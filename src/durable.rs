@@ -205,7 +205,7 @@ pub fn remove_stale_temporaries(dir: &Path, prefix: &str, suffix: &str) {
 }
 
 /// Whether a process of that id exists (signal 0 asks without sending anything).
-fn process_alive(pid: u32) -> bool {
+pub fn process_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+pub use crate::bundle::finding::{BagFinding, BagItem, BagPath, Manifest, SizeSource, Unlisted};
 use crate::custody::Break;
 use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId};
 
@@ -180,12 +181,8 @@ pub enum Finding {
         digest: EventDigest,
     },
     HeadFileMissing,
-    /// A finding about a bundle: its kind, the bag path (or item) it concerns, and why.
-    Bag {
-        kind: ProblemKind,
-        at: Option<String>,
-        why: String,
-    },
+    /// A finding about a bundle (`verify --bundle`), naming what the bag gives.
+    Bundle(BagFinding),
 }
 
 /// What of an item the index lacks.
@@ -226,7 +223,7 @@ impl Finding {
             | DatabaseHeadMissing
             | HeadFileWrong { .. }
             | HeadFileMissing => ProblemKind::HeadMismatch,
-            Bag { kind, .. } => *kind,
+            Bundle(b) => bag_kind(b),
         }
     }
 
@@ -263,8 +260,76 @@ impl Finding {
             DatabaseHeadMissing => None,
             HeadFileWrong { seq, .. } => Some(format!("event {seq}")),
             HeadFileMissing => Some("HEAD".into()),
-            Bag { at, .. } => at.clone(),
+            Bundle(b) => Some(b.subject()),
         }
+    }
+}
+
+/// The stable kind of a bundle finding: kept here, with every other kind, as the JSON
+/// contract (`BagFinding` gives the subject and the sentence).
+fn bag_kind(finding: &BagFinding) -> ProblemKind {
+    use BagFinding::*;
+    match finding {
+        TooDeep { .. }
+        | DirUnreadable { .. }
+        | Unexaminable { .. }
+        | Unreadable { .. }
+        | TooLarge { .. }
+        | NotABag
+        | WrongDeclaration
+        | BagInfoMissing
+        | BagInfoNotUtf8
+        | BagInfoMalformed { .. }
+        | OxumWrong { .. }
+        | OxumMissing
+        | ManifestMissing(_)
+        | ManifestLine { .. }
+        | ListedTwice { .. }
+        | ListedOutsidePayload { .. } => ProblemKind::BagInvalid,
+        NameNotUtf8 { .. } | Symlink { .. } | SpecialFile { .. } | UnsafeListed { .. } => {
+            ProblemKind::PathUnsafe
+        }
+        ListedAbsent { .. }
+        | ListedNotTagFile { .. }
+        | ItemFileMissing { .. }
+        | IngestFileMissing { .. }
+        | ReadmeMissing => ProblemKind::FileMissing,
+        DigestMismatch { .. } => ProblemKind::FileMismatch,
+        PayloadUnlisted { .. } | TagUnlisted { .. } | Unlisted { .. } => ProblemKind::FileUnlisted,
+        SizeWrong { .. }
+        | EvidenceJsonMissing
+        | EvidenceJsonNotObject
+        | EvidenceJsonNoItems
+        | EvidenceCaseWrong
+        | EntryWithoutId { .. }
+        | EntryMalformed { .. }
+        | EntryNotRecorded { .. }
+        | ItemsNotExported
+        | EntryHashesWrong { .. }
+        | IngestUnreadable { .. }
+        | EntryDiffers { .. }
+        | EntryFileWrong { .. }
+        | BytesNotIngested { .. }
+        | CaseJsonMissing
+        | CaseJsonMalformed { .. }
+        | CaseIdWrong
+        | CaseJsonNotRecorded
+        | ReadmeChanged
+        | BagInfoFieldWrong { .. }
+        | ExportIdsWrong => ProblemKind::MetadataMismatch,
+        CustodyBreak(Break::ItemPrev { .. })
+        | HistoryNotFromIngest { .. }
+        | ChainNotAtExport { .. } => ProblemKind::ItemChainBroken,
+        CustodyMissing
+        | LineTooLong { .. }
+        | OutOfOrder { .. }
+        | NotExported { .. }
+        | CustodyBreak(_)
+        | MoreLineFindings { .. }
+        | CustodyTruncated
+        | NoReadableEvent
+        | LastNotExport { .. } => ProblemKind::ChainBroken,
+        HeadWrong => ProblemKind::HeadMismatch,
     }
 }
 
@@ -320,7 +385,7 @@ impl fmt::Display for Finding {
                 "the HEAD file records event {seq} with digest {digest}, which the log does not hold: the database lost or changed acknowledged events"
             ),
             HeadFileMissing => f.write_str("the HEAD file is missing or unreadable"),
-            Bag { why, .. } => f.write_str(why),
+            Bundle(b) => b.fmt(f),
         }
     }
 }
@@ -356,15 +421,6 @@ impl VerifyReport {
 
     pub fn found(&mut self, finding: Finding) {
         self.problems.push(finding);
-    }
-
-    /// A bundle finding: its kind, the bag path or item it concerns, and why.
-    pub(crate) fn add(&mut self, kind: ProblemKind, at: Option<String>, why: impl Into<String>) {
-        self.problems.push(Finding::Bag {
-            kind,
-            at,
-            why: why.into(),
-        });
     }
 }
 

@@ -4,6 +4,8 @@
 //! Field names are the JSON keys of docs/FORMAT.md, "Actions and their details"; an absent
 //! value is written as `null`, as it always was, so the bytes of events are unchanged.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +91,26 @@ pub struct ExtractDetails {
     pub out: String,
 }
 
+/// `export`: what a bundle holds, and the digests that pin its metadata files to the
+/// custody head (docs/FORMAT.md, "Bundles"). Bundles written before the digests were
+/// added lack them; they are never written as `null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportDetails {
+    /// The bundle directory's name.
+    pub bundle: String,
+    pub items: u64,
+    /// The sum of the exported items' sizes.
+    pub bytes: u64,
+    pub organization: Option<String>,
+    pub contact: Option<String>,
+    /// Hex SHA-256 of `case.json`'s canonical form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_json_sha256: Option<String>,
+    /// Hex SHA-256 of each exported item's `evidence.json` entry in canonical form, by item id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_sha256: Option<BTreeMap<String, String>>,
+}
+
 /// `seal`: a finished bundle's digests, recorded after its export event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealDetails {
@@ -135,6 +157,9 @@ impl Details for LinkDetails {
 }
 impl Details for ExtractDetails {
     const ACTIONS: &'static [Action] = &[Action::Extract];
+}
+impl Details for ExportDetails {
+    const ACTIONS: &'static [Action] = &[Action::Export];
 }
 impl Details for SealDetails {
     const ACTIONS: &'static [Action] = &[Action::Seal];

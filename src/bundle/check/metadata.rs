@@ -1,0 +1,317 @@
+//! data/evidence.json and data/case.json against the payload and the custody events: each
+//! entry against its file, its ingest event and the digest the export event recorded of it,
+//! and case.json against bag-info and its recorded digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::custody::Custody;
+use super::{BagInfo, Checker, MAX_TAG_FILE};
+use crate::bundle::finding::{BagFinding, BagItem, BagPath, Unlisted};
+use crate::bundle::layout::{self, CaseJson, EvidenceEntry};
+use crate::custody::details::{ExportDetails, IngestFacts};
+use crate::custody::{Action, Event};
+use crate::ids::{ContentId, Sha256Digest};
+
+/// data/evidence.json as read: its case, and each item apart, so that one malformed entry
+/// is a finding about that entry and hides nothing about the others.
+pub(super) struct EvidenceDoc {
+    case: Option<String>,
+    pub items: Vec<ReadEntry>,
+}
+
+/// data/evidence.json's two parts, each `None` when it is missing or not of its type.
+#[derive(Deserialize)]
+struct EvidenceParts {
+    #[serde(default, deserialize_with = "lenient")]
+    case: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    items: Option<Vec<Value>>,
+}
+
+/// One item of evidence.json as found: the JSON (the export event recorded the digest of
+/// exactly this), the id it gives, and the entry when it has the fields of one.
+pub(super) struct ReadEntry {
+    raw: Value,
+    pub id: Option<String>,
+    pub entry: Result<EvidenceEntry, String>,
+}
+
+impl ReadEntry {
+    fn new(raw: Value) -> ReadEntry {
+        #[derive(Deserialize)]
+        struct Id {
+            id: String,
+        }
+        // Objects only: serde would also read a struct from a list of its fields in order.
+        let (id, entry) = if raw.is_object() {
+            let id = serde_json::from_value::<Id>(raw.clone()).ok().map(|i| i.id);
+            let entry = serde_json::from_value(raw.clone()).map_err(|e| e.to_string());
+            (id, entry)
+        } else {
+            (None, Err("not a JSON object".to_owned()))
+        };
+        ReadEntry { raw, id, entry }
+    }
+}
+
+/// A field read as `T` when it is one and as `None` otherwise: a malformed part of a bag's
+/// metadata is a finding of its own and stops nothing else being read.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
+impl Checker<'_> {
+    /// The items of data/evidence.json, or None (with a finding) when it has none to give.
+    pub(super) fn evidence_items(&mut self) -> Option<EvidenceDoc> {
+        let Some(bytes) = self.read(layout::EVIDENCE_JSON, MAX_TAG_FILE) else {
+            if !self.files.contains_key(layout::EVIDENCE_JSON) {
+                self.found(BagFinding::EvidenceJsonMissing);
+            }
+            return None;
+        };
+        let parts = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(Value::is_object)
+            .and_then(|doc| serde_json::from_value::<EvidenceParts>(doc).ok());
+        let Some(parts) = parts else {
+            self.found(BagFinding::EvidenceJsonNotObject);
+            return None;
+        };
+        let Some(items) = parts.items else {
+            self.found(BagFinding::EvidenceJsonNoItems);
+            return None;
+        };
+        Some(EvidenceDoc {
+            case: parts.case,
+            items: items.into_iter().map(ReadEntry::new).collect(),
+        })
+    }
+
+    /// evidence.json and case.json must agree with the payload and with the events: each
+    /// item with its ingest event, its links and the digest the export event recorded of it.
+    pub(super) fn check_metadata(
+        &mut self,
+        info: &BagInfo,
+        custody: &Custody,
+        evidence: Option<&EvidenceDoc>,
+    ) {
+        let export = custody.export();
+        let recorded = export.and_then(Event::details_as::<ExportDetails>);
+        if let Some(doc) = evidence {
+            if export.is_some_and(|e| e.case != doc.case) {
+                self.found(BagFinding::EvidenceCaseWrong);
+            }
+            let digests = recorded.as_ref().and_then(|d| d.evidence_sha256.as_ref());
+            self.check_items(&doc.items, custody, digests);
+        }
+        let digest = recorded
+            .as_ref()
+            .and_then(|d| d.case_json_sha256.as_deref());
+        self.check_case_json(info, digest);
+    }
+
+    /// case.json: the case of bag-info, and the document whose digest the export event
+    /// recorded (`recorded`; bundles written before the digest have none).
+    fn check_case_json(&mut self, info: &BagInfo, recorded: Option<&str>) {
+        let Some(bytes) = self.read(layout::CASE_JSON, MAX_TAG_FILE) else {
+            if !self.files.contains_key(layout::CASE_JSON) {
+                self.found(BagFinding::CaseJsonMissing);
+            }
+            return;
+        };
+        let raw = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+        match serde_json::from_value::<CaseJson>(raw.clone()) {
+            Ok(case) if info.get("External-Identifier") == Some(&case.id) => {}
+            Ok(_) => self.found(BagFinding::CaseIdWrong),
+            Err(e) => self.found(BagFinding::CaseJsonMalformed { why: e.to_string() }),
+        }
+        if let Some(recorded) = recorded
+            && Sha256Digest::from_hex(recorded) != Some(layout::metadata_digest(&raw))
+        {
+            self.found(BagFinding::CaseJsonNotRecorded);
+        }
+    }
+
+    /// Every entry of evidence.json; `recorded` the digests the export event gives of them.
+    fn check_items(
+        &mut self,
+        items: &[ReadEntry],
+        custody: &Custody,
+        recorded: Option<&BTreeMap<String, String>>,
+    ) {
+        self.report.checked.items = items.len() as u64;
+        let mut files_claimed = BTreeSet::new();
+        let mut ids = BTreeSet::new();
+        let mut anonymous = false;
+        for (n, read) in items.iter().enumerate() {
+            let Some(id) = &read.id else {
+                anonymous = true;
+                self.found(BagFinding::EntryWithoutId { index: n + 1 });
+                continue;
+            };
+            ids.insert(id.clone());
+            let item = BagItem::new(id.clone());
+            match &read.entry {
+                Ok(entry) => {
+                    files_claimed.insert(entry.file.clone());
+                    self.check_item(&item, entry, custody);
+                }
+                Err(why) => {
+                    let why = why.clone();
+                    self.found(BagFinding::EntryMalformed {
+                        item: item.clone(),
+                        why,
+                    });
+                }
+            }
+            // An entry the export event has no digest of is not the one it recorded either.
+            if let Some(recorded) = recorded
+                && recorded.get(id).and_then(|h| Sha256Digest::from_hex(h))
+                    != Some(layout::metadata_digest(&read.raw))
+            {
+                self.found(BagFinding::EntryNotRecorded { item });
+            }
+        }
+        if anonymous || ids != custody.exported {
+            self.found(BagFinding::ItemsNotExported);
+        }
+        let stray: Vec<String> = self
+            .files
+            .keys()
+            .filter(|p| p.starts_with(layout::EVIDENCE_DIR) && !files_claimed.contains(*p))
+            .cloned()
+            .collect();
+        for p in stray {
+            self.unlisted(&p, Unlisted::Unclaimed);
+        }
+    }
+
+    /// One well-formed entry: against the file it names, then against its events.
+    fn check_item(&mut self, item: &BagItem, entry: &EvidenceEntry, custody: &Custody) {
+        let file = &entry.file;
+        if let Some(d) = self.payload.get(file) {
+            let listed = (
+                Sha256Digest::from_hex(&entry.sha256),
+                ContentId::from_hex(&entry.blake3),
+                entry.sha512.as_str(),
+                entry.size,
+            );
+            if listed != (Some(d.sha256), Some(d.blake3), d.sha512.as_str(), d.size) {
+                let (item, file) = (item.clone(), file.clone());
+                self.found(BagFinding::EntryHashesWrong { item, file });
+            }
+        } else if !self.skipped.contains(file) {
+            let (item, file) = (item.clone(), file.clone());
+            return self.found(BagFinding::ItemFileMissing { item, file });
+        }
+        let Some(e) = custody
+            .first
+            .get(&item.0)
+            .filter(|e| e.action == Action::Ingest)
+        else {
+            let item = item.clone();
+            return self.found(BagFinding::HistoryNotFromIngest { item });
+        };
+        let Some(facts) = IngestFacts::of_event(e) else {
+            let item = item.clone();
+            return self.found(BagFinding::IngestUnreadable { item, seq: e.seq });
+        };
+        if let Some(field) = entry_differs(entry, &facts, custody.cases.get(&item.0)) {
+            let item = item.clone();
+            self.found(BagFinding::EntryDiffers {
+                item,
+                field,
+                seq: e.seq,
+            });
+        }
+        self.check_ingested_bytes(item, entry, &facts, e.seq);
+    }
+
+    /// An item's bytes are those at the path its ingest event (event `seq`) gives, wherever
+    /// its entry's `file` points, and must be the bytes that event recorded.
+    fn check_ingested_bytes(
+        &mut self,
+        item: &BagItem,
+        entry: &EvidenceEntry,
+        facts: &IngestFacts,
+        seq: u64,
+    ) {
+        let path = layout::evidence_path_of(&item.0, &facts.name);
+        if path != entry.file {
+            self.found(BagFinding::EntryFileWrong {
+                item: item.clone(),
+                file: entry.file.clone(),
+                path: BagPath::new(path.clone()),
+            });
+        }
+        let Some(d) = self.payload.get(&path) else {
+            if !self.skipped.contains(&path) && path != entry.file {
+                let (item, path) = (item.clone(), BagPath::new(path));
+                self.found(BagFinding::IngestFileMissing { item, path });
+            }
+            return;
+        };
+        let at_ingest = (
+            Sha256Digest::from_hex(&facts.sha256),
+            ContentId::from_hex(&facts.blake3),
+            facts.size,
+        );
+        if at_ingest != (Some(d.sha256), Some(d.blake3), d.size) {
+            let (item, path) = (item.clone(), BagPath::new(path));
+            self.found(BagFinding::BytesNotIngested { item, path, seq });
+        }
+    }
+}
+
+/// The first field of an evidence.json entry that differs from what its events recorded:
+/// its ingest event's facts (compared as `verify` compares an item record), the name and
+/// path shown as text from their bytes, and the cases its ingest and link events name.
+fn entry_differs(
+    entry: &EvidenceEntry,
+    recorded: &IngestFacts,
+    cases: Option<&BTreeSet<String>>,
+) -> Option<&'static str> {
+    // The bytes as lower-case hex, as custodia writes them: any other spelling is an edit.
+    let bytes = |h: &str| hex::decode(h).ok().filter(|b| hex::encode(b) == h);
+    let Some(name) = bytes(&entry.name_hex) else {
+        return Some("name_hex");
+    };
+    let Some(path) = bytes(&entry.path_hex) else {
+        return Some("path_hex");
+    };
+    let listed = IngestFacts {
+        actor: entry.ingested_by.clone(),
+        time: entry.ingested_at.clone(),
+        blake3: entry.blake3.clone(),
+        sha256: entry.sha256.clone(),
+        size: entry.size,
+        name,
+        path,
+        source: entry.source.clone(),
+        note: entry.note.clone(),
+        tags: entry.tags.clone(),
+        captured_at: entry.captured_at.clone(),
+        modified_at: entry.modified_at.clone(),
+        parent: entry.parent.clone(),
+    };
+    let cases: Vec<String> = cases.into_iter().flatten().cloned().collect();
+    let text = crate::text::exact_or_escaped;
+    // Named by their evidence.json keys.
+    let differs = listed.first_difference(recorded).map(|field| match field {
+        "actor" => "ingested_by",
+        "name" => "name_hex",
+        "path" => "path_hex",
+        other => other,
+    });
+    differs
+        .or_else(|| (entry.name != text(&recorded.name)).then_some("name"))
+        .or_else(|| (entry.path != text(&recorded.path)).then_some("path"))
+        .or_else(|| (entry.cases != cases).then_some("cases"))
+}

@@ -1,0 +1,231 @@
+//! The metadata files and the export event: case.json and evidence.json (whose digests the
+//! event records), the event sealed, custody.jsonl ending with it, and README-VERIFY.txt.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::files::{BagFile, write_file};
+use super::{ExportOptions, Written};
+use crate::archive::{Archive, Sealed};
+use crate::bundle::bagit::FileDigests;
+use crate::bundle::layout::{self, CaseJson, EvidenceEntry, EvidenceJson};
+use crate::custody::details::ExportDetails;
+use crate::custody::{Action, Draft};
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, EvidenceId};
+use crate::text::exact_or_escaped;
+
+impl Archive {
+    /// Writes case.json and evidence.json, seals the export event that records their
+    /// digests, then writes custody.jsonl (ending with that event) and README-VERIFY.txt.
+    /// `payload` holds the items' files, in the order of `ids`. Returns the sealed event and
+    /// the four files written.
+    pub(super) fn write_metadata(
+        &self,
+        bag: &Path,
+        opts: &ExportOptions,
+        case: &crate::catalog::CaseRecord,
+        ids: &[EvidenceId],
+        payload: &[Written],
+    ) -> Result<(Sealed, Vec<Written>)> {
+        // case.json and evidence.json come first: the export event records a digest of
+        // each, so that every field of them is pinned by the custody head (issue 9.3).
+        let case_doc = self.case_json(case, ids);
+        let case_json = write_file(&bag.join(layout::CASE_JSON), &pretty(&case_doc)?)?;
+        let (evidence_json, entry_digests) =
+            self.write_evidence_json(bag, &opts.case, ids, payload)?;
+        let details = ExportDetails {
+            bundle: exact_or_escaped(
+                opts.out
+                    .file_name()
+                    .map(|n| n.as_encoded_bytes())
+                    .unwrap_or_default(),
+            ),
+            items: ids.len() as u64,
+            bytes: payload.iter().map(|w| w.digests.size).sum(),
+            organization: opts.organization.clone(),
+            contact: opts.contact.clone(),
+            case_json_sha256: Some(layout::metadata_digest(&case_doc).to_hex()),
+            evidence_sha256: Some(entry_digests),
+        };
+        let draft = Draft::new(Action::Export)
+            .case(&opts.case)
+            .reason(opts.reason.clone())
+            .with(&details);
+        let draft = ids.iter().fold(draft, |d, id| d.item(*id));
+        let sealed = self.seal_next(&draft)?;
+        let custody_jsonl = self.write_custody(bag, ids, &sealed)?;
+        let readme = write_file(
+            &bag.join(layout::README_VERIFY),
+            layout::readme_verify(&opts.case).as_bytes(),
+        )?;
+        let written = [
+            (layout::CASE_JSON, case_json),
+            (layout::EVIDENCE_JSON, evidence_json),
+            (layout::CUSTODY_JSONL, custody_jsonl),
+            (layout::README_VERIFY, readme),
+        ]
+        .into_iter()
+        .map(|(rel, digests)| Written {
+            rel: rel.to_owned(),
+            digests,
+        })
+        .collect();
+        Ok((sealed, written))
+    }
+
+    /// Every custody event that names one of `ids`, in log order.
+    fn event_seqs(&self, ids: &[EvidenceId]) -> Result<BTreeSet<u64>> {
+        let mut seqs = BTreeSet::new();
+        for id in ids {
+            seqs.extend(self.catalog.event_seqs_of(*id)?);
+        }
+        Ok(seqs)
+    }
+
+    fn case_json(&self, case: &crate::catalog::CaseRecord, ids: &[EvidenceId]) -> CaseJson {
+        CaseJson {
+            id: case.id.to_string(),
+            title: case.title.clone(),
+            description: case.description.clone(),
+            created_at: case.created_at.clone(),
+            created_by: case.actor.clone(),
+            archive_id: self.meta.archive_id.clone(),
+            exported_items: ids.iter().map(|i| i.to_string()).collect(),
+        }
+    }
+
+    /// Writes `data/evidence.json` one item at a time, each looked up as it is written: the
+    /// same bytes serde_json's pretty printing of the whole document gives, without the
+    /// whole document (or every item's record) in memory. `written` holds the items' payload
+    /// files, in the order of `ids`. Returns with its digests each item's `metadata_digest`.
+    fn write_evidence_json(
+        &self,
+        bag: &Path,
+        case: &CaseId,
+        ids: &[EvidenceId],
+        written: &[Written],
+    ) -> Result<(FileDigests, BTreeMap<String, String>)> {
+        let mut out = BagFile::create(bag.join(layout::EVIDENCE_JSON))?;
+        let doc = EvidenceJson {
+            case: case.to_string(),
+            items: EvidenceItems {
+                archive: self,
+                ids,
+                written,
+                failed: RefCell::new(None),
+                digests: RefCell::new(BTreeMap::new()),
+            },
+        };
+        let result = serde_json::to_writer_pretty(&mut out, &doc);
+        // The lookup's or the write's own error, whole, rather than serde_json's wrapping of it.
+        if let Some(e) = doc.items.failed.into_inner().or_else(|| out.failed.take()) {
+            return Err(e);
+        }
+        result.map_err(|e| Error::Io {
+            path: out.path.clone(),
+            source: e.into(),
+        })?;
+        out.put(b"\n")?;
+        Ok((out.finish()?, doc.items.digests.into_inner()))
+    }
+
+    /// One item of evidence.json.
+    fn evidence_entry(&self, id: EvidenceId, written: &Written) -> Result<EvidenceEntry> {
+        let item = self.item(id)?;
+        let cases: Vec<String> = self.cases_of(id)?.iter().map(|c| c.to_string()).collect();
+        let attachments: Vec<String> = self
+            .children_of(id)?
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        Ok(EvidenceEntry {
+            id: item.id.to_string(),
+            file: written.rel.clone(),
+            blake3: item.blake3.to_hex(),
+            sha256: item.sha256.to_hex(),
+            sha512: written.digests.sha512.clone(),
+            size: item.size,
+            name: exact_or_escaped(&item.name),
+            name_hex: hex::encode(&item.name),
+            path: exact_or_escaped(&item.path),
+            path_hex: hex::encode(&item.path),
+            source: item.source,
+            note: item.note,
+            tags: item.tags,
+            captured_at: item.captured_at,
+            modified_at: item.modified_at,
+            ingested_at: item.ingested_at,
+            ingested_by: item.actor,
+            parent: item.parent.map(|p| p.to_string()),
+            attachments,
+            cases,
+        })
+    }
+
+    /// Writes `data/custody.jsonl` event by event: every event naming one of `ids`, in log
+    /// order, then the export's own.
+    fn write_custody(
+        &self,
+        bag: &Path,
+        ids: &[EvidenceId],
+        sealed: &Sealed,
+    ) -> Result<FileDigests> {
+        let mut out = BagFile::create(bag.join(layout::CUSTODY_JSONL))?;
+        for seq in self.event_seqs(ids)? {
+            let bytes = self
+                .catalog
+                .event_bytes(seq)?
+                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
+            out.put(&bytes)?;
+            out.put(b"\n")?;
+        }
+        out.put(&sealed.bytes)?;
+        out.put(b"\n")?;
+        out.finish()
+    }
+}
+
+/// A metadata document as custodia writes it: serde_json's pretty printing, and a newline.
+fn pretty(document: &impl Serialize) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(document)
+        .map_err(|e| Error::Database(format!("a metadata document does not encode: {e}")))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// evidence.json's items, each looked up when serde_json asks for it.
+struct EvidenceItems<'a> {
+    archive: &'a Archive,
+    ids: &'a [EvidenceId],
+    written: &'a [Written],
+    /// The first lookup's error, kept whole (serde only carries a message).
+    failed: RefCell<Option<Error>>,
+    /// Each entry's `metadata_digest`, by item id, gathered as the entries are written.
+    digests: RefCell<BTreeMap<String, String>>,
+}
+
+impl Serialize for EvidenceItems<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.ids.len()))?;
+        for (id, written) in self.ids.iter().zip(self.written) {
+            let entry = match self.archive.evidence_entry(*id, written) {
+                Ok(v) => v,
+                Err(e) => {
+                    let message = e.to_string();
+                    *self.failed.borrow_mut() = Some(e);
+                    return Err(S::Error::custom(message));
+                }
+            };
+            self.digests
+                .borrow_mut()
+                .insert(id.to_string(), layout::metadata_digest(&entry).to_hex());
+            seq.serialize_element(&entry)?;
+        }
+        seq.end()
+    }
+}

@@ -1,0 +1,199 @@
+//! `export`: a case (or part of it) written as a BagIt bag that proves itself with standard tools.
+//!
+//! The bag is built in a temporary sibling directory, every item re-read from the archive
+//! and checked against its recorded hashes on the way out, everything fsynced, the export
+//! recorded in the custody log, and only then renamed to the requested name.
+//!
+//! This module owns the order of those steps; `write` the payload (its threads), `metadata`
+//! case.json, evidence.json, the export event and custody.jsonl, `tags` bag-info and the
+//! manifests, and `files` how a file or directory of the bag is made and made durable.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::bagit::FileDigests;
+use super::layout;
+use crate::archive::Archive;
+use crate::custody::details::SealDetails;
+use crate::custody::{Action, Draft};
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, EvidenceId, ItemRef};
+use crate::text::exact_or_escaped;
+
+mod files;
+mod metadata;
+mod tags;
+mod write;
+
+use files::{
+    TEMPORARY_MARKER, TEMPORARY_MARKER_TEXT, create_private_dir, remove_stale_exports, sync_dirs,
+    unmark, write_file,
+};
+
+/// What to export, and the context the bundle carries.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    pub case: CaseId,
+    pub out: PathBuf,
+    /// Only these items (with their attachments); the whole case when empty.
+    pub evidence: Vec<ItemRef>,
+    pub attachments: bool,
+    pub reason: Option<String>,
+    pub organization: Option<String>,
+    pub contact: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExportReport {
+    pub bundle: PathBuf,
+    pub items: usize,
+    /// Payload bytes (Payload-Oxum).
+    pub bytes: u64,
+    pub tagmanifest_sha256: String,
+    /// The custody event of the export, which is also the last line of `data/custody.jsonl`.
+    pub event: u64,
+}
+
+/// A payload file written into the bag, with its digests.
+struct Written {
+    rel: String,
+    digests: FileDigests,
+}
+
+impl Archive {
+    pub fn export(&mut self, opts: &ExportOptions) -> Result<ExportReport> {
+        // The export's own event is sealed before it is committed: its key must be
+        // registered first.
+        self.prepare_signing()?;
+        if fs::symlink_metadata(&opts.out).is_ok() {
+            return Err(Error::OutputExists(opts.out.clone()));
+        }
+        let case = self.case(&opts.case)?;
+        let ids = self.export_selection(opts)?;
+        let name = opts
+            .out
+            .file_name()
+            .ok_or_else(|| Error::OutputExists(opts.out.clone()))?;
+        let parent = opts
+            .out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let prefix = format!(".{}.custodia-export-", name.to_string_lossy());
+        remove_stale_exports(parent, &prefix);
+        let tmp = parent.join(format!("{prefix}{}", std::process::id()));
+        create_private_dir(&tmp)?;
+        let built = write_file(
+            &tmp.join(TEMPORARY_MARKER),
+            TEMPORARY_MARKER_TEXT.as_bytes(),
+        )
+        .and_then(|_| self.build_bag(&tmp, opts, &case, &ids));
+        let (sealed, report) = match built.and_then(|b| unmark(&tmp).map(|()| b)) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        // Published before the events are committed, never over anything (issue 9.10): an
+        // output made meanwhile stays as it is and no event names a bundle that is not there.
+        if let Err(e) = durable::rename_noreplace(&tmp, &opts.out) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let seal = Draft::new(Action::Seal)
+            .case(&opts.case)
+            .with(&SealDetails {
+                export_event: sealed.seq,
+                bundle: exact_or_escaped(name.as_encoded_bytes()),
+                tagmanifest_sha256: report.tagmanifest_sha256.clone(),
+                items: report.items as u64,
+                bytes: report.bytes,
+            });
+        let committed = durable::sync_path(parent).and_then(|()| {
+            self.commit(|tx| {
+                tx.append_sealed(&sealed)?;
+                tx.append(&seal).map(|_| ())
+            })
+        });
+        // Exit 1 must leave no bundle under the name: one the archive did not record goes.
+        if let Err(e) = committed {
+            let _ = fs::remove_dir_all(&opts.out);
+            let _ = durable::sync_path(parent);
+            return Err(e);
+        }
+        Ok(ExportReport {
+            bundle: opts.out.clone(),
+            ..report
+        })
+    }
+
+    /// The items to export, in id order: the selection (or the whole case) and, unless
+    /// told otherwise, every attachment below them.
+    fn export_selection(&self, opts: &ExportOptions) -> Result<Vec<EvidenceId>> {
+        let mut chosen = BTreeSet::new();
+        if opts.evidence.is_empty() {
+            for id in self.items_of_case(&opts.case)? {
+                // Without attachments, a whole-case export leaves out every item that is one.
+                if opts.attachments || self.item(id)?.parent.is_none() {
+                    chosen.insert(id);
+                }
+            }
+        }
+        for r in &opts.evidence {
+            let item = self.resolve(r)?;
+            if !self.cases_of(item.id)?.contains(&opts.case) {
+                return Err(Error::NotInCase(item.id, opts.case.clone()));
+            }
+            chosen.insert(item.id);
+        }
+        if opts.attachments {
+            let mut queue: Vec<EvidenceId> = chosen.iter().copied().collect();
+            while let Some(id) = queue.pop() {
+                for child in self.children_of(id)? {
+                    // An attachment filed only in another case stays out of this case's bundle.
+                    if !self.cases_of(child)?.contains(&opts.case) {
+                        continue;
+                    }
+                    if chosen.insert(child) {
+                        queue.push(child);
+                    }
+                }
+            }
+        }
+        Ok(chosen.into_iter().collect())
+    }
+
+    fn build_bag(
+        &self,
+        bag: &Path,
+        opts: &ExportOptions,
+        case: &crate::catalog::CaseRecord,
+        ids: &[EvidenceId],
+    ) -> Result<(crate::archive::Sealed, ExportReport)> {
+        let data = bag.join(layout::DATA);
+        create_private_dir(&data)?;
+        if !ids.is_empty() {
+            // Created once here, so that each item needs only its own directory.
+            create_private_dir(&bag.join(layout::EVIDENCE_DIR))?;
+        }
+        // Per item only what the manifests and evidence.json need: everything else is
+        // looked up again when it is written, so memory does not grow with the items' metadata.
+        let mut payload = self.write_items(bag, ids)?;
+        let (sealed, metadata) = self.write_metadata(bag, opts, case, ids, &payload)?;
+        payload.extend(metadata);
+        payload.sort_by(|a, b| a.rel.cmp(&b.rel));
+        let tagmanifest_sha256 = self.write_tag_files(bag, opts, case, &payload, &sealed)?;
+        sync_dirs(bag, &data)?;
+        let report = ExportReport {
+            bundle: bag.to_path_buf(),
+            items: ids.len(),
+            bytes: payload.iter().map(|w| w.digests.size).sum(),
+            tagmanifest_sha256,
+            event: sealed.seq,
+        };
+        Ok((sealed, report))
+    }
+}

@@ -1,0 +1,220 @@
+//! Where things are in a bundle, and the metadata documents it carries as typed records
+//! (docs/FORMAT.md, "Bundles"): `export` writes them and `verify --bundle` reads them
+//! through the same structs, so the two cannot drift apart.
+//!
+//! The structs' fields are declared in byte order of their JSON keys: serde writes a struct's
+//! fields in declaration order, so the bytes are the sorted-key documents custodia has
+//! always written, whatever serde_json's features (a unit test below pins it).
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::ItemRecord;
+use crate::custody::canonical_json;
+use crate::ids::Sha256Digest;
+
+pub const DATA: &str = "data";
+pub const CASE_JSON: &str = "data/case.json";
+pub const EVIDENCE_JSON: &str = "data/evidence.json";
+pub const CUSTODY_JSONL: &str = "data/custody.jsonl";
+pub const README_VERIFY: &str = "data/README-VERIFY.txt";
+pub const EVIDENCE_DIR: &str = "data/evidence/";
+/// The name a payload file gets when its original name is not safe and portable.
+pub const FALLBACK_NAME: &str = "file.bin";
+
+/// bag-info.txt fields custodia adds.
+pub const INFO_ARCHIVE: &str = "Custodia-Archive-Id";
+pub const INFO_EVENT: &str = "Custodia-Export-Event";
+pub const INFO_HEAD: &str = "Custodia-Custody-Head";
+
+/// Where an item's bytes are in a bag: from its id and original name alone.
+pub fn evidence_path(item: &ItemRecord) -> String {
+    evidence_path_of(&item.id.to_string(), &item.name)
+}
+
+/// `evidence_path` from an id and name as a bundle's ingest event gives them.
+pub fn evidence_path_of(id: &str, name: &[u8]) -> String {
+    format!(
+        "{EVIDENCE_DIR}{id}/{}",
+        crate::extract::safe_file_name(name, FALLBACK_NAME)
+    )
+}
+
+/// `data/case.json`: the case as the archive recorded it, and the items exported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseJson {
+    pub archive_id: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub description: Option<String>,
+    pub exported_items: Vec<String>,
+    pub id: String,
+    pub title: String,
+}
+
+/// `data/evidence.json`: the case and one `EvidenceEntry` per exported item, in id order.
+/// `I` is what holds the entries: export streams them, `verify --bundle` reads each apart.
+#[derive(Serialize, Deserialize)]
+pub struct EvidenceJson<I> {
+    pub case: String,
+    pub items: I,
+}
+
+/// One item of `evidence.json`: its payload file with all three digests, and everything
+/// its ingest event recorded (`name_hex` and `path_hex` the exact bytes, `name` and `path`
+/// the same as text), with the items attached to it and the cases it is in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceEntry {
+    pub attachments: Vec<String>,
+    pub blake3: String,
+    pub captured_at: Option<String>,
+    pub cases: Vec<String>,
+    pub file: String,
+    pub id: String,
+    pub ingested_at: String,
+    pub ingested_by: String,
+    pub modified_at: Option<String>,
+    pub name: String,
+    pub name_hex: String,
+    pub note: Option<String>,
+    pub parent: Option<String>,
+    pub path: String,
+    pub path_hex: String,
+    pub sha256: String,
+    pub sha512: String,
+    pub size: u64,
+    pub source: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// SHA-256 of a metadata document's canonical JSON (compact, keys sorted: the encoding of
+/// custody events): what the export event records of `case.json` and of each
+/// `evidence.json` entry, whatever their layout on disk. A document read from a bag is
+/// hashed as found (a `serde_json::Value`), so that a field added to it changes its digest.
+pub fn metadata_digest(document: &impl Serialize) -> Sha256Digest {
+    use sha2::Digest;
+    // Plain data (strings, numbers, lists) always converts; `Null` would not match anyway.
+    let value = serde_json::to_value(document).unwrap_or_default();
+    Sha256Digest::from_bytes(sha2::Sha256::digest(canonical_json(&value)).into())
+}
+
+pub fn readme_verify(case: &crate::ids::CaseId) -> String {
+    format!(
+        r#"Verifying this bundle (case {case})
+=====================================
+
+This directory is a BagIt 1.0 bag (RFC 8493) written by custodia. Everything below
+can be checked with standard tools; custodia is not needed. Run the commands from
+the bag's top directory (the one holding bagit.txt).
+
+1. The bag as a whole (bagit-python, from PyPI: pip install bagit):
+
+   bagit.py --validate .
+
+2. Every payload file, with each manifest (coreutils and b3sum):
+
+   sha256sum -c manifest-sha256.txt
+   sha512sum -c manifest-sha512.txt
+   b3sum -c manifest-blake3.txt
+
+   and the tag files (bag-info.txt, the manifests):
+
+   sha256sum -c tagmanifest-sha256.txt
+   sha512sum -c tagmanifest-sha512.txt
+
+   Also check that no file exists that no manifest lists (checksum tools do not notice
+   extra files): every file under data/ must appear in manifest-sha256.txt.
+
+3. The evidence: data/evidence/<ID>/<name> holds each item's original bytes. Its
+   SHA-256 and BLAKE3 must equal the "sha256" and "blake3" of the item in
+   data/evidence.json and in the item's "ingest" event in data/custody.jsonl (the
+   hashes taken when the item entered the archive). The original file name, as bytes,
+   is "name_hex" in data/evidence.json.
+
+4. The chain of custody: data/custody.jsonl holds, one per line, every custody event
+   that names an exported item, oldest first, ending with this export. Each line is
+   the exact bytes of one event (canonical JSON), and every line names at least one
+   exported item. For each exported item id, take the events
+   whose "items" list names it, in order: the first is its "ingest" and has
+   "prev": null in its entry for that item; every later one's entry for that item has
+   "prev" equal to the lower-case hex SHA-256 of the exact bytes (without the newline)
+   of the item's previous event. The last line is the export event; it names every
+   exported item, and its SHA-256 is the Custodia-Custody-Head in bag-info.txt.
+   Removing, inserting, reordering or editing any event breaks one of these links.
+
+What this proves, and what it does not: the files are the bytes the archive recorded
+at ingest, and their recorded history is complete and unaltered since it was written.
+Someone able to rewrite the whole archive could recompute every hash; signatures and
+trusted timestamps are not part of this bundle format yet.
+
+The format is specified in docs/FORMAT.md of custodia ("Bundles").
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> EvidenceEntry {
+        EvidenceEntry {
+            attachments: vec!["EV-000002".into()],
+            blake3: "b".into(),
+            captured_at: None,
+            cases: vec!["C-1".into()],
+            file: "data/evidence/EV-000001/x.txt".into(),
+            id: "EV-000001".into(),
+            ingested_at: "2024-01-01T00:00:00Z".into(),
+            ingested_by: "a".into(),
+            modified_at: Some("2023-01-01T00:00:00Z".into()),
+            name: "x.txt".into(),
+            name_hex: hex::encode("x.txt"),
+            note: Some("\u{1}é".into()),
+            parent: None,
+            path: "/in/x.txt".into(),
+            path_hex: hex::encode("/in/x.txt"),
+            sha256: "s".into(),
+            sha512: "t".into(),
+            size: 5,
+            source: None,
+            tags: vec![],
+        }
+    }
+
+    /// The fields are declared in key order, so serde writes the canonical (sorted) form.
+    #[test]
+    fn documents_serialize_with_their_keys_sorted() {
+        let case = CaseJson {
+            archive_id: "x".into(),
+            created_at: "t".into(),
+            created_by: "a".into(),
+            description: None,
+            exported_items: vec!["EV-000001".into()],
+            id: "C-1".into(),
+            title: "T".into(),
+        };
+        assert_eq!(
+            serde_json::to_vec(&entry()).unwrap(),
+            canonical_json(&serde_json::to_value(entry()).unwrap())
+        );
+        assert_eq!(
+            serde_json::to_vec(&case).unwrap(),
+            canonical_json(&serde_json::to_value(&case).unwrap())
+        );
+    }
+
+    /// A document read back as a `Value` has the digest of the struct it was written from.
+    #[test]
+    fn the_digest_of_a_document_read_back_is_the_digest_written() {
+        let written = serde_json::to_vec_pretty(&entry()).unwrap();
+        let read: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        assert_eq!(metadata_digest(&read), metadata_digest(&entry()));
+        let expected: [u8; 32] = {
+            use sha2::Digest;
+            sha2::Sha256::digest(serde_json::to_vec(&entry()).unwrap()).into()
+        };
+        assert_eq!(
+            metadata_digest(&entry()),
+            Sha256Digest::from_bytes(expected)
+        );
+    }
+}

@@ -66,6 +66,8 @@ pub enum Error {
     NoOutputDir(PathBuf),
     #[error("the archive {} was opened read-only; nothing can be recorded", escape_path(.0))]
     ReadOnly(PathBuf),
+    #[error(transparent)]
+    Timestamp(crate::timestamp::TimestampError),
 }
 
 fn io_message(path: &Path, source: &io::Error) -> String {
@@ -104,6 +106,7 @@ impl Error {
             Error::OutputExists(_) => "output_exists",
             Error::NoOutputDir(_) => "no_output_dir",
             Error::ReadOnly(_) => "read_only",
+            Error::Timestamp(e) => e.kind(),
         }
     }
 

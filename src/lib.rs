@@ -19,6 +19,7 @@ mod ingest;
 mod query;
 pub mod store;
 pub mod text;
+pub mod timestamp;
 mod verify;
 mod walk;
 

@@ -15,3 +15,4 @@ mod format;
 mod hardening;
 mod model;
 mod reliability;
+mod timestamp;

@@ -437,7 +437,10 @@ impl Checked {
                 detail: format!("{e:?}"),
             })?;
         let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(self.unix_time()));
-        let usage = webpki::KeyUsage::required(TIME_STAMPING.as_bytes());
+        // The TSA certificate's own usage is checked exactly by `check_time_stamping_usage`;
+        // webpki applies this to every certificate of the path, and CA certificates commonly
+        // carry no extended key usage at all, so it requires timeStamping only where one is.
+        let usage = webpki::KeyUsage::required_if_present(TIME_STAMPING.as_bytes());
         let path = cert
             .verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,

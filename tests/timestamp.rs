@@ -12,6 +12,7 @@ use custodia::timestamp::{
     self, Chain, Request, TimestampError, accept_response, fetch, parse_request, pem_certs,
     request, verify_token,
 };
+use der::Decode;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -206,12 +207,34 @@ fn a_refusal_names_its_status_and_reason() {
     let tsq = tsa.query(&digest_of("x"), &["-cert", "-tspolicy", "1.2.3.4.5"]);
     let tsr = tsa.reply(&tsq);
     let req = parse_request(&tsq).unwrap();
+    // Why src/timestamp/token.rs decodes the status itself: x509-tsp 0.1 (cmpv2 0.2) loses
+    // this refusal's failInfo bit (and rejects bits 16 and up). When it keeps it, that
+    // fallback can go.
+    let theirs = x509_tsp::TimeStampResp::from_der(&tsr).unwrap();
+    assert!(theirs.status.fail_info.is_none_or(|f| f.is_empty()));
     let e = accept_response(&tsr, &req, &[]).unwrap_err();
     assert_eq!(e.kind(), "tsa_refused");
     assert_eq!(
         e.to_string(),
         "the time-stamping authority refused the request: rejection (unacceptedPolicy: \"Requested policy is not supported.\")"
     );
+}
+
+/// A known limit (src/timestamp/mod.rs): `der` 0.7 reads GeneralizedTime without fractions,
+/// so a TSA that writes milliseconds gets a clear refusal, not a wrong time or a panic.
+#[test]
+fn a_token_with_fractional_seconds_is_reported_unreadable() {
+    let Some(tsa) = Tsa::new(Key::P256, "millis") else {
+        return;
+    };
+    let digest = digest_of("checkpoint 12");
+    let req = request(&digest).unwrap();
+    let tsr = tsa.reply_from(&req.der, "tsa_fractional");
+    let (ok, out) = tsa.openssl_verify_reply(&req.der, &tsr);
+    assert!(ok, "openssl accepts it: {out}");
+    let e = accept_response(&tsr, &req, &[]).unwrap_err();
+    assert_eq!(e.kind(), "bad_timestamp", "{e}");
+    eprintln!("{e}");
 }
 
 #[test]

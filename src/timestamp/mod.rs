@@ -24,17 +24,21 @@
 //!   needed anyway), brings a second ASN.1 stack (`bcder`, `x509-certificate`) beside the
 //!   `der` one, and its `PKIStatusInfo` decodes `failInfo` as an INTEGER where RFC 3161 has a
 //!   BIT STRING, so it cannot read the error responses a TSA actually sends (OpenSSL's always
-//!   carry `failInfo`). The RustCrypto types plus webpki do the whole job with less code.
+//!   carry `failInfo`: the response fails to decode). The RustCrypto types plus webpki do the
+//!   whole job with less code.
 //! - HTTP: `ureq` without TLS or compression (plain HTTP is how TSAs are usually reached;
 //!   the token is signed, so the channel needs no protection).
 //!
 //! # Limits, on purpose or inherited
-//! - `cmpv2` 0.2 (under `x509-tsp`) maps `PKIFailureInfo` bits to the wrong flags and fails
-//!   on most of them, so a refusal is decoded with a fallback that reads the status and its
-//!   text and keeps `failInfo` as raw bits ([`token::Status`]): the one place this module
-//!   declares an ASN.1 shape itself, mirroring RFC 3161 section 2.4.2 through `der`'s derive.
+//! - `cmpv2` 0.2 (under `x509-tsp`) decodes `PKIFailureInfo` into flags numbered as masks,
+//!   not bit positions: it drops or misnames the bits up to 15 (OpenSSL's `unacceptedPolicy`
+//!   vanishes) and rejects the whole response for bits 16 and up (`systemFailure`...). So the
+//!   status is decoded by a shape that keeps `failInfo` as raw bits ([`token::Status`]): the
+//!   one place this module declares ASN.1 itself, RFC 3161 section 2.4.2 through `der`'s
+//!   derive. A granted response's token is then decoded with `x509-tsp`'s own type.
 //! - `der` 0.7 reads `GeneralizedTime` only as `YYYYMMDDHHMMSSZ`: a token whose `genTime`
-//!   has fractional seconds is reported as unreadable. OpenSSL's TSA writes none by default.
+//!   has fractional seconds (allowed by RFC 3161, written by some TSAs) is reported as not
+//!   valid DER. OpenSSL's TSA writes none unless `clock_precision_digits` is set.
 //! - The signing-certificate attribute (ESS `signingCertificate[V2]`) is not checked: the
 //!   signature is checked with the certificate the `SignerInfo` names, and with `trust`
 //!   that certificate's path is validated. `openssl ts -verify` checks it as well.

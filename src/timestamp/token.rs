@@ -24,10 +24,10 @@ const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1
 static TIME_STAMPING: ObjectIdentifier = rfc5280::ID_KP_TIME_STAMPING;
 
 /// `TimeStampResp` with `PKIStatusInfo` as RFC 3161 section 2.4.2 has it. `x509-tsp` types
-/// `failInfo` with `cmpv2` 0.2's `PKIFailureInfo`, whose flags are bit masks numbered as bit
-/// positions, so most failure bits a TSA sends (OpenSSL always sends one with a refusal) fail
-/// to decode. This shape reads the status, its text and the raw bits; the token, when the
-/// status grants one, is decoded again with `x509-tsp`'s type.
+/// `failInfo` with `cmpv2` 0.2's `PKIFailureInfo`, whose flags are masks numbered as bit
+/// positions: bits up to 15 are dropped or misnamed, 16 and up fail the whole decode (OpenSSL
+/// sends failInfo with every refusal). This shape reads the status, its text and the raw bits;
+/// the token, when the status grants one, is decoded again with `x509-tsp`'s type.
 #[derive(Sequence)]
 pub(super) struct Status<'a> {
     status: StatusInfo<'a>,

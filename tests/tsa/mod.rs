@@ -246,6 +246,11 @@ impl Tsa {
         reply(self.dir.path(), tsq)
     }
 
+    /// As [`Tsa::reply`], from the TSA of another section of tsa.cnf.
+    pub fn reply_from(&self, tsq: &[u8], section: &str) -> Vec<u8> {
+        reply_from(self.dir.path(), tsq, section)
+    }
+
     /// `openssl ts -query -digest HEX -sha256 [extra]`: a query made by openssl.
     pub fn query(&self, digest: &[u8; 32], extra: &[&str]) -> Vec<u8> {
         query(self.dir.path(), digest, extra)
@@ -317,6 +322,11 @@ fn run_openssl(dir: &Path, args: &[&str]) -> (bool, String) {
 }
 
 fn reply(dir: &Path, tsq: &[u8]) -> Vec<u8> {
+    reply_from(dir, tsq, "tsa_config")
+}
+
+/// `openssl ts -reply -section SECTION`, with a section of tsa.cnf.
+fn reply_from(dir: &Path, tsq: &[u8], section: &str) -> Vec<u8> {
     // Unique names: the server thread and the test may both call this.
     let id = unique();
     let (q, r) = (format!("q{id}.tsq"), format!("r{id}.tsr"));
@@ -328,6 +338,8 @@ fn reply(dir: &Path, tsq: &[u8]) -> Vec<u8> {
             "-reply",
             "-config",
             CONFIG,
+            "-section",
+            section,
             "-queryfile",
             &q,
             "-out",

@@ -2,7 +2,7 @@
 //! SHA-256 digest.
 //!
 //! The flow: [`request`] makes a `TimeStampReq` (SHA-256 imprint, `certReq`, a random
-//! 127-bit nonce) whose DER is the `.tsq`; a time-stamping authority (TSA) answers it with a
+//! 126-bit nonce) whose DER is the `.tsq`; a time-stamping authority (TSA) answers it with a
 //! `TimeStampResp` (the `.tsr`), over HTTP by [`fetch`] or carried by hand to and from an
 //! air-gapped machine, where [`parse_request`] reads the `.tsq` back. [`accept_response`]
 //! checks that the response answers that request and returns the `TimeStampToken` (a CMS
@@ -260,7 +260,7 @@ fn check_imprint(imprint: &MessageImprint, digest: &[u8; 32]) -> Result<(), Time
     }
 }
 
-/// Rounds a timeout for messages: "3 s", "0.5 s".
+/// A timeout as messages show it: "3 s", "0.5 s".
 fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }

@@ -84,6 +84,8 @@ pub enum Error {
     NoKeyHome,
     #[error("no key {0} is registered in this archive (see `custodia key list`)")]
     UnknownKey(String),
+    #[error(transparent)]
+    Timestamp(crate::timestamp::TimestampError),
 }
 
 fn io_message(path: &Path, source: &io::Error) -> String {
@@ -127,6 +129,7 @@ impl Error {
             Error::KeyRevoked { .. } => "key_revoked",
             Error::NoKeyHome => "key_missing",
             Error::UnknownKey(_) => "unknown_key",
+            Error::Timestamp(e) => e.kind(),
         }
     }
 

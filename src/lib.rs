@@ -21,6 +21,7 @@ pub mod keys;
 mod query;
 pub mod store;
 pub mod text;
+pub mod timestamp;
 mod verify;
 mod walk;
 

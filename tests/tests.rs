@@ -16,3 +16,4 @@ mod hardening;
 mod model;
 mod reliability;
 mod signing;
+mod timestamp;

@@ -292,6 +292,10 @@ impl Archive {
     }
 
     /// The acting key, loaded (or, the actor's default key, created) on first use.
+    pub(crate) fn signer(&mut self) -> Result<Arc<Signer>> {
+        self.load_signer()
+    }
+
     fn load_signer(&mut self) -> Result<Arc<Signer>> {
         if let Some(signer) = &self.ctx.signer {
             return Ok(signer.clone());

@@ -84,6 +84,10 @@ pub enum Error {
     NoKeyHome,
     #[error("no key {0} is registered in this archive (see `custodia key list`)")]
     UnknownKey(String),
+    #[error(
+        "this archive made no time-stamp request that the response answers (run `custodia timestamp request` first)"
+    )]
+    NoPendingTimestamp,
     #[error(transparent)]
     Timestamp(crate::timestamp::TimestampError),
 }
@@ -129,6 +133,7 @@ impl Error {
             Error::KeyRevoked { .. } => "key_revoked",
             Error::NoKeyHome => "key_missing",
             Error::UnknownKey(_) => "unknown_key",
+            Error::NoPendingTimestamp => "no_pending_timestamp",
             Error::Timestamp(e) => e.kind(),
         }
     }

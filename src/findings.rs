@@ -51,6 +51,11 @@ pub enum ProblemKind {
     /// An event is signed by a key the log never registered, registered for another
     /// actor, or revoked before it signed.
     SignerUnknown,
+    /// The log no longer holds, as a prefix, the tree a checkpoint states (rollback or
+    /// rewrite), or the checkpoint is not one of this archive's.
+    CheckpointMismatch,
+    /// A kept RFC 3161 token does not verify, or is not over the checkpoint it names.
+    TimestampInvalid,
 }
 
 impl ProblemKind {
@@ -74,6 +79,8 @@ impl ProblemKind {
             ProblemKind::MetadataMismatch => "metadata_mismatch",
             ProblemKind::SignatureInvalid => "signature_invalid",
             ProblemKind::SignerUnknown => "signer_unknown",
+            ProblemKind::CheckpointMismatch => "checkpoint_mismatch",
+            ProblemKind::TimestampInvalid => "timestamp_invalid",
         }
     }
 }
@@ -181,6 +188,14 @@ pub enum Finding {
         digest: EventDigest,
     },
     HeadFileMissing,
+    /// A `timestamp` event whose token does not verify, or is not over the checkpoint of
+    /// the log's first `size` events.
+    TimestampInvalid {
+        seq: u64,
+        why: String,
+    },
+    /// A checkpoint given to `verify --against` that the log no longer bears out.
+    Checkpoint(CheckpointFinding),
     /// A finding about a bundle (`verify --bundle`), naming what the bag gives.
     Bundle(BagFinding),
 }
@@ -223,6 +238,9 @@ impl Finding {
             | DatabaseHeadMissing
             | HeadFileWrong { .. }
             | HeadFileMissing => ProblemKind::HeadMismatch,
+            TimestampInvalid { .. } => ProblemKind::TimestampInvalid,
+            Checkpoint(CheckpointFinding::Unsigned) => ProblemKind::SignerUnknown,
+            Checkpoint(_) => ProblemKind::CheckpointMismatch,
             Bundle(b) => bag_kind(b),
         }
     }
@@ -260,6 +278,8 @@ impl Finding {
             DatabaseHeadMissing => None,
             HeadFileWrong { seq, .. } => Some(format!("event {seq}")),
             HeadFileMissing => Some("HEAD".into()),
+            Checkpoint(_) => Some("checkpoint".into()),
+            TimestampInvalid { seq, .. } => Some(format!("event {seq}")),
             Bundle(b) => Some(b.subject()),
         }
     }
@@ -385,7 +405,50 @@ impl fmt::Display for Finding {
                 "the HEAD file records event {seq} with digest {digest}, which the log does not hold: the database lost or changed acknowledged events"
             ),
             HeadFileMissing => f.write_str("the HEAD file is missing or unreadable"),
+            Checkpoint(c) => c.fmt(f),
+            TimestampInvalid { seq, why } => write!(f, "the time-stamp of event {seq} does not hold: {why}"),
             Bundle(b) => b.fmt(f),
+        }
+    }
+}
+
+/// Why a checkpoint is not borne out by the log (`verify --against`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckpointFinding {
+    /// The file is not a checkpoint.
+    Unreadable(String),
+    /// A checkpoint of another log.
+    OtherArchive { origin: String },
+    /// No key this log registers signed it.
+    Unsigned,
+    /// It states more events than the log holds: the log was rolled back.
+    Ahead { size: u64, have: u64 },
+    /// The log's first `size` events are not the tree it states: the log was rewritten.
+    Rewritten { size: u64 },
+}
+
+impl fmt::Display for CheckpointFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointFinding::Unreadable(why) => write!(f, "the checkpoint cannot be read: {why}"),
+            CheckpointFinding::OtherArchive { origin } => {
+                write!(
+                    f,
+                    "the checkpoint is of another log ({origin:?}), not of this archive"
+                )
+            }
+            CheckpointFinding::Unsigned => {
+                f.write_str("the checkpoint is not signed by any key this archive's log registers")
+            }
+            CheckpointFinding::Ahead { size, have } => write!(
+                f,
+                "the checkpoint covers {size} events but the log holds {have}: events {} to {size} are missing (the archive was rolled back or lost events)",
+                have + 1
+            ),
+            CheckpointFinding::Rewritten { size } => write!(
+                f,
+                "the log's first {size} events are not the tree the checkpoint states: events among 1 to {size} were changed, removed or reordered"
+            ),
         }
     }
 }

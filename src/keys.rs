@@ -120,6 +120,23 @@ impl Signer {
     pub fn public_pem(&self) -> String {
         public_pem(&self.key.verifying_key())
     }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// An SSHSIG signature (armored) over `message` in `namespace`, as
+    /// `ssh-keygen -Y verify -n <namespace>` checks it.
+    pub fn sshsig(&self, namespace: &str, message: &[u8]) -> Result<String> {
+        let pair = Ed25519Keypair::from(Ed25519PrivateKey::from(self.key.clone()));
+        let key = PrivateKey::new(KeypairData::from(pair), "")
+            .map_err(|e| Error::Database(format!("cannot use the key for SSHSIG: {e}")))?;
+        let sig = key
+            .sign(namespace, HashAlg::Sha512, message)
+            .map_err(|e| Error::Database(format!("SSHSIG signing failed: {e}")))?;
+        sig.to_pem(LineEnding::LF)
+            .map_err(|e| Error::Database(format!("SSHSIG encoding failed: {e}")))
+    }
 }
 
 /// The public key file beside a private key: `<path>.pub`, as ssh-keygen names it.

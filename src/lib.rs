@@ -3,6 +3,7 @@
 //!
 //! [`Archive`] is the facade; each command's work lives in its own module.
 
+mod anchors;
 mod archive;
 mod bundle;
 mod cases;
@@ -25,6 +26,7 @@ pub mod timestamp;
 mod verify;
 mod walk;
 
+pub use anchors::{SignedCheckpoint, Timestamped};
 pub use archive::{
     Archive, DB_DIR, FORMAT_FILE, FORMAT_VERSION, HEAD_FILE, LOCK_FILE, OpenOptions, tool_version,
 };
@@ -35,4 +37,4 @@ pub use extract::{Extracted, is_portable_name, safe_file_name};
 pub use findings::{Checked, Finding, ProblemKind, VerifyReport};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, Ingested, Skipped, Status};
 pub use query::{ItemDetail, ItemView, ListFilter, Logged};
-pub use verify::{VerifyProgress, verify_archive};
+pub use verify::{VerifyOptions, VerifyProgress, verify_archive};

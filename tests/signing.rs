@@ -35,7 +35,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// the events, then recomputes every `prev`, every `items[].prev`, `meta/head`, the items'
 /// heads in the index and the HEAD file, so that only the signatures can tell. With
 /// `resign`, the edited events are signed again with that key (the forger's own).
-fn forge(
+pub(crate) fn forge(
     env: &Env,
     edit: impl Fn(&mut BTreeMap<u64, Value>),
     resign: Option<&ed25519_dalek::SigningKey>,

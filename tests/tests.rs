@@ -1,7 +1,11 @@
 //! One integration-test binary: each module drives the real `custodia` binary on real files in temp dirs.
 
+/// The throwaway RFC 3161 TSA (OpenSSL) the time-stamp tests use.
+#[path = "tsa/mod.rs"]
+mod timestamp_tsa;
 mod util;
 
+mod anchors;
 mod bundle;
 mod bundle_hostile;
 mod cli;

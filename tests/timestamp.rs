@@ -2,8 +2,7 @@
 //! TSA, OpenSSL's `ts -reply` with a throwaway CA (tests/tsa), directly and over loopback
 //! HTTP; `openssl ts -verify` checks the same tokens. Calls the library API, not the CLI.
 
-#[path = "tsa/mod.rs"]
-mod tsa;
+use crate::timestamp_tsa as tsa;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

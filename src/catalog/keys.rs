@@ -121,5 +121,13 @@ pub fn signing_key(fingerprint: &str) -> Vec<u8> {
     format!("key:{fingerprint}").into_bytes()
 }
 
+/// The `meta` key of a time-stamp request awaiting its response: `tsq:<hex digest>`.
+pub fn pending_timestamp(digest: &[u8; 32]) -> Vec<u8> {
+    format!("tsq:{}", hex::encode(digest)).into_bytes()
+}
+
+/// The prefix of every pending time-stamp request in `meta`.
+pub const PENDING_TIMESTAMPS: &[u8] = b"tsq:";
+
 /// The prefix of every signing key's record in `meta`.
 pub const SIGNING_KEYS: &[u8] = b"key:";

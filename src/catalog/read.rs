@@ -27,6 +27,10 @@ pub struct Catalog {
 /// Entries of one tree as stored, for a checker that must see each one however damaged.
 pub type RawEntries = Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec)>>>;
 
+/// A time-stamp request awaiting its response: the digest it asks for, the request's DER
+/// and the size of the checkpoint it covers.
+pub type PendingTimestamp = ([u8; 32], (Vec<u8>, u64));
+
 /// Where each chunk is stored: read by the chunk reader, checked by the writer.
 #[derive(Clone)]
 pub struct ChunkLocations(sled::Tree);
@@ -112,6 +116,28 @@ impl Catalog {
                 String::from_utf8_lossy(&key[keys::SIGNING_KEYS.len()..]).into_owned();
             let record = codec::decode(&format!("key {fingerprint}"), &value)?;
             out.push((fingerprint, record));
+        }
+        Ok(out)
+    }
+
+    /// Stores an operational value in `meta` (outside any transaction; made durable by
+    /// the next commit's flush): a pending time-stamp request.
+    pub fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.meta.insert(key, value)?;
+        Ok(())
+    }
+
+    /// The time-stamp requests awaiting a response: digest → (request DER, checkpoint size).
+    pub fn pending_timestamps(&self) -> Result<Vec<PendingTimestamp>> {
+        let mut out = Vec::new();
+        for entry in self.meta.scan_prefix(keys::PENDING_TIMESTAMPS) {
+            let (key, value) = entry?;
+            let hex_digest = &key[keys::PENDING_TIMESTAMPS.len()..];
+            let mut digest = [0u8; 32];
+            if hex::decode_to_slice(hex_digest, &mut digest).is_err() {
+                continue;
+            }
+            out.push((digest, codec::decode("meta/tsq", &value)?));
         }
         Ok(out)
     }

@@ -228,6 +228,12 @@ impl<'a> Tx<'a> {
         self.put_key_record(fingerprint, &record).map(Some)
     }
 
+    /// Removes an operational value from `meta` (a pending time-stamp request, answered).
+    pub fn remove_meta(&self, key: &[u8]) -> TxResult<()> {
+        self.meta.remove(key)?;
+        Ok(())
+    }
+
     pub fn has_case(&self, id: &CaseId) -> TxResult<bool> {
         Ok(self.cases.get(id.as_str())?.is_some())
     }

@@ -93,7 +93,21 @@ pub enum Command {
         /// archive is not writable).
         #[arg(long, conflicts_with = "bundle")]
         read_only: bool,
+        /// A checkpoint written earlier by `custodia checkpoint`: exit 3 unless the log still
+        /// holds its tree as a prefix (a rolled-back or rewritten archive does not).
+        #[arg(long, value_name = "FILE", conflicts_with = "bundle")]
+        against: Option<PathBuf>,
     },
+    /// The current signed checkpoint of the custody log (C2SP tlog-checkpoint, Ed25519), to
+    /// hand to a partner or a notary; `verify --against` checks the archive against it later.
+    Checkpoint {
+        /// Write it to FILE (and its SSHSIG signature to FILE.sig) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// RFC 3161 trusted time over the current checkpoint: `request` and `add` for an
+    /// air-gapped machine, or `--tsa URL` in one step.
+    Timestamp(TimestampArgs),
     /// Write a case (or some of its items) as a self-verifying BagIt bundle for a court.
     Export(ExportArgs),
     /// Signing keys: make one, list those the archive knows, revoke one.
@@ -108,6 +122,36 @@ pub enum Command {
         /// Where to create the demo archive (a new directory); a fresh temporary one by default.
         #[arg(long)]
         workdir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct TimestampArgs {
+    #[command(subcommand)]
+    pub step: Option<TimestampCommand>,
+    /// Ask this time-stamping authority over HTTP (application/timestamp-query).
+    #[arg(long, value_name = "URL", required = true)]
+    pub tsa: Option<String>,
+    /// PEM certificates of the TSA (its certificate and intermediates), kept with the token.
+    #[arg(long, value_name = "PEM")]
+    pub tsa_chain: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TimestampCommand {
+    /// Write a request (.tsq) over the current checkpoint, to carry to a TSA.
+    Request {
+        #[arg(long, value_name = "F.tsq")]
+        out: PathBuf,
+    },
+    /// Check a TSA's response (.tsr) against the request made here and keep its token.
+    Add {
+        #[arg(value_name = "F.tsr")]
+        response: PathBuf,
+        /// PEM certificates of the TSA, kept with the token.
+        #[arg(long, value_name = "PEM")]
+        tsa_chain: Option<PathBuf>,
     },
 }
 

@@ -82,7 +82,7 @@ pub fn run(
     let (bundle, checked) = demo.export_and_check(case)?;
     let Demo { archive, out, .. } = demo;
     drop(archive);
-    let report = verify_archive(&root, opts, &mut ())?;
+    let report = verify_archive(&root, opts, &Default::default(), &mut ())?;
     say_verified(out, &report)?;
     out.line(&format!(
         "Explore it: custodia --archive {} log    and: bagit.py --validate {}",

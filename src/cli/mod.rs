@@ -1,6 +1,7 @@
 //! The command-line front end: runs one parsed command against the library and hands its
 //! result to `wire` (JSON) or `human` (text).
 
+mod anchors;
 pub mod args;
 mod demo;
 mod human;
@@ -115,7 +116,15 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
         Command::Verify {
             bundle: None,
             read_only,
-        } => verify(root, &OpenOptions { read_only, ..opts }, out),
+            against,
+        } => {
+            let checks = custodia::VerifyOptions {
+                against: against.map(|p| read_text(&p)).transpose()?,
+            };
+            verify(root, &OpenOptions { read_only, ..opts }, &checks, out)
+        }
+        Command::Checkpoint { out: to } => anchors::checkpoint(&mut open()?, to, out),
+        Command::Timestamp(a) => anchors::timestamp(&mut open()?, a, out),
         Command::Verify {
             bundle: Some(dir), ..
         } => render_verify(&custodia::verify_bundle(&dir)?, out),
@@ -251,9 +260,22 @@ fn ingest(archive: &mut Archive, opts: &IngestOptions, out: &mut Out) -> Run {
     Ok(Outcome::Partial)
 }
 
-fn verify(root: &Path, opts: &OpenOptions, out: &mut Out) -> Run {
+/// A small text file the user names (a checkpoint): its bytes as UTF-8.
+fn read_text(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::MissingInput(path.to_path_buf()),
+        _ => Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })?;
+    // Not UTF-8 is not a checkpoint: a finding, so pass it on as text that will not parse.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn verify(root: &Path, opts: &OpenOptions, checks: &custodia::VerifyOptions, out: &mut Out) -> Run {
     let mut bar = progress::Bar::new(out);
-    let report = verify_archive(root, opts, &mut bar);
+    let report = verify_archive(root, opts, checks, &mut bar);
     bar.finish();
     let report = report?;
     if report.read_only {

@@ -132,6 +132,24 @@ pub struct VerifyDetails {
     pub events: u64,
 }
 
+/// `timestamp`: an RFC 3161 token over the checkpoint of the log's first
+/// `checkpoint_size` events (`digest` = SHA-256 of that checkpoint's body).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimestampDetails {
+    pub checkpoint_size: u64,
+    /// Hex of the checkpoint's root hash.
+    pub checkpoint_root: String,
+    /// Hex of the digest the token signs.
+    pub digest: String,
+    /// Base64 of the TimeStampToken (a CMS ContentInfo, DER).
+    pub token: String,
+    /// Base64 DER certificates given with it (`--tsa-chain`), to check the TSA's path later.
+    pub chain: Vec<String>,
+    /// The time the TSA states (RFC 3339 UTC) and its name: what the token says, repeated.
+    pub time: String,
+    pub tsa: String,
+}
+
 /// A details record and the actions whose events carry it.
 pub trait Details: Serialize + DeserializeOwned {
     const ACTIONS: &'static [Action];
@@ -145,6 +163,9 @@ impl Details for KeyRegisterDetails {
 }
 impl Details for KeyRevokeDetails {
     const ACTIONS: &'static [Action] = &[Action::KeyRevoke];
+}
+impl Details for TimestampDetails {
+    const ACTIONS: &'static [Action] = &[Action::Timestamp];
 }
 impl Details for CaseCreateDetails {
     const ACTIONS: &'static [Action] = &[Action::CaseCreate];

@@ -15,7 +15,9 @@ use crate::ids::{EventDigest, EvidenceId};
 
 mod canonical;
 mod chain;
+pub mod checkpoint;
 pub mod details;
+pub mod merkle;
 mod signatures;
 
 pub use canonical::canonical_json;
@@ -49,6 +51,8 @@ pub enum Action {
     KeyRegister,
     /// A key withdrawn: events it signs after this one are not trusted.
     KeyRevoke,
+    /// An RFC 3161 time-stamp token over a checkpoint of the log.
+    Timestamp,
 }
 
 impl Action {
@@ -66,6 +70,7 @@ impl Action {
             Action::Import => "import",
             Action::KeyRegister => "key_register",
             Action::KeyRevoke => "key_revoke",
+            Action::Timestamp => "timestamp",
         }
     }
 }

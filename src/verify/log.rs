@@ -4,7 +4,13 @@
 use crate::archive::{Archive, HEAD_FILE, parse_head_text};
 use crate::catalog::{Head, keys};
 use crate::codec;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
 use crate::custody::ChainWalker;
+use crate::custody::checkpoint::{self, Checkpoint};
+use crate::custody::details::TimestampDetails;
+use crate::custody::merkle;
 use crate::error::Result;
 use crate::findings::{Finding, VerifyReport};
 use crate::ids::{EventDigest, EvidenceId};
@@ -16,6 +22,8 @@ impl Archive {
             .and_then(|t| parse_head_text(&t));
         let mut at_head_file_seq = None;
         let mut walker = ChainWalker::whole_log();
+        let mut leaves = Vec::new();
+        let mut stamps = Vec::new();
         let mut last_seq = 0;
         for entry in self.catalog.raw_events() {
             let (key, value) = entry?;
@@ -42,7 +50,9 @@ impl Archive {
             if head_file.is_some_and(|h| h.seq == seq) {
                 at_head_file_seq = Some(EventDigest::of(bytes));
             }
-            walker.feed(seq, bytes);
+            leaves.push(merkle::leaf_hash(bytes));
+            let event = walker.feed(seq, bytes);
+            stamps.extend(event.and_then(|e| Some((seq, e.details_as::<TimestampDetails>()?))));
         }
         report.checked.events = walker.events;
         report.checked.signed_events = walker.signatures.signed;
@@ -50,7 +60,48 @@ impl Archive {
         report
             .problems
             .extend(walker.breaks.iter().cloned().map(Finding::Chain));
+        for (seq, stamp) in stamps {
+            if let Err(why) = self.check_timestamp(&stamp, &leaves) {
+                report.found(Finding::TimestampInvalid { seq, why });
+            }
+        }
         self.check_heads(report, &walker, last_seq, head_file, at_head_file_seq)
+    }
+
+    /// A kept token: over the checkpoint of the log's first `checkpoint_size` events, and
+    /// signed by the TSA whose certificate it (or its kept chain) carries.
+    fn check_timestamp(
+        &self,
+        stamp: &TimestampDetails,
+        leaves: &[merkle::Hash],
+    ) -> std::result::Result<(), String> {
+        let size = stamp.checkpoint_size as usize;
+        let Some(prefix) = leaves.get(..size) else {
+            return Err(format!("it covers {size} events, more than the log holds"));
+        };
+        let checkpoint = Checkpoint {
+            origin: checkpoint::origin(&self.meta().archive_id),
+            size: stamp.checkpoint_size,
+            root: merkle::root(prefix),
+        };
+        if hex::encode(checkpoint.digest()) != stamp.digest {
+            return Err(format!(
+                "the log's first {size} events are not the checkpoint it was made for"
+            ));
+        }
+        let decode = |b: &str| {
+            B64.decode(b)
+                .map_err(|e| format!("its token is not base64: {e}"))
+        };
+        let token = decode(&stamp.token)?;
+        let chain = stamp
+            .chain
+            .iter()
+            .map(|c| decode(c))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        crate::timestamp::verify_token(&token, &checkpoint.digest(), &chain, &[])
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn check_heads(

@@ -3,6 +3,7 @@
 //! Damage is a finding, not an error: verify keeps going so that one damaged item never
 //! hides another. Only "could not check at all" (no archive, locked) is an error.
 
+mod against;
 mod contents;
 mod log;
 mod records;
@@ -25,10 +26,18 @@ pub trait VerifyProgress {
 
 impl VerifyProgress for () {}
 
+/// What a verification checks beyond the archive itself.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// An earlier checkpoint (its signed note) the log must still hold as a prefix.
+    pub against: Option<String>,
+}
+
 /// Verifies the archive at `root`, turning a database sled cannot open into a finding.
 pub fn verify_archive(
     root: &Path,
     opts: &OpenOptions,
+    checks: &VerifyOptions,
     progress: &mut dyn VerifyProgress,
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
@@ -51,7 +60,11 @@ pub fn verify_archive(
         Err(e) => return Err(e),
     };
     match catch_unwind(AssertUnwindSafe(|| {
-        archive.check_all(&mut report, progress)
+        archive.check_all(&mut report, progress)?;
+        match &checks.against {
+            Some(note) => archive.check_against(note, &mut report),
+            None => Ok(()),
+        }
     })) {
         Ok(Ok(())) => {}
         // Could not check (a full disk, an unreadable file): not a finding about the evidence.

@@ -241,6 +241,8 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         P::MetadataMismatch,
         P::SignatureInvalid,
         P::SignerUnknown,
+        P::CheckpointMismatch,
+        P::TimestampInvalid,
     ];
     // No wildcard: a new kind does not compile until it is listed above (and documented).
     for k in kinds {
@@ -262,7 +264,9 @@ fn format_md_names_every_tree_problem_kind_and_action() {
             | P::PathUnsafe
             | P::MetadataMismatch
             | P::SignatureInvalid
-            | P::SignerUnknown => {}
+            | P::SignerUnknown
+            | P::CheckpointMismatch
+            | P::TimestampInvalid => {}
         }
     }
     use custodia::custody::Action as A;
@@ -279,6 +283,7 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         A::Import,
         A::KeyRegister,
         A::KeyRevoke,
+        A::Timestamp,
     ];
     for a in actions {
         match a {
@@ -293,7 +298,8 @@ fn format_md_names_every_tree_problem_kind_and_action() {
             | A::Verify
             | A::Import
             | A::KeyRegister
-            | A::KeyRevoke => {}
+            | A::KeyRevoke
+            | A::Timestamp => {}
         }
     }
     let words = TREES

@@ -417,3 +417,19 @@ pub fn custody_events(env: &Env) -> Vec<(u64, Value)> {
     close_sled(db, &env.archive.join("db"));
     events
 }
+
+/// An OpenSSH Ed25519 public key line as a PEM SubjectPublicKeyInfo, for openssl: the
+/// fixed DER prefix of an Ed25519 SPKI and the 32 key bytes (the end of the key blob).
+pub fn openssh_to_pem(line: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let blob = b64
+        .decode(line.split_whitespace().nth(1).expect("key blob"))
+        .unwrap();
+    let mut der = hex::decode("302a300506032b6570032100").unwrap();
+    der.extend_from_slice(&blob[blob.len() - 32..]);
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        b64.encode(der)
+    )
+}

@@ -425,6 +425,10 @@ pub enum CheckpointFinding {
     Ahead { size: u64, have: u64 },
     /// The log's first `size` events are not the tree it states: the log was rewritten.
     Rewritten { size: u64 },
+    /// A bundle's checkpoint does not end at its export event.
+    NotAtExport { size: u64 },
+    /// A bundle's event with no valid inclusion proof in its checkpoint's tree.
+    NotIncluded { seq: u64 },
 }
 
 impl fmt::Display for CheckpointFinding {
@@ -445,12 +449,45 @@ impl fmt::Display for CheckpointFinding {
                 "the checkpoint covers {size} events but the log holds {have}: events {} to {size} are missing (the archive was rolled back or lost events)",
                 have + 1
             ),
+            CheckpointFinding::NotAtExport { size } => write!(
+                f,
+                "the bundle's checkpoint covers {size} events, which does not end at its export event"
+            ),
+            CheckpointFinding::NotIncluded { seq } => write!(
+                f,
+                "event {seq} is not in the checkpoint's tree (no valid inclusion proof): it was changed, added or its proof removed"
+            ),
             CheckpointFinding::Rewritten { size } => write!(
                 f,
                 "the log's first {size} events are not the tree the checkpoint states: events among 1 to {size} were changed, removed or reordered"
             ),
         }
     }
+}
+
+/// What a bundle's proof established, for a recipient to weigh (`verify --bundle`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// Every key (fingerprint) the proof registers whose signatures were checked.
+    pub signed_by: Vec<String>,
+    /// The key that signed the checkpoint: one the recipient trusts when they named any.
+    pub checkpoint_signer: String,
+    pub checkpoint_size: u64,
+    pub checkpoint_root: String,
+    pub timestamps: Vec<StampTrust>,
+    pub unsigned_events: u64,
+    /// Whether the recipient named keys to trust (`--trust-key`).
+    pub trusted_keys: bool,
+}
+
+/// One time-stamp a bundle carries, as checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StampTrust {
+    pub time: String,
+    pub tsa: String,
+    pub checkpoint_size: u64,
+    /// The TSA's certificate chains to a CA the recipient named (`--tsa-ca`).
+    pub trusted: bool,
 }
 
 /// What a verification counted.
@@ -475,6 +512,8 @@ pub struct VerifyReport {
     pub recorded: Option<u64>,
     /// The archive was verified read-only: nothing was written, no event recorded.
     pub read_only: bool,
+    /// For a bundle with a proof: what it established.
+    pub trust: Option<Trust>,
 }
 
 impl VerifyReport {

@@ -21,6 +21,39 @@ pub const EVIDENCE_DIR: &str = "data/evidence/";
 /// The name a payload file gets when its original name is not safe and portable.
 pub const FALLBACK_NAME: &str = "file.bin";
 
+/// `data/proof/`: what a recipient checks the custody record's signatures, inclusion and
+/// time with (docs/FORMAT.md, "The proof a bundle carries").
+pub mod proof {
+    pub const DIR: &str = "data/proof";
+    pub const CHECKPOINT: &str = "data/proof/checkpoint";
+    pub const CHECKPOINT_SIG: &str = "data/proof/checkpoint.sig";
+    pub const SIGNER_PEM: &str = "data/proof/signer.pem";
+    pub const KEYS: &str = "data/proof/keys.jsonl";
+    pub const ANCHORS: &str = "data/proof/anchors.jsonl";
+    pub const INCLUSION: &str = "data/proof/inclusion.jsonl";
+    pub const CONSISTENCY: &str = "data/proof/consistency.jsonl";
+    pub const ALLOWED_SIGNERS: &str = "data/proof/allowed_signers";
+    pub const CHECK_PY: &str = "data/proof/check.py";
+    /// The independent checker shipped in every bag (under 120 lines, standard library
+    /// plus `cryptography`).
+    pub const CHECKER: &str = include_str!("check.py");
+
+    /// The DER time-stamp token of the `timestamp` event `seq`, for `openssl ts -verify`.
+    pub fn token_file(seq: u64) -> String {
+        format!("data/proof/timestamp-{seq}.token")
+    }
+
+    /// The seq a token file's name gives, if it is one.
+    pub fn token_seq(rel: &str) -> Option<u64> {
+        let n = rel
+            .strip_prefix("data/proof/timestamp-")?
+            .strip_suffix(".token")?;
+        n.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| n.parse().ok())?
+    }
+}
+
 /// bag-info.txt fields custodia adds.
 pub const INFO_ARCHIVE: &str = "Custodia-Archive-Id";
 pub const INFO_EVENT: &str = "Custodia-Export-Event";
@@ -95,6 +128,52 @@ pub fn metadata_digest(document: &impl Serialize) -> Sha256Digest {
     // Plain data (strings, numbers, lists) always converts; `Null` would not match anyway.
     let value = serde_json::to_value(document).unwrap_or_default();
     Sha256Digest::from_bytes(sha2::Sha256::digest(canonical_json(&value)).into())
+}
+
+/// README-VERIFY.txt of a bundle that carries a proof (data/proof/): the text of
+/// `readme_verify` with the signatures, the checkpoint and trusted time explained.
+pub fn readme_verify_signed(case: &crate::ids::CaseId) -> String {
+    let base = readme_verify(case);
+    let cut = base
+        .find("What this proves, and what it does not:")
+        .unwrap_or(base.len());
+    format!(
+        "{}{}",
+        &base[..cut],
+        r#"5. Who recorded each event, and that none was changed since (data/proof/):
+
+   Every event is signed with its author's Ed25519 key. data/proof/checkpoint is a
+   signed statement (C2SP tlog-checkpoint) of the archive's whole custody log up to
+   this export; data/proof/allowed_signers lists the keys the log registered. Check
+   the checkpoint's signature with OpenSSH (NAME: the exporter, as in allowed_signers):
+
+   ssh-keygen -Y verify -f data/proof/allowed_signers -I NAME -n custodia        -s data/proof/checkpoint.sig < data/proof/checkpoint
+
+   Then check everything else with the checker shipped in the bag (Python 3 and
+   pip install cryptography), naming the public key files you trust:
+
+   python3 data/proof/check.py [their-key.pub ...]
+
+   It checks every event's signature against the keys the log registers, that every
+   event in this bag is in the checkpoint's Merkle tree (RFC 9162), each time-stamp's
+   checkpoint is a prefix of this one, and each item's chain.
+
+6. Trusted time, when the bag holds data/proof/timestamp-N.token (RFC 3161): with the
+   time-stamping authority's CA and certificate, and the "digest" of event N in
+   data/proof/anchors.jsonl,
+
+   openssl ts -verify -digest DIGEST -in data/proof/timestamp-N.token -token_in        -CAfile TSA-CA.pem -untrusted TSA.pem
+
+What this proves, and what it does not: the files are the bytes the archive recorded
+at ingest; their recorded history is complete and unaltered since it was written,
+signed by the keys named; and, where a token is present, the history up to its
+checkpoint existed by the time it states. Whoever holds a signing key could sign a
+new history: trust the keys you can tie to people (compare fingerprints with them),
+and the time-stamps of authorities you trust.
+
+The format is specified in docs/FORMAT.md of custodia ("Bundles").
+"#
+    )
 }
 
 pub fn readme_verify(case: &crate::ids::CaseId) -> String {

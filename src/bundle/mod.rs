@@ -6,5 +6,5 @@ mod export;
 pub(crate) mod finding;
 pub mod layout;
 
-pub use check::verify_bundle;
+pub use check::{BundleTrust, verify_bundle};
 pub use export::{ExportOptions, ExportReport};

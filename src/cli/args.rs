@@ -88,6 +88,13 @@ pub enum Command {
         /// A bundle directory written by `export`.
         #[arg(long)]
         bundle: Option<PathBuf>,
+        /// With --bundle: a public key (OpenSSH .pub file) you trust; the bundle's checkpoint
+        /// must be signed by one of them. Repeatable.
+        #[arg(long = "trust-key", value_name = "PUBKEY_FILE", requires = "bundle")]
+        trust_keys: Vec<PathBuf>,
+        /// With --bundle: the CA certificate(s) (PEM) of time-stamping authorities you trust.
+        #[arg(long, value_name = "PEM", requires = "bundle")]
+        tsa_ca: Option<PathBuf>,
         /// Verify without writing anything to the archive: no lock taken for writing and no
         /// custody event recorded (for an auditor without write access; automatic when the
         /// archive is not writable).

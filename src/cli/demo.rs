@@ -242,7 +242,7 @@ impl Demo<'_> {
             exported.items,
             exported.tagmanifest_sha256
         ))?;
-        let checked = verify_bundle(&bundle)?;
+        let checked = verify_bundle(&bundle, &Default::default())?;
         self.say(format!(
             "9. verify --bundle, with no archive: {} ({} files, {} custody events)",
             verdict(checked.ok()),

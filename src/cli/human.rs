@@ -131,7 +131,46 @@ pub fn log(out: &mut Out, events: &[Logged]) -> Shown {
     Ok(())
 }
 
+/// What a bundle's proof established, in words.
+fn trust_lines(out: &mut Out, t: &custodia::findings::Trust) -> Shown {
+    let who = if t.checkpoint_signer.is_empty() {
+        "no key it could check".to_string()
+    } else if t.trusted_keys {
+        format!("{} (a key you trust)", t.checkpoint_signer)
+    } else {
+        format!(
+            "{} (registered in the log; name keys you trust with --trust-key)",
+            t.checkpoint_signer
+        )
+    };
+    out.line(&format!(
+        "checkpoint: {} events, root {}, signed by {who}",
+        t.checkpoint_size, t.checkpoint_root
+    ))?;
+    out.line(&format!("events signed by: {}", t.signed_by.join(", ")))?;
+    for s in &t.timestamps {
+        let trusted = if s.trusted {
+            "a TSA you trust"
+        } else {
+            "a TSA not checked against a CA (--tsa-ca)"
+        };
+        out.line(&format!(
+            "time-stamped: the first {} events existed by {}, per {} ({trusted})",
+            s.checkpoint_size,
+            s.time,
+            escape_text(&s.tsa)
+        ))?;
+    }
+    if t.timestamps.is_empty() {
+        out.line("time-stamped: no (the bundle carries no RFC 3161 token)")?;
+    }
+    Ok(())
+}
+
 pub fn verify(out: &mut Out, report: &VerifyReport) -> Shown {
+    if let Some(t) = &report.trust {
+        trust_lines(out, t)?;
+    }
     for p in &report.problems {
         let id = p
             .subject()

@@ -117,6 +117,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             bundle: None,
             read_only,
             against,
+            ..
         } => {
             let checks = custodia::VerifyOptions {
                 against: against.map(|p| read_text(&p)).transpose()?,
@@ -126,8 +127,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
         Command::Checkpoint { out: to } => anchors::checkpoint(&mut open()?, to, out),
         Command::Timestamp(a) => anchors::timestamp(&mut open()?, a, out),
         Command::Verify {
-            bundle: Some(dir), ..
-        } => render_verify(&custodia::verify_bundle(&dir)?, out),
+            bundle: Some(dir),
+            trust_keys,
+            tsa_ca,
+            ..
+        } => {
+            let trust = bundle_trust(&trust_keys, tsa_ca.as_deref())?;
+            render_verify(&custodia::verify_bundle(&dir, &trust)?, out)
+        }
         Command::Export(a) => export(&mut open()?, a.into(), out),
         Command::Key(k) => keys::run(k, &opts, open, out),
         Command::Demo { fixtures, workdir } => {
@@ -258,6 +265,32 @@ fn ingest(archive: &mut Archive, opts: &IngestOptions, out: &mut Out) -> Run {
         report.skipped.len()
     ));
     Ok(Outcome::Partial)
+}
+
+/// What the recipient trusts, read from the files they named.
+fn bundle_trust(
+    keys: &[std::path::PathBuf],
+    tsa_ca: Option<&Path>,
+) -> Result<custodia::BundleTrust, Error> {
+    let mut trust = custodia::BundleTrust::default();
+    for path in keys {
+        let text = read_text(path)?;
+        if custodia::keys::parse_public(&text).is_none() {
+            return Err(Error::KeyUnusable {
+                path: path.clone(),
+                why: "it is not an OpenSSH Ed25519 public key (ssh-ed25519 AAAA…)".into(),
+            });
+        }
+        trust.keys.push(text.trim().to_owned());
+    }
+    if let Some(path) = tsa_ca {
+        let pem = std::fs::read(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        trust.tsa_ca = custodia::timestamp::pem_certs(&pem)?;
+    }
+    Ok(trust)
 }
 
 /// A small text file the user names (a checkpoint): its bytes as UTF-8.

@@ -200,6 +200,60 @@ pub struct VerifyOut {
     pub problems: Vec<ProblemOut>,
     /// Verified without writing anything (no custody event recorded).
     pub read_only: bool,
+    /// `verify --bundle` of a bundle with a proof: what it established.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustOut>,
+}
+
+/// docs/CLI.md, "verify --bundle": which guarantees held.
+#[derive(Serialize)]
+pub struct TrustOut {
+    pub signed_by: Vec<String>,
+    pub checkpoint: CheckpointOut,
+    pub timestamps: Vec<StampOut>,
+    pub unsigned_events: u64,
+    /// Whether the checkpoint's signer is a key named with --trust-key.
+    pub trusted_key: bool,
+}
+
+#[derive(Serialize)]
+pub struct CheckpointOut {
+    pub size: u64,
+    pub root: String,
+    pub signer: String,
+}
+
+#[derive(Serialize)]
+pub struct StampOut {
+    pub time: String,
+    pub tsa: String,
+    pub checkpoint_size: u64,
+    pub trusted: bool,
+}
+
+impl From<&custodia::findings::Trust> for TrustOut {
+    fn from(t: &custodia::findings::Trust) -> Self {
+        TrustOut {
+            signed_by: t.signed_by.clone(),
+            checkpoint: CheckpointOut {
+                size: t.checkpoint_size,
+                root: t.checkpoint_root.clone(),
+                signer: t.checkpoint_signer.clone(),
+            },
+            timestamps: t
+                .timestamps
+                .iter()
+                .map(|s| StampOut {
+                    time: s.time.clone(),
+                    tsa: s.tsa.clone(),
+                    checkpoint_size: s.checkpoint_size,
+                    trusted: s.trusted,
+                })
+                .collect(),
+            unsigned_events: t.unsigned_events,
+            trusted_key: t.trusted_keys && !t.checkpoint_signer.is_empty(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -245,6 +299,7 @@ impl From<&VerifyReport> for VerifyOut {
             },
             problems: r.problems.iter().map(ProblemOut::from).collect(),
             read_only: r.read_only,
+            trust: r.trust.as_ref().map(TrustOut::from),
         }
     }
 }

@@ -89,6 +89,54 @@ fn subproof(m: usize, leaves: &[Hash], whole: bool) -> Vec<Hash> {
     proof
 }
 
+/// Every level of the tree over some leaves, for many audit paths at once: each path is
+/// then read off the levels instead of recomputing subtrees. Pairing the nodes of each
+/// level and carrying an odd last node up unchanged builds exactly RFC 9162's tree.
+pub struct Levels {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Levels {
+    pub fn new(leaves: Vec<Hash>) -> Levels {
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let up = below
+                .chunks(2)
+                .map(|pair| match pair {
+                    [l, r] => node_hash(l, r),
+                    [odd] => *odd,
+                    _ => unreachable!("chunks of two"),
+                })
+                .collect();
+            levels.push(up);
+        }
+        Levels { levels }
+    }
+
+    pub fn root(&self) -> Hash {
+        match self.levels.last().and_then(|l| l.first()) {
+            Some(top) => *top,
+            None => Sha256::digest([]).into(),
+        }
+    }
+
+    /// The audit path of leaf `index`: `inclusion_proof`, without recomputing subtrees.
+    pub fn path(&self, mut index: usize) -> Vec<Hash> {
+        let mut path = Vec::new();
+        for level in &self.levels[..self.levels.len().saturating_sub(1)] {
+            let sibling = if index % 2 == 1 {
+                level.get(index - 1)
+            } else {
+                level.get(index + 1)
+            };
+            path.extend(sibling.copied());
+            index /= 2;
+        }
+        path
+    }
+}
+
 /// RFC 9162 §2.1.3.2: whether `path` proves leaf `index` (0-based) of a tree of `size`
 /// leaves, with this leaf hash, under `root`.
 pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root: &Hash) -> bool {
@@ -210,6 +258,15 @@ mod tests {
             let mut bad = r;
             bad[flip] ^= 1;
             prop_assert!(!verify_inclusion(m as u64, n as u64, &l[m], &path, &bad));
+        }
+
+        #[test]
+        fn paths_read_off_the_levels_are_the_rfc_paths(n in 1usize..90, pick in 0usize..90) {
+            let l = leaves(n);
+            let levels = Levels::new(l.clone());
+            prop_assert_eq!(levels.root(), root(&l));
+            let m = pick % n;
+            prop_assert_eq!(levels.path(m), inclusion_proof(m, &l));
         }
 
         #[test]

@@ -31,6 +31,15 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         "data/case.json",
         "data/evidence.json",
         "data/custody.jsonl",
+        "data/proof/allowed_signers",
+        "data/proof/anchors.jsonl",
+        "data/proof/check.py",
+        "data/proof/checkpoint",
+        "data/proof/checkpoint.sig",
+        "data/proof/consistency.jsonl",
+        "data/proof/inclusion.jsonl",
+        "data/proof/keys.jsonl",
+        "data/proof/signer.pem",
     ] {
         expected.insert(f.to_owned());
     }

@@ -61,7 +61,7 @@ const PACKS_PER_VOLUME: u64 = 8;
 /// The format `init` makes.
 const FORMAT: u32 = 2;
 /// The files of a bundle, FORMAT.md "Bundles" (evidence files aside).
-const BUNDLE_FILES: [&str; 11] = [
+const BUNDLE_FILES: [&str; 20] = [
     "bagit.txt",
     "bag-info.txt",
     "manifest-sha256.txt",
@@ -73,6 +73,15 @@ const BUNDLE_FILES: [&str; 11] = [
     "data/case.json",
     "data/custody.jsonl",
     "data/evidence.json",
+    "data/proof/allowed_signers",
+    "data/proof/anchors.jsonl",
+    "data/proof/check.py",
+    "data/proof/checkpoint",
+    "data/proof/checkpoint.sig",
+    "data/proof/consistency.jsonl",
+    "data/proof/inclusion.jsonl",
+    "data/proof/keys.jsonl",
+    "data/proof/signer.pem",
 ];
 /// bag-info.txt, in order, with the two optional fields.
 const BAG_INFO_LABELS: [&str; 10] = [

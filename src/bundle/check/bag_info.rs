@@ -57,7 +57,8 @@ impl Checker<'_> {
         if self.skipped.contains(rel) {
             return;
         }
-        let want = readme_for(info, custody);
+        let signed = self.files.contains_key(layout::proof::CHECKPOINT);
+        let want = readme_for(info, custody, signed);
         let Some(bytes) = self.read(rel, MAX_TAG_FILE) else {
             return;
         };

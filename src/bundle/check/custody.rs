@@ -35,6 +35,8 @@ pub(super) struct Custody {
     pub first: HashMap<String, Event>,
     /// The cases each exported item was ingested into or linked to.
     pub cases: HashMap<String, BTreeSet<String>>,
+    /// The proof's events, merged with the log's lines as they stream.
+    pub(super) proof: Option<super::proof::ProofWalk>,
 }
 
 impl Custody {
@@ -105,9 +107,15 @@ impl Checker<'_> {
     /// Checks the custody log. `listed` are the ids of evidence.json: their first events are
     /// kept too, so that an item can be checked against its ingest even when the export
     /// event is gone.
-    pub(super) fn check_custody(&mut self, info: &BagInfo, listed: BTreeSet<String>) -> Custody {
+    pub(super) fn check_custody(
+        &mut self,
+        info: &BagInfo,
+        listed: BTreeSet<String>,
+        proof: Option<super::proof::ProofWalk>,
+    ) -> Custody {
         let mut custody = Custody {
             wanted: listed,
+            proof,
             ..Custody::default()
         };
         let Some((mut file, size)) = self.open_custody() else {
@@ -186,6 +194,9 @@ impl Checker<'_> {
                 return None;
             }
             let bytes = line.strip_suffix(b"\n").unwrap_or(&line);
+            if let Some(proof) = custody.proof.as_mut() {
+                proof.feed(bytes);
+            }
             for finding in custody.feed(&mut walker, n, bytes) {
                 line_findings += 1;
                 if line_findings <= MAX_LINE_FINDINGS {

@@ -125,7 +125,8 @@ impl Checker<'_> {
             layout::CUSTODY_JSONL.to_owned(),
             Expected::AtMost(MAX_CUSTODY),
         );
-        let readme = readme_for(info, custody).map_or(0, |r| r.len());
+        let signed = self.files.contains_key(layout::proof::CHECKPOINT);
+        let readme = readme_for(info, custody, signed).map_or(0, |r| r.len());
         out.insert(
             layout::README_VERIFY.to_owned(),
             Expected::Exactly {
@@ -134,6 +135,9 @@ impl Checker<'_> {
                 item: None,
             },
         );
+        if self.files.contains_key(layout::proof::CHECKPOINT) {
+            self.expect_proof(&mut out);
+        }
         let ids: BTreeSet<String> = if custody.exported.is_empty() {
             evidence
                 .into_iter()
@@ -150,6 +154,35 @@ impl Checker<'_> {
             }
         }
         out
+    }
+
+    /// The files of data/proof/: each at most a metadata file's size, the checker exactly
+    /// this release's, and a token file per time-stamp (checked against its event later).
+    fn expect_proof(&self, out: &mut BTreeMap<String, Expected>) {
+        use layout::proof;
+        for rel in [
+            proof::CHECKPOINT,
+            proof::CHECKPOINT_SIG,
+            proof::SIGNER_PEM,
+            proof::KEYS,
+            proof::ANCHORS,
+            proof::INCLUSION,
+            proof::CONSISTENCY,
+            proof::ALLOWED_SIGNERS,
+        ] {
+            out.insert(rel.to_owned(), Expected::AtMost(MAX_TAG_FILE));
+        }
+        out.insert(
+            proof::CHECK_PY.to_owned(),
+            Expected::Exactly {
+                size: proof::CHECKER.len() as u64,
+                source: SizeSource::ThisRelease,
+                item: None,
+            },
+        );
+        for rel in self.files.keys().filter(|r| proof::token_seq(r).is_some()) {
+            out.insert(rel.clone(), Expected::AtMost(MAX_TAG_FILE));
+        }
     }
 
     /// Every payload file against its expected size before any is hashed: one whose size

@@ -27,6 +27,9 @@ mod custody;
 mod files;
 mod manifests;
 mod metadata;
+mod proof;
+
+pub use proof::BundleTrust;
 
 use custody::Custody;
 
@@ -50,7 +53,7 @@ struct Checker<'a> {
     unlisted: BTreeSet<String>,
 }
 
-pub fn verify_bundle(dir: &Path) -> Result<VerifyReport> {
+pub fn verify_bundle(dir: &Path, trust: &BundleTrust) -> Result<VerifyReport> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(Error::NotABundle(dir.to_path_buf())),
@@ -77,7 +80,12 @@ pub fn verify_bundle(dir: &Path) -> Result<VerifyReport> {
         .iter()
         .flat_map(|d| d.items.iter().filter_map(|i| i.id.clone()))
         .collect();
-    let custody = c.check_custody(&info, listed);
+    let proof = c.load_proof();
+    let mut custody = c.check_custody(&info, listed, proof);
+    if let Some(walk) = custody.proof.take() {
+        let export = custody.export().map(|e| e.seq);
+        c.check_proof(walk, export, trust);
+    }
     // Sizes first: nothing is hashed before it is known how large it may be (issue 9.9).
     let expected = c.expected_files(&info, &custody, evidence.as_ref());
     c.check_oxum(&info);
@@ -187,6 +195,14 @@ fn bundle_case(info: &BagInfo, custody: &Custody) -> Option<CaseId> {
 }
 
 /// The README-VERIFY.txt this release writes for the bundle's case.
-fn readme_for(info: &BagInfo, custody: &Custody) -> Option<String> {
-    bundle_case(info, custody).map(|c| layout::readme_verify(&c))
+/// A bundle with a proof (data/proof/) has the text that explains it; an earlier one, the
+/// text of its release.
+fn readme_for(info: &BagInfo, custody: &Custody, signed: bool) -> Option<String> {
+    bundle_case(info, custody).map(|c| {
+        if signed {
+            layout::readme_verify_signed(&c)
+        } else {
+            layout::readme_verify(&c)
+        }
+    })
 }

@@ -60,9 +60,11 @@ impl Archive {
         let custody_jsonl = self.write_custody(bag, ids, &sealed)?;
         let readme = write_file(
             &bag.join(layout::README_VERIFY),
-            layout::readme_verify(&opts.case).as_bytes(),
+            layout::readme_verify_signed(&opts.case).as_bytes(),
         )?;
-        let written = [
+        let mut included = self.event_seqs(ids)?;
+        included.insert(sealed.seq);
+        let mut written: Vec<Written> = [
             (layout::CASE_JSON, case_json),
             (layout::EVIDENCE_JSON, evidence_json),
             (layout::CUSTODY_JSONL, custody_jsonl),
@@ -74,6 +76,7 @@ impl Archive {
             digests,
         })
         .collect();
+        written.extend(self.write_proof(bag, &included, &sealed)?);
         Ok((sealed, written))
     }
 

@@ -24,6 +24,7 @@ use crate::text::exact_or_escaped;
 
 mod files;
 mod metadata;
+mod proof;
 mod tags;
 mod write;
 

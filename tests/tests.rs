@@ -8,6 +8,7 @@ mod util;
 mod anchors;
 mod bundle;
 mod bundle_hostile;
+mod bundle_proof;
 mod cli;
 mod contract;
 mod corruption;

@@ -94,8 +94,11 @@ fn index_of(events: &[Value], action: &str) -> usize {
         .expect("action in the bundle")
 }
 
+/// An edit of a bundle's events, as a forger makes it.
+type Forgery = Box<dyn Fn(&mut Vec<Value>)>;
+
 /// The forgeries of issue 11's table, each applied to a fresh copy of one bundle.
-fn forgeries() -> Vec<(&'static str, Box<dyn Fn(&mut Vec<Value>)>)> {
+fn forgeries() -> Vec<(&'static str, Forgery)> {
     vec![
         (
             "a middle event's actor edited",

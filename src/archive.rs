@@ -432,10 +432,7 @@ impl Archive {
             item_prev.push(self.catalog.item_head(*id)?);
         }
         let prev = head.map(|h| h.digest);
-        let bytes = self
-            .ctx
-            .seal(draft, seq, prev, &item_prev, now())
-            .to_canonical();
+        let bytes = self.ctx.seal_canonical(draft, seq, prev, &item_prev, now());
         Ok(Sealed {
             seq,
             prev,

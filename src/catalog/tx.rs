@@ -100,14 +100,14 @@ impl<'a> Tx<'a> {
     ) -> TxResult<(u64, EventDigest)> {
         let head = self.head()?;
         let seq = head.map_or(1, |h| h.seq + 1);
-        let event = self.ctx.seal(
+        let bytes = self.ctx.seal_canonical(
             draft,
             seq,
             head.map(|h| h.digest),
             item_prev,
             self.time.to_owned(),
         );
-        let digest = self.write_event(seq, &event.to_canonical(), &draft.items)?;
+        let digest = self.write_event(seq, &bytes, &draft.items)?;
         Ok((seq, digest))
     }
 

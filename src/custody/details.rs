@@ -284,6 +284,29 @@ mod tests {
     }
 
     #[test]
+    fn a_spliced_signature_gives_the_bytes_of_the_signed_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = crate::keys::Signer::generate(&dir.path().join("k"), "a").unwrap();
+        let ctx = Context {
+            actor: "a".into(),
+            host: "h".into(),
+            tool: "t".into(),
+            archive: "x".into(),
+            signer: Some(std::sync::Arc::new(key)),
+        };
+        // A detail named "signer" must not fool the splice.
+        let draft = Draft::new(Action::KeyRevoke).detail("signer", ",\"signer\":");
+        let time = || "2024-01-01T00:00:00.000000Z".to_string();
+        let spliced = ctx.seal_canonical(&draft, 3, None, &[], time());
+        assert_eq!(
+            spliced,
+            ctx.seal(&draft, 3, None, &[], time()).to_canonical()
+        );
+        let parsed = Event::parse(&spliced).unwrap();
+        assert_eq!(parsed.to_canonical(), spliced);
+    }
+
+    #[test]
     fn details_round_trip_and_absent_values_are_null() {
         let d = CaseCreateDetails {
             title: "T".into(),

@@ -247,4 +247,39 @@ impl Context {
         }
         event
     }
+
+    /// The canonical bytes of `seal`'s event, made with one encoding: the event is encoded
+    /// without `sig`, signed, and `"sig"` spliced in where key order puts it (just before
+    /// the top-level `"signer"`). Every event of a large ingest is sealed this way.
+    pub fn seal_canonical(
+        &self,
+        draft: &Draft,
+        seq: u64,
+        prev: Option<EventDigest>,
+        item_prev: &[Option<EventDigest>],
+        time: String,
+    ) -> Vec<u8> {
+        let Some(key) = &self.signer else {
+            return self.seal(draft, seq, prev, item_prev, time).to_canonical();
+        };
+        let unsigned = Context {
+            signer: None,
+            ..self.clone()
+        };
+        let mut event = unsigned.seal(draft, seq, prev, item_prev, time);
+        event.v = SIGNED_EVENT_VERSION;
+        event.signer = Some(key.fingerprint().to_owned());
+        let mut bytes = event.to_canonical();
+        let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&bytes));
+        // Keys after "signer" (time, tool, v) hold strings and a number, never this text,
+        // so the last occurrence is the top-level key.
+        let marker = b",\"signer\":";
+        let at = bytes
+            .windows(marker.len())
+            .rposition(|w| w == marker)
+            .unwrap_or(bytes.len());
+        let field = format!(",\"sig\":\"{signature}\"");
+        bytes.splice(at..at, field.into_bytes());
+        bytes
+    }
 }

@@ -82,7 +82,10 @@ pub fn run(
     let (bundle, checked) = demo.export_and_check(case)?;
     let Demo { archive, out, .. } = demo;
     drop(archive);
-    let report = verify_archive(&root, opts, &Default::default(), &mut ())?;
+    let against = custodia::VerifyOptions {
+        against: std::fs::read_to_string(workdir_of(&root).join("checkpoint")).ok(),
+    };
+    let report = verify_archive(&root, opts, &against, &mut ())?;
     say_verified(out, &report)?;
     out.line(&format!(
         "Explore it: custodia --archive {} log    and: bagit.py --validate {}",
@@ -96,10 +99,14 @@ pub fn run(
     })
 }
 
+fn workdir_of(root: &Path) -> PathBuf {
+    root.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
 fn say_verified(out: &mut Out, report: &VerifyReport) -> Result<(), BrokenPipe> {
     let c = report.checked;
     out.line(&format!(
-        "10. verify the archive: {} ({} items, {} contents, {} bytes, {} custody events re-checked)",
+        "10. verify the archive: {} ({} items, {} contents, {} bytes, {} custody events re-checked with their signatures; --against the checkpoint above)",
         verdict(report.ok()),
         c.items,
         c.contents,
@@ -242,12 +249,37 @@ impl Demo<'_> {
             exported.items,
             exported.tagmanifest_sha256
         ))?;
-        let checked = verify_bundle(&bundle, &Default::default())?;
+        // The exporter's public key, as a recipient would have it from them in person.
+        let signed = self.archive.checkpoint()?;
+        let note = self.workdir.join("checkpoint");
+        std::fs::write(&note, &signed.note).map_err(|e| Error::Io {
+            path: note.clone(),
+            source: e,
+        })?;
+        let trust = custodia::BundleTrust {
+            keys: vec![signed.public_key.clone()],
+            tsa_ca: Vec::new(),
+        };
+        let checked = verify_bundle(&bundle, &trust)?;
         self.say(format!(
-            "9. verify --bundle, with no archive: {} ({} files, {} custody events)",
+            "9. verify --bundle, with no archive: {} ({} files, {} custody events; --trust-key: the exporter's key)",
             verdict(checked.ok()),
             checked.checked.contents,
             checked.checked.events
+        ))?;
+        if let Some(t) = &checked.trust {
+            self.say(format!(
+                "   every event signed ({} key(s)); checkpoint of {} events signed by {} (trusted: {}); data/proof/check.py checks the same without custodia",
+                t.signed_by.len(),
+                t.checkpoint_size,
+                t.checkpoint_signer,
+                if t.trusted_keys { "yes" } else { "no" }
+            ))?;
+        }
+        self.say(format!(
+            "   checkpoint of the whole log ({} events) for a notary: {}",
+            signed.checkpoint.size,
+            escape_path(&note)
         ))?;
         Ok((bundle, checked))
     }

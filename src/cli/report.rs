@@ -18,8 +18,16 @@ pub fn report_internal(what: &str, json: bool) {
     );
 }
 
-/// Prints a usage error as one sentence (or one JSON error object with --json).
+/// Prints a usage error as one sentence (or one JSON error object with --json), with
+/// clap's suggestion for a typo (`lst`: "a similar subcommand exists: 'list'"). A command
+/// given without its subcommand (`custodia`, `custodia case`) prints its help instead.
 pub fn report_usage(e: &clap::Error) {
+    let json = std::env::args_os().any(|a| a == "--json");
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand && !json {
+        // The help, on stderr: a usage error all the same (exit 2), so stdout stays empty.
+        let _ = e.print();
+        return;
+    }
     let text = e.to_string();
     // clap's first paragraph, as one line; its usage hint is replaced by a pointer to --help.
     let para: Vec<&str> = text
@@ -28,11 +36,20 @@ pub fn report_usage(e: &clap::Error) {
         .map(str::trim)
         .collect();
     let joined = para.join(" ");
-    let message = format!(
-        "{} (see --help)",
-        joined.strip_prefix("error: ").unwrap_or(&joined)
-    );
-    emit("usage", message, std::env::args_os().any(|a| a == "--json"));
+    let first = joined.strip_prefix("error: ").unwrap_or(&joined);
+    let tips: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("tip:"))
+        .collect();
+    let message = if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "a command is required (see --help)".to_owned()
+    } else if tips.is_empty() {
+        format!("{first} (see --help)")
+    } else {
+        format!("{first} ({}; see --help)", tips.join("; "))
+    };
+    emit("usage", message, json);
 }
 
 fn emit(kind: &str, message: String, json: bool) {

@@ -21,3 +21,4 @@ mod model;
 mod reliability;
 mod signing;
 mod timestamp;
+mod users;

@@ -240,7 +240,7 @@ pub struct IngestArgs {
     #[arg(long, value_name = "WHEN", value_parser = parse_written)]
     pub captured_at: Option<Written>,
     /// The UTC offset of a --captured-at time written without one (+03:00, -05:30, UTC).
-    #[arg(long, value_name = "OFFSET", value_parser = parse_tz)]
+    #[arg(long, value_name = "OFFSET", value_parser = parse_tz, allow_hyphen_values = true)]
     pub tz: Option<FixedOffset>,
     /// The item these files are attachments of (EV- id, BLAKE3 or SHA-256).
     #[arg(long, value_name = "ID")]
@@ -283,7 +283,7 @@ pub struct ListArgs {
     #[arg(long, value_name = "WHEN", value_parser = parse_written)]
     pub ingested_to: Option<Written>,
     /// The UTC offset of times written without one (+03:00, -05:30, UTC).
-    #[arg(long, value_name = "OFFSET", value_parser = parse_tz)]
+    #[arg(long, value_name = "OFFSET", value_parser = parse_tz, allow_hyphen_values = true)]
     pub tz: Option<FixedOffset>,
 }
 
@@ -322,7 +322,7 @@ pub struct LogArgs {
     #[arg(long = "by", value_name = "ACTOR", value_parser = parse_nonblank)]
     pub by: Vec<String>,
     /// The UTC offset of times written without one (+03:00, -05:30, UTC).
-    #[arg(long, value_name = "OFFSET", value_parser = parse_tz)]
+    #[arg(long, value_name = "OFFSET", value_parser = parse_tz, allow_hyphen_values = true)]
     pub tz: Option<FixedOffset>,
     /// One JSON object per line, {"event": {...}, "sha256": "..."}, for large logs.
     #[arg(long)]

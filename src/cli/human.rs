@@ -71,7 +71,7 @@ pub fn show(out: &mut Out, d: &ItemDetail) -> Shown {
         ("id", i.id.to_string()),
         ("name", escape_bytes(&i.name)),
         ("path", escape_bytes(&i.path)),
-        ("size", format!("{} ({} bytes)", size(i.size), i.size)),
+        ("size", size_exact(i.size)),
         ("blake3", i.blake3.to_hex()),
         ("sha256", i.sha256.to_hex()),
         (
@@ -208,6 +208,14 @@ pub fn log(out: &mut Out, events: &[Logged]) -> Shown {
     Ok(())
 }
 
+/// A size for people with the exact count beside it: `30.0 MiB (31457280 bytes)`, `5 B`.
+pub fn size_exact(bytes: u64) -> String {
+    if bytes < 1024 {
+        return size(bytes);
+    }
+    format!("{} ({bytes} bytes)", size(bytes))
+}
+
 /// A size for people: `512 B`, `30.0 MiB` (JSON keeps exact bytes).
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
@@ -303,18 +311,12 @@ pub fn stats(out: &mut Out, s: &super::wire::StatsOut) -> Shown {
                 s.contents
             ),
         ),
-        (
-            "item bytes",
-            format!("{} ({} bytes)", size(b.items), b.items),
-        ),
+        ("item bytes", size_exact(b.items)),
         (
             "stored",
-            format!("{} ({} bytes, each content once)", size(b.stored), b.stored),
+            format!("{} (each content once)", size_exact(b.stored)),
         ),
-        (
-            "saved by dedup",
-            format!("{} ({} bytes)", size(b.saved_by_dedup), b.saved_by_dedup),
-        ),
+        ("saved by dedup", size_exact(b.saved_by_dedup)),
         (
             "on disk",
             format!(

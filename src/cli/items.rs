@@ -62,6 +62,11 @@ pub fn extract(
     }
     let done = done?;
     out.flush()?;
+    if out.json {
+        // stdout holds the bytes: there is no room for a document, and a script has the
+        // exit code.
+        return Ok(Outcome::Success);
+    }
     out.note(&format!(
         "{} written to standard output ({}, BLAKE3 and SHA-256 checked)",
         done.id,

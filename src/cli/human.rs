@@ -314,7 +314,7 @@ pub fn stats(out: &mut Out, s: &super::wire::StatsOut) -> Shown {
         ("item bytes", size_exact(b.items)),
         (
             "stored",
-            format!("{} (each content once)", size_exact(b.stored)),
+            format!("{}, each content once", size_exact(b.stored)),
         ),
         ("saved by dedup", size_exact(b.saved_by_dedup)),
         (

@@ -22,10 +22,16 @@ pub fn report_internal(what: &str, json: bool) {
 /// clap's suggestion for a typo (`lst`: "a similar subcommand exists: 'list'"). A command
 /// given without its subcommand (`custodia`, `custodia case`) prints its help instead.
 pub fn report_usage(e: &clap::Error) {
+    use clap::error::ErrorKind::{DisplayHelpOnMissingArgumentOrSubcommand, MissingSubcommand};
     let json = std::env::args_os().any(|a| a == "--json");
-    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand && !json {
+    let missing = matches!(
+        e.kind(),
+        DisplayHelpOnMissingArgumentOrSubcommand | MissingSubcommand
+    );
+    if missing && !json {
         // The help, on stderr: a usage error all the same (exit 2), so stdout stays empty.
-        let _ = e.print();
+        // Also when $CUSTODIA_ARCHIVE or --archive is given, which clap counts as arguments.
+        eprint!("{}", help_of_given_command());
         return;
     }
     let text = e.to_string();
@@ -50,6 +56,21 @@ pub fn report_usage(e: &clap::Error) {
         format!("{first} ({}; see --help)", tips.join("; "))
     };
     emit("usage", message, json);
+}
+
+/// The help of the deepest (sub)command named on the command line (`custodia case` →
+/// `case`'s help).
+fn help_of_given_command() -> String {
+    use clap::CommandFactory;
+    let mut root = super::args::Cli::command();
+    root.build();
+    let mut current = &root;
+    for arg in std::env::args().skip(1) {
+        if let Some(sub) = current.find_subcommand(&arg) {
+            current = sub;
+        }
+    }
+    current.clone().render_help().to_string()
 }
 
 fn emit(kind: &str, message: String, json: bool) {

@@ -42,6 +42,17 @@ fn a_command_without_its_subcommand_prints_its_help() {
             );
         }
     }
+    // Also with an archive named: clap counts --archive and $CUSTODIA_ARCHIVE as arguments.
+    for (args, usage) in [
+        (vec![], "Usage: custodia [OPTIONS]"),
+        (vec!["case"], "Usage: custodia case"),
+    ] {
+        let (stdout, stderr) = env.fails(&args, 2);
+        assert!(
+            stdout.is_empty() && stderr.contains(usage),
+            "{args:?}:\n{stderr}"
+        );
+    }
     let (code, _, stderr) = bare(&["--json"]);
     assert_eq!(code, Some(2));
     let err: Value = serde_json::from_str(stderr.trim()).expect("one JSON error object");

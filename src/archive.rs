@@ -463,21 +463,49 @@ impl Archive {
             .ok_or_else(|| Error::Damaged(format!("content {id} is missing")))
     }
 
-    /// Finds the one item an id or hash prefix names.
+    /// Finds the one item an id or hash prefix names; a hash that several items share
+    /// (the same bytes in two cases) is `AmbiguousItem`, naming each candidate.
     pub fn resolve(&self, r: &ItemRef) -> Result<ItemRecord> {
-        match r {
-            ItemRef::Id(id) => self.item(*id),
-            ItemRef::HashPrefix(prefix) => {
-                match self.catalog.items_with_hash_prefix(prefix)?.as_slice() {
-                    [] => Err(Error::UnknownItem(prefix.clone())),
-                    [one] => self.item(*one),
-                    many => Err(Error::AmbiguousItem {
-                        prefix: prefix.clone(),
-                        matches: many.iter().map(|i| i.to_string()).collect(),
-                    }),
-                }
-            }
+        let mut found = self.resolve_all(r)?;
+        if found.len() == 1 {
+            return Ok(found.remove(0));
         }
+        let prefix = match r {
+            ItemRef::HashPrefix(prefix) => prefix.clone(),
+            ItemRef::Id(id) => id.to_string(),
+        };
+        let mut matches = Vec::with_capacity(found.len());
+        for item in &found {
+            matches.push(format!(
+                "{} {} in {}",
+                item.id,
+                crate::text::escape_bytes(&item.name),
+                self.cases_of(item.id)?
+                    .iter()
+                    .map(CaseId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        Err(Error::AmbiguousItem { prefix, matches })
+    }
+
+    /// Every item an id or hash prefix names, in id order: one for an `EV-` id; for a hash
+    /// prefix, every item whose BLAKE3 (from the index) or SHA-256 (a pass over the item
+    /// records, which the index does not key) starts with it. `UnknownItem` when none.
+    pub fn resolve_all(&self, r: &ItemRef) -> Result<Vec<ItemRecord>> {
+        let prefix = match r {
+            ItemRef::Id(id) => return Ok(vec![self.item(*id)?]),
+            ItemRef::HashPrefix(prefix) => prefix,
+        };
+        let mut ids = self.catalog.items_with_hash_prefix(prefix)?;
+        ids.extend(self.catalog.items_with_sha256_prefix(prefix)?);
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Err(Error::UnknownItem(prefix.clone()));
+        }
+        ids.into_iter().map(|id| self.item(id)).collect()
     }
 
     /// The cases an item belongs to, in id order.

@@ -40,10 +40,44 @@ impl Archive {
         // The temporary file goes whatever happens; the output stays only on success.
         let result = self.extract_via(&item, &tmp, &target, dir, reason);
         let _ = fs::remove_file(&tmp);
-        let fixity = result?;
+        // The temporary name is custodia's business: an error names the output asked for
+        // (issue 12, point 12).
+        let fixity = result.map_err(|e| name_target(e, &tmp, &target))?;
         Ok(Extracted {
             id: item.id,
             path: target,
+            fixity,
+        })
+    }
+
+    /// Writes an item's bytes to a stream (`extract --out -`): the `extract` event, with
+    /// `out` = `-`, is made durable first, so the log over-states, never under-states, what
+    /// left the archive; then each chunk is checked as it is written, and the whole against
+    /// both hashes at the end. Damage found part-way is `Damaged` after some bytes went out:
+    /// the caller must heed the error, as with any stream.
+    pub fn extract_to_stream(
+        &mut self,
+        item: &ItemRef,
+        reason: Option<String>,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<Extracted> {
+        let item = self.resolve(item)?;
+        let record = self.content(&item.blake3)?;
+        let draft = Draft::new(Action::Extract)
+            .item(item.id)
+            .reason(reason)
+            .with(&ExtractDetails {
+                blake3: item.blake3.to_hex(),
+                sha256: item.sha256.to_hex(),
+                size: item.size,
+                out: STREAM_OUT.into(),
+            });
+        self.commit(|tx| tx.append(&draft).map(|_| ()))?;
+        let mut chunks = self.chunk_reader();
+        let fixity = read_content(&mut chunks, &record, &item.blake3, sink)?;
+        Ok(Extracted {
+            id: item.id,
+            path: PathBuf::from(STREAM_OUT),
             fixity,
         })
     }
@@ -94,6 +128,20 @@ impl Archive {
         })?;
         durable::sync_file(&file, tmp)?;
         Ok(fixity)
+    }
+}
+
+/// The `out` an `extract` event records for bytes written to standard output.
+pub const STREAM_OUT: &str = "-";
+
+/// An error about the temporary file, told about the output it was to become.
+fn name_target(e: Error, tmp: &Path, target: &Path) -> Error {
+    match e {
+        Error::Io { path, source } if path == tmp => Error::Io {
+            path: target.to_path_buf(),
+            source,
+        },
+        other => other,
     }
 }
 

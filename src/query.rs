@@ -1,11 +1,15 @@
-//! Read-only questions: items of a case or tag, one item's whole story, the custody log.
+//! Read-only questions: items of a case or tag, one item's whole story, the custody log,
+//! and the archive's counts (`stats`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::archive::Archive;
-use crate::catalog::{ItemRecord, keys};
+use crate::catalog::ItemRecord;
 use crate::codec;
 use crate::custody::Event;
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, EventDigest, EvidenceId};
+use crate::ids::{CaseId, EventDigest, EvidenceId, ItemRef, Moment};
 
 /// An item with the cases it belongs to, as listings show it.
 #[derive(Clone, Debug)]
@@ -22,26 +26,93 @@ pub struct ItemDetail {
     pub custody: Vec<Event>,
 }
 
+/// Which items `list` shows: every condition given must hold (issue 12, point 5).
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
     pub case: Option<CaseId>,
-    pub tag: Option<String>,
+    /// Every one of these tags, compared without regard to case.
+    pub tags: Vec<String>,
+    /// Found in the item's source, without regard to case.
+    pub source: Option<String>,
+    /// Found in the item's original name, without regard to case.
+    pub name: Option<String>,
+    /// Bounds on `captured_at`, inclusive; an item without one is left out by either.
+    pub captured_from: Option<Moment>,
+    pub captured_to: Option<Moment>,
+    /// Bounds on `ingested_at`, inclusive.
+    pub ingested_from: Option<Moment>,
+    pub ingested_to: Option<Moment>,
+}
+
+impl ListFilter {
+    /// Whether an item meets every condition but the case (which `list` reads from the index).
+    pub fn admits(&self, item: &ItemRecord) -> bool {
+        let folded: Vec<String> = item.tags.iter().map(|t| t.to_lowercase()).collect();
+        let tags_ok = self.tags.iter().all(|t| folded.contains(&t.to_lowercase()));
+        let contains = |hay: &str, needle: &Option<String>| {
+            needle
+                .as_ref()
+                .is_none_or(|n| hay.to_lowercase().contains(&n.to_lowercase()))
+        };
+        tags_ok
+            && contains(item.source.as_deref().unwrap_or(""), &self.source)
+            && contains(&String::from_utf8_lossy(&item.name), &self.name)
+            && within(
+                item.captured_at.as_deref(),
+                &self.captured_from,
+                &self.captured_to,
+            )
+            && within(
+                Some(&item.ingested_at),
+                &self.ingested_from,
+                &self.ingested_to,
+            )
+    }
+}
+
+/// Whether a recorded time lies within the bounds; with a bound and no readable time, not.
+fn within(recorded: Option<&str>, from: &Option<Moment>, to: &Option<Moment>) -> bool {
+    if from.is_none() && to.is_none() {
+        return true;
+    }
+    let Some(at) = recorded.and_then(|t| Moment::parse(t).ok()) else {
+        return false;
+    };
+    from.is_none_or(|f| at.not_before(&f)) && to.is_none_or(|t| at.not_after(&t))
+}
+
+/// What an archive holds, counted (`custodia stats`).
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub items: u64,
+    /// Distinct stored contents (file bodies): items with the same bytes share one.
+    pub contents: u64,
+    /// The sum of the items' sizes: what they would take stored one by one.
+    pub item_bytes: u64,
+    /// The sum of the contents' sizes: what is stored once deduplicated, before compression.
+    pub stored_bytes: u64,
+    /// Bytes the files of `volumes/` and `db/` take on disk.
+    pub volume_bytes: u64,
+    pub db_bytes: u64,
+    pub cases: u64,
+    pub events: u64,
+    /// Each actor named by an event, with how many events name it, in name order.
+    pub actors: BTreeMap<String, u64>,
 }
 
 impl Archive {
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<ItemView>> {
-        let ids: Vec<EvidenceId> = match (&filter.case, &filter.tag) {
-            (Some(case), _) => {
+        let ids: Vec<EvidenceId> = match &filter.case {
+            Some(case) => {
                 self.case(case)?;
                 self.items_of_case(case)?
             }
-            (None, Some(tag)) => self.catalog.items_under(&keys::tag_items_prefix(tag))?,
-            (None, None) => self.catalog.item_ids()?,
+            None => self.catalog.item_ids()?,
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let item = self.item(id)?;
-            if filter.tag.as_ref().is_some_and(|t| !item.tags.contains(t)) {
+            if !filter.admits(&item) {
                 continue;
             }
             out.push(ItemView {
@@ -52,8 +123,20 @@ impl Archive {
         Ok(out)
     }
 
-    pub fn show(&self, r: &crate::ids::ItemRef) -> Result<ItemDetail> {
-        let item = self.resolve(r)?;
+    pub fn show(&self, r: &ItemRef) -> Result<ItemDetail> {
+        self.detail(self.resolve(r)?)
+    }
+
+    /// Every item a reference names, each with its whole story: one for an `EV-` id, and
+    /// for a hash, every item holding those bytes (the same file in two cases).
+    pub fn show_all(&self, r: &ItemRef) -> Result<Vec<ItemDetail>> {
+        self.resolve_all(r)?
+            .into_iter()
+            .map(|item| self.detail(item))
+            .collect()
+    }
+
+    fn detail(&self, item: ItemRecord) -> Result<ItemDetail> {
         let id = item.id;
         Ok(ItemDetail {
             attachments: self.children_of(id)?,
@@ -63,6 +146,29 @@ impl Archive {
                 item,
             },
         })
+    }
+
+    /// Counts of what the archive holds; reads every item, content and event record once.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut stats = Stats {
+            cases: self.catalog.case_count() as u64,
+            ..Stats::default()
+        };
+        for item in self.catalog.items() {
+            stats.items += 1;
+            stats.item_bytes += item?.size;
+        }
+        for content in self.catalog.contents() {
+            stats.contents += 1;
+            stats.stored_bytes += content?.size;
+        }
+        for logged in self.log(None, None)? {
+            stats.events += 1;
+            *stats.actors.entry(logged.event.actor).or_default() += 1;
+        }
+        stats.volume_bytes = bytes_under(&self.root().join(crate::store::VOLUMES_DIR))?;
+        stats.db_bytes = bytes_under(&self.root().join(crate::archive::DB_DIR))?;
+        Ok(stats)
     }
 
     /// The events that name an item, oldest first.
@@ -153,4 +259,24 @@ impl Logged {
             sha256: EventDigest::of(bytes),
         })
     }
+}
+
+/// The bytes of every file under a directory (none when it does not exist).
+fn bytes_under(dir: &Path) -> Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(dir)(e)),
+    };
+    let mut total = 0;
+    for entry in entries {
+        let entry = entry.map_err(Error::io(dir))?;
+        let meta = entry.metadata().map_err(Error::io(entry.path()))?;
+        total += if meta.is_dir() {
+            bytes_under(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
 }

@@ -22,3 +22,4 @@ mod model;
 mod reliability;
 mod signing;
 mod timestamp;
+mod users;

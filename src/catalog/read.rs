@@ -229,6 +229,44 @@ impl Catalog {
         Ok(found)
     }
 
+    /// Items whose SHA-256, in hex, starts with `prefix`. The index keys items by BLAKE3
+    /// only, so this reads every item record: one pass over the `items` tree.
+    pub fn items_with_sha256_prefix(&self, prefix: &str) -> Result<Vec<EvidenceId>> {
+        let mut found = Vec::new();
+        for item in self.items() {
+            let item = item?;
+            if item.sha256.to_hex().starts_with(prefix) {
+                found.push(item.id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every item record, decoded, in id order.
+    pub fn items(&self) -> impl Iterator<Item = Result<ItemRecord>> + '_ {
+        self.items.iter().map(|entry| {
+            let (key, value) = entry?;
+            let label = match EvidenceId::from_key(&key) {
+                Some(id) => format!("item {id}"),
+                None => format!("item key {}", hex::encode(&key)),
+            };
+            codec::decode(&label, &value)
+        })
+    }
+
+    /// Every content record, decoded, in BLAKE3 order.
+    pub fn contents(&self) -> impl Iterator<Item = Result<ContentRecord>> + '_ {
+        self.contents.iter().map(|entry| {
+            let (key, value) = entry?;
+            codec::decode(&format!("content {}", hex::encode(&key)), &value)
+        })
+    }
+
+    /// How many cases there are.
+    pub fn case_count(&self) -> usize {
+        self.cases.len()
+    }
+
     /// The cases an item belongs to, in id order.
     pub fn cases_of(&self, id: EvidenceId) -> Result<Vec<CaseId>> {
         let prefix = keys::item_cases_prefix(id);

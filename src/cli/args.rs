@@ -2,14 +2,20 @@
 
 use std::path::PathBuf;
 
+use chrono::FixedOffset;
 use clap::{Args, Parser, Subcommand};
+use custodia::custody::Action;
 use custodia::ids::{CaseId, ItemRef};
+
+use super::when::{Check, Checked, Written, parse_tz, parse_written, zone_all};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "custodia",
     version,
-    about = "An evidence archive with a hash-chained chain of custody"
+    about = "An evidence archive with a hash-chained chain of custody",
+    arg_required_else_help = true,
+    after_help = "Item references, exit codes and JSON documents: docs/CLI.md"
 )]
 pub struct Cli {
     /// The archive directory.
@@ -41,52 +47,57 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How every item argument is described: docs/CLI.md, "Item reference".
+const ITEM: &str = "The item: an EV- id (EV-000042), or its BLAKE3 or SHA-256 hash, in full or a unique prefix of at least 8 hex characters";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a new archive (refuses to touch an existing one).
     Init,
     /// Create, list and show cases.
-    #[command(subcommand)]
+    #[command(subcommand, arg_required_else_help = true)]
     Case(CaseCommand),
     /// Ingest files and folders (recursively) into a case.
-    Ingest(IngestArgs),
+    Ingest(Checked<IngestArgs>),
     /// Add an existing item to another case.
     Link {
+        #[arg(help = ITEM)]
         id: ItemRef,
+        /// The case the item joins.
         #[arg(long, value_parser = parse_case)]
         case: CaseId,
+        /// Why (recorded in the link's custody event).
         #[arg(long)]
         reason: Option<String>,
     },
-    /// List evidence items.
-    List {
-        #[arg(long, value_parser = parse_case)]
-        case: Option<CaseId>,
-        #[arg(long)]
-        tag: Option<String>,
-    },
-    /// One item: metadata, both hashes, attachments, cases and custody history.
-    Show { id: ItemRef },
-    /// Write an item's original bytes, byte for byte.
-    Extract {
+    /// List evidence items; every filter given must match.
+    List(Checked<ListArgs>),
+    /// One item: metadata, both hashes, attachments, cases and custody history (every item
+    /// holding the bytes, when a hash names several).
+    Show {
+        #[arg(help = ITEM)]
         id: ItemRef,
-        #[arg(long)]
+    },
+    /// Counts: items, contents, bytes stored and saved, cases, events, actors.
+    Stats,
+    /// Write an item's original bytes, byte for byte, checked against both hashes.
+    Extract {
+        #[arg(help = ITEM)]
+        id: ItemRef,
+        /// A new file, an existing directory to write into, or - for standard output.
+        #[arg(long, value_name = "PATH")]
         out: PathBuf,
+        /// Why (recorded in the extract's custody event).
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Custody events, oldest first.
-    Log {
-        #[arg(long, value_parser = parse_case)]
-        case: Option<CaseId>,
-        #[arg(long)]
-        evidence: Option<ItemRef>,
-    },
+    /// Custody events, oldest first; every filter given must match.
+    Log(Checked<LogArgs>),
     /// Check the whole archive: every byte, every index entry, every custody event.
     /// With --bundle, check an exported bundle instead (no archive needed).
     Verify {
         /// A bundle directory written by `export`.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         bundle: Option<PathBuf>,
         /// With --bundle: a public key (OpenSSH .pub file) you trust; the bundle's checkpoint
         /// must be signed by one of them. Repeatable.
@@ -118,18 +129,27 @@ pub enum Command {
     /// Write a case (or some of its items) as a self-verifying BagIt bundle for a court.
     Export(ExportArgs),
     /// Signing keys: make one, list those the archive knows, revoke one.
-    #[command(subcommand)]
+    #[command(subcommand, arg_required_else_help = true)]
     Key(KeyCommand),
     /// Run the whole flow on the bundled fixture case in a new archive.
     Demo {
         /// The folder of the fixture case [default: fixtures/case-BY-2024-017 under the
         /// working directory, else in custodia's source tree].
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         fixtures: Option<PathBuf>,
         /// Where to create the demo archive (a new directory); a fresh temporary one by default.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
     },
+    /// Print a shell completion script on stdout (e.g. `custodia completions bash >
+    /// /etc/bash_completion.d/custodia`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout (e.g. `custodia man | man -l -`).
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -149,11 +169,13 @@ pub struct TimestampArgs {
 pub enum TimestampCommand {
     /// Write a request (.tsq) over the current checkpoint, to carry to a TSA.
     Request {
+        /// Where to write the request.
         #[arg(long, value_name = "F.tsq")]
         out: PathBuf,
     },
     /// Check a TSA's response (.tsr) against the request made here and keep its token.
     Add {
+        /// The TSA's response to the request made here.
         #[arg(value_name = "F.tsr")]
         response: PathBuf,
         /// PEM certificates of the TSA, kept with the token.
@@ -186,10 +208,13 @@ pub enum KeyCommand {
 pub enum CaseCommand {
     /// Create a case; the id is 1 to 64 of A-Z a-z 0-9 . _ -
     Create {
+        /// The new case's id.
         #[arg(value_parser = parse_case)]
         id: CaseId,
+        /// Its title (required, not blank).
         #[arg(long, value_parser = parse_nonblank)]
         title: String,
+        /// Free text about the case.
         #[arg(long)]
         description: Option<String>,
     },
@@ -197,6 +222,7 @@ pub enum CaseCommand {
     List,
     /// One case with its items.
     Show {
+        /// The case's id.
         #[arg(value_parser = parse_case)]
         id: CaseId,
     },
@@ -204,34 +230,132 @@ pub enum CaseCommand {
 
 #[derive(Args, Debug)]
 pub struct IngestArgs {
+    /// The case the items go into.
     #[arg(long, value_parser = parse_case)]
     pub case: CaseId,
     /// Where the material came from (person, device, URL).
     #[arg(long)]
     pub source: Option<String>,
+    /// Free text kept with each item.
     #[arg(long)]
     pub note: Option<String>,
-    #[arg(long = "tag", value_parser = parse_tag)]
+    /// A tag for each item (repeatable): 1 to 128 characters, no control characters.
+    #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
     pub tags: Vec<String>,
-    /// When the material was captured (RFC 3339, e.g. 2024-03-02T14:05:00Z).
-    #[arg(long, value_parser = parse_date)]
-    pub captured_at: Option<String>,
-    /// The item these files are attachments of.
-    #[arg(long)]
+    /// When the material was captured: a day (2024-03-02), or a time with a zone
+    /// (2024-03-02T14:05+03:00, 2024-03-02T14:05:00Z) or with --tz; recorded as written.
+    #[arg(long, value_name = "WHEN", value_parser = parse_written)]
+    pub captured_at: Option<Written>,
+    /// The UTC offset of a --captured-at time written without one (+03:00, -05:30, UTC).
+    #[arg(long, value_name = "OFFSET", value_parser = parse_tz, allow_hyphen_values = true)]
+    pub tz: Option<FixedOffset>,
+    /// The item these files are attachments of (EV- id, BLAKE3 or SHA-256).
+    #[arg(long, value_name = "ID")]
     pub parent: Option<ItemRef>,
-    #[arg(required = true)]
+    /// Files and folders to ingest (folders recursively, in name order).
+    #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+impl Check for IngestArgs {
+    fn check(&mut self) -> Result<(), String> {
+        zone_all(self.tz, &mut [("--captured-at", &mut self.captured_at)])
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only items in this case.
+    #[arg(long, value_parser = parse_case)]
+    pub case: Option<CaseId>,
+    /// Only items with this tag, in any case of letters (repeatable: all must match).
+    #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
+    pub tags: Vec<String>,
+    /// Only items whose source contains this text (in any case of letters).
+    #[arg(long, value_name = "TEXT", value_parser = parse_nonblank)]
+    pub source: Option<String>,
+    /// Only items whose original file name contains this text (in any case of letters).
+    #[arg(long, value_name = "TEXT", value_parser = parse_nonblank)]
+    pub name: Option<String>,
+    /// Only items captured on or after WHEN (a day or a time; a day takes in the whole day).
+    #[arg(long, value_name = "WHEN", value_parser = parse_written)]
+    pub captured_from: Option<Written>,
+    /// Only items captured on or before WHEN.
+    #[arg(long, value_name = "WHEN", value_parser = parse_written)]
+    pub captured_to: Option<Written>,
+    /// Only items ingested on or after WHEN.
+    #[arg(long, value_name = "WHEN", value_parser = parse_written)]
+    pub ingested_from: Option<Written>,
+    /// Only items ingested on or before WHEN.
+    #[arg(long, value_name = "WHEN", value_parser = parse_written)]
+    pub ingested_to: Option<Written>,
+    /// The UTC offset of times written without one (+03:00, -05:30, UTC).
+    #[arg(long, value_name = "OFFSET", value_parser = parse_tz, allow_hyphen_values = true)]
+    pub tz: Option<FixedOffset>,
+}
+
+impl Check for ListArgs {
+    fn check(&mut self) -> Result<(), String> {
+        zone_all(
+            self.tz,
+            &mut [
+                ("--captured-from", &mut self.captured_from),
+                ("--captured-to", &mut self.captured_to),
+                ("--ingested-from", &mut self.ingested_from),
+                ("--ingested-to", &mut self.ingested_to),
+            ],
+        )
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Events whose `case` is CASE, and every event naming an item now in CASE.
+    #[arg(long, value_parser = parse_case)]
+    pub case: Option<CaseId>,
+    /// Every event naming this item (EV- id, BLAKE3 or SHA-256).
+    #[arg(long, value_name = "ID")]
+    pub evidence: Option<ItemRef>,
+    /// Events recorded on or after WHEN (a day or a time; a day takes in the whole day).
+    #[arg(long, value_name = "WHEN", value_parser = parse_written)]
+    pub since: Option<Written>,
+    /// Events recorded on or before WHEN.
+    #[arg(long, value_name = "WHEN", value_parser = parse_written)]
+    pub until: Option<Written>,
+    /// Events of this action (repeatable: any of them), e.g. ingest, extract, export.
+    #[arg(long = "action", value_name = "ACTION", value_parser = parse_action)]
+    pub actions: Vec<Action>,
+    /// Events recorded by this actor (repeatable: any of them; exact name).
+    #[arg(long = "by", value_name = "ACTOR", value_parser = parse_nonblank)]
+    pub by: Vec<String>,
+    /// The UTC offset of times written without one (+03:00, -05:30, UTC).
+    #[arg(long, value_name = "OFFSET", value_parser = parse_tz, allow_hyphen_values = true)]
+    pub tz: Option<FixedOffset>,
+    /// One JSON object per line, {"event": {...}, "sha256": "..."}, for large logs.
+    #[arg(long)]
+    pub json_lines: bool,
+}
+
+impl Check for LogArgs {
+    fn check(&mut self) -> Result<(), String> {
+        zone_all(
+            self.tz,
+            &mut [("--since", &mut self.since), ("--until", &mut self.until)],
+        )
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// The case to export.
     #[arg(long, value_parser = parse_case)]
     pub case: CaseId,
     /// The bundle directory to create; it must not exist.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Export only these items of the case (with their attachments); repeatable.
-    #[arg(long)]
+    /// Export only these items of the case (with their attachments); repeatable; EV- id,
+    /// BLAKE3 or SHA-256.
+    #[arg(long, value_name = "ID")]
     pub evidence: Vec<ItemRef>,
     /// Leave out the attachments of the selected items.
     #[arg(long)]
@@ -252,10 +376,27 @@ fn parse_case(s: &str) -> Result<CaseId, String> {
         .map_err(|e: custodia::ids::ParseIdError| e.to_string())
 }
 
-fn parse_date(s: &str) -> Result<String, String> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|_| s.to_owned())
-        .map_err(|_| custodia::Error::BadDate(s.to_owned()).to_string())
+/// The action names of custody events (docs/FORMAT.md, "Custody events").
+pub const ACTIONS: &[&str] = &[
+    "init",
+    "case_create",
+    "ingest",
+    "acquire",
+    "link",
+    "extract",
+    "export",
+    "seal",
+    "verify",
+    "import",
+    "key_register",
+    "key_revoke",
+    "timestamp",
+];
+
+/// An action name, read as the log stores it (so it cannot drift from the event layout).
+fn parse_action(s: &str) -> Result<Action, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("the actions are {}", ACTIONS.join(", ")))
 }
 
 /// A value that says something: an empty or blank actor or title would record nobody.
@@ -283,9 +424,25 @@ impl From<IngestArgs> for custodia::IngestOptions {
             source: a.source,
             note: a.note,
             tags: a.tags,
-            captured_at: a.captured_at,
+            captured_at: a.captured_at.map(|w| w.text().to_owned()),
             parent: a.parent,
             paths: a.paths,
+        }
+    }
+}
+
+impl From<ListArgs> for custodia::ListFilter {
+    fn from(a: ListArgs) -> Self {
+        let at = |w: Option<Written>| w.and_then(|w| w.moment());
+        custodia::ListFilter {
+            case: a.case,
+            tags: a.tags,
+            source: a.source,
+            name: a.name,
+            captured_from: at(a.captured_from),
+            captured_to: at(a.captured_to),
+            ingested_from: at(a.ingested_from),
+            ingested_to: at(a.ingested_to),
         }
     }
 }
@@ -301,5 +458,43 @@ impl From<ExportArgs> for custodia::ExportOptions {
             organization: a.organization,
             contact: a.contact,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// issue 12, point 10: every option and argument says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "custodia", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+
+    #[test]
+    fn every_action_name_parses() {
+        for name in ACTIONS {
+            assert_eq!(parse_action(name).map(Action::as_str), Ok(*name));
+        }
+        assert!(parse_action("ingested").is_err());
     }
 }

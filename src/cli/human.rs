@@ -2,7 +2,7 @@
 //!
 //! Only rendering lives here; what is shown comes from the library's results.
 
-use custodia::custody::Event;
+use custodia::custody::{Action, Event};
 use custodia::text::{escape_bytes, escape_path, escape_text};
 use custodia::{CaseRecord, ExportReport, Extracted, ItemDetail, ItemView, Logged, VerifyReport};
 
@@ -38,10 +38,10 @@ pub fn list(out: &mut Out, items: &[ItemView]) -> Shown {
             .map(|p| format!("  (attachment of {p})"))
             .unwrap_or_default();
         out.line(&format!(
-            "{}  {}  {:>12}  {}  [{}]{}",
+            "{}  {}  {:>10}  {}  [{}]{}",
             i.id,
             &i.blake3.to_hex()[..16],
-            i.size,
+            size(i.size),
             escape_bytes(&i.name),
             cases.join(","),
             parent
@@ -71,7 +71,7 @@ pub fn show(out: &mut Out, d: &ItemDetail) -> Shown {
         ("id", i.id.to_string()),
         ("name", escape_bytes(&i.name)),
         ("path", escape_bytes(&i.path)),
-        ("size", format!("{} bytes", i.size)),
+        ("size", size_exact(i.size)),
         ("blake3", i.blake3.to_hex()),
         ("sha256", i.sha256.to_hex()),
         (
@@ -97,36 +97,113 @@ pub fn show(out: &mut Out, d: &ItemDetail) -> Shown {
         out.line(&format!("{:<12} {}", format!("{k}:"), v))?;
     }
     out.line("custody:")?;
+    let columns = Columns::of(d.custody.iter());
     for e in &d.custody {
-        out.line(&format!("  {}", event_line(e)))?;
+        out.line(&format!("  {}", columns.line(e)))?;
     }
     Ok(())
 }
 
-fn event_line(e: &Event) -> String {
-    let items: Vec<&str> = e.item_ids().collect();
-    let mut line = format!(
-        "#{:<5} {}  {:<11} {}",
-        e.seq,
-        escape_text(&e.time),
-        e.action.as_str(),
-        escape_text(&e.actor)
-    );
-    if let Some(c) = &e.case {
-        line.push_str(&format!("  case {}", escape_text(c)));
+/// Several items named by one hash (the same bytes in several cases): each in full.
+pub fn show_all(out: &mut Out, reference: &str, details: &[ItemDetail]) -> Shown {
+    let ids: Vec<String> = details.iter().map(|d| d.view.item.id.to_string()).collect();
+    out.line(&format!(
+        "{} items hold the bytes {reference} names: {}",
+        details.len(),
+        ids.join(", ")
+    ))?;
+    for d in details {
+        out.line("")?;
+        show(out, d)?;
     }
-    if !items.is_empty() {
-        line.push_str(&format!("  {}", escape_text(&items.join(","))));
+    Ok(())
+}
+
+/// The widths of a log's columns, so that every line lines up whatever the lengths of
+/// actors' and hosts' names (issue 12, point 9). Widths count characters.
+pub struct Columns {
+    seq: usize,
+    action: usize,
+    actor: usize,
+    host: usize,
+}
+
+impl Columns {
+    pub fn of<'a>(events: impl Iterator<Item = &'a Event>) -> Columns {
+        let mut c = Columns {
+            seq: 1,
+            action: 1,
+            actor: 1,
+            host: 1,
+        };
+        for e in events {
+            c.seq = c.seq.max(e.seq.to_string().len());
+            c.action = c.action.max(e.action.as_str().len());
+            c.actor = c.actor.max(escape_text(&e.actor).chars().count());
+            c.host = c.host.max(escape_text(&e.host).chars().count());
+        }
+        c
     }
-    if let Some(r) = &e.reason {
-        line.push_str(&format!("  reason: {}", escape_text(r)));
+
+    /// `#SEQ  TIME  ACTION  ACTOR  HOST`, then what the event concerns and its outcome.
+    pub fn line(&self, e: &Event) -> String {
+        let items: Vec<&str> = e.item_ids().collect();
+        let mut line = format!(
+            "#{:<seq$}  {}  {:<action$}  {:<actor$}  {:<host$}",
+            e.seq,
+            escape_text(&e.time),
+            e.action.as_str(),
+            escape_text(&e.actor),
+            escape_text(&e.host),
+            seq = self.seq,
+            action = self.action,
+            actor = self.actor,
+            host = self.host,
+        );
+        if let Some(c) = &e.case {
+            line.push_str(&format!("  case {}", escape_text(c)));
+        }
+        if !items.is_empty() {
+            line.push_str(&format!("  {}", escape_text(&items.join(","))));
+        }
+        if let Some(o) = outcome(e) {
+            line.push_str(&format!("  {o}"));
+        }
+        if let Some(r) = &e.reason {
+            line.push_str(&format!("  reason: {}", escape_text(r)));
+        }
+        line
     }
-    line
+}
+
+/// What an event came to, when its details say: a verification's result, where an
+/// extract or export went, a sealed bundle's digest.
+fn outcome(e: &Event) -> Option<String> {
+    let text = |k: &str| e.details.get(k).and_then(|v| v.as_str()).map(escape_text);
+    let number = |k: &str| e.details.get(k).and_then(|v| v.as_u64());
+    match e.action {
+        Action::Verify => match (
+            e.details.get("ok").and_then(|v| v.as_bool()),
+            number("problems"),
+        ) {
+            (Some(true), _) => Some("result: OK".into()),
+            (Some(false), Some(n)) => Some(format!("result: {n} PROBLEM(S)")),
+            _ => None,
+        },
+        Action::Extract if text("out").as_deref() == Some("-") => {
+            Some("to: standard output".into())
+        }
+        Action::Extract => text("out").map(|o| format!("to: {o}")),
+        Action::Export => text("bundle").map(|b| format!("to: {b}")),
+        Action::Seal => text("tagmanifest_sha256").map(|d| format!("tagmanifest sha256: {d}")),
+        _ => None,
+    }
 }
 
 pub fn log(out: &mut Out, events: &[Logged]) -> Shown {
+    let columns = Columns::of(events.iter().map(|l| &l.event));
     for l in events {
-        out.line(&format!("{}  sha256 {}", event_line(&l.event), l.sha256))?;
+        out.line(&format!("{}  sha256 {}", columns.line(&l.event), l.sha256))?;
     }
     Ok(())
 }
@@ -167,7 +244,38 @@ fn trust_lines(out: &mut Out, t: &custodia::findings::Trust) -> Shown {
     Ok(())
 }
 
-pub fn verify(out: &mut Out, report: &VerifyReport) -> Shown {
+/// A size for people with the exact count beside it: `30.0 MiB (31457280 bytes)`, `5 B`.
+pub fn size_exact(bytes: u64) -> String {
+    if bytes < 1024 {
+        return size(bytes);
+    }
+    format!("{} ({bytes} bytes)", size(bytes))
+}
+
+/// A size for people: `512 B`, `30.0 MiB` (JSON keeps exact bytes).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    // 1023.96 KiB would print as "1024.0 KiB": move up before rounding does.
+    while value >= 1023.95 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// What a verification checked: `contents` are the distinct file bodies the archive stores
+/// (items with the same bytes share one), or a bundle's payload files.
+pub enum Checked {
+    Archive,
+    Bundle,
+}
+
+pub fn verify(out: &mut Out, report: &VerifyReport, what: Checked) -> Shown {
     if let Some(t) = &report.trust {
         trust_lines(out, t)?;
     }
@@ -192,26 +300,35 @@ pub fn verify(out: &mut Out, report: &VerifyReport) -> Shown {
         0 => String::new(),
         n => format!(", {n} from before signing"),
     };
+    let contents = match what {
+        Checked::Archive => "distinct stored contents",
+        Checked::Bundle => "payload files",
+    };
     out.line(&format!(
-        "{verdict}: checked {} items, {} contents ({} bytes), {} custody events ({} signed{unsigned})",
-        c.items, c.contents, c.bytes, c.events, c.signed_events
+        "{verdict}: checked {} items, {} {contents} ({} re-read and re-hashed), {} custody events ({} signed{unsigned})",
+        c.items,
+        c.contents,
+        size(c.bytes),
+        c.events,
+        c.signed_events
     ))
 }
 
 pub fn extracted(out: &mut Out, done: &Extracted) -> Shown {
     out.line(&format!(
-        "{} written to {} ({} bytes, BLAKE3 and SHA-256 checked)",
+        "{} written to {} ({}, BLAKE3 and SHA-256 checked)",
         done.id,
         escape_path(&done.path),
-        done.fixity.size
+        size(done.fixity.size)
     ))
 }
 
 pub fn exported(out: &mut Out, done: &ExportReport, case: &str) -> Shown {
     let bundle = escape_path(&done.bundle);
     out.line(&format!(
-        "exported {} item(s) of {case} ({} payload bytes) to {bundle}",
-        done.items, done.bytes
+        "exported {} item(s) of {case} ({} payload) to {bundle}",
+        done.items,
+        size(done.bytes)
     ))?;
     out.line(&format!(
         "tag manifest SHA-256: {}",
@@ -220,4 +337,60 @@ pub fn exported(out: &mut Out, done: &ExportReport, case: &str) -> Shown {
     out.line(&format!(
         "check it with: bagit.py --validate {bundle}   or   custodia verify --bundle {bundle}"
     ))
+}
+
+pub fn stats(out: &mut Out, s: &super::wire::StatsOut) -> Shown {
+    let b = &s.bytes;
+    let rows = [
+        ("items", s.items.to_string()),
+        (
+            "contents",
+            format!(
+                "{} (distinct file bodies; items with the same bytes share one)",
+                s.contents
+            ),
+        ),
+        ("item bytes", size_exact(b.items)),
+        (
+            "stored",
+            format!("{}, each content once", size_exact(b.stored)),
+        ),
+        ("saved by dedup", size_exact(b.saved_by_dedup)),
+        (
+            "on disk",
+            format!(
+                "{} (volumes {}, database {})",
+                size(b.on_disk),
+                size(b.volumes),
+                size(b.db)
+            ),
+        ),
+        ("cases", s.cases.to_string()),
+        ("events", s.events.to_string()),
+    ];
+    for (k, v) in rows {
+        out.line(&format!("{:<15} {v}", format!("{k}:")))?;
+    }
+    out.line(&format!("actors:         {}", s.actors.len()))?;
+    let names: Vec<String> = s.actors.iter().map(|a| escape_text(&a.actor)).collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    for (name, a) in names.iter().zip(&s.actors) {
+        out.line(&format!("  {name:<width$}  {} event(s)", a.events))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1024), "1.0 KiB");
+        assert_eq!(size(30 << 20), "30.0 MiB");
+        assert_eq!(size((1 << 20) - 1), "1.0 MiB");
+        assert_eq!(size(u64::MAX), "16.0 EiB");
+    }
 }

@@ -4,11 +4,15 @@
 mod anchors;
 pub mod args;
 mod demo;
+mod generate;
 mod human;
+mod items;
 mod keys;
+mod logs;
 mod output;
 mod progress;
 mod report;
+mod when;
 mod wire;
 
 use std::path::Path;
@@ -20,7 +24,7 @@ use custodia::{
     Archive, Error, ExportOptions, IngestOptions, ListFilter, OpenOptions, verify_archive,
 };
 
-use args::{CaseCommand, Cli, Command};
+use args::{CaseCommand, Cli, Command, KeyCommand};
 pub use output::{BrokenPipe, Out};
 pub use report::{report_error, report_internal, report_usage};
 
@@ -61,18 +65,28 @@ impl From<BrokenPipe> for Failure {
 type Run = Result<Outcome, Failure>;
 
 pub fn run(cli: Cli, out: &mut Out) -> Run {
+    let (actor, fallback) = actor(cli.actor);
+    if let Some(how) = fallback
+        && records_events(&cli.command)
+    {
+        // issue 12, point 6: events signed by a login name nobody chose went unnoticed.
+        out.warn(&format!(
+            "acting as {} ({how}, as neither --actor nor CUSTODIA_ACTOR is set); every event this command records names that actor: pass --actor NAME or set CUSTODIA_ACTOR to record who you are",
+            custodia::text::escape_text(&actor)
+        ));
+    }
     let opts = OpenOptions {
         wait: cli.wait,
         key: cli.key.map_or(KeyChoice::Default, KeyChoice::Path),
         key_created: announce_key,
-        ..OpenOptions::new(actor(cli.actor))
+        ..OpenOptions::new(actor)
     };
     let root = cli.archive.as_path();
     let open = || Archive::open(root, &opts);
     match cli.command {
         Command::Init => init(root, &opts, out),
         Command::Case(c) => case(&mut open()?, c, out),
-        Command::Ingest(a) => ingest(&mut open()?, &a.into(), out),
+        Command::Ingest(a) => ingest(&mut open()?, &a.0.into(), out),
         Command::Link { id, case, reason } => {
             let id = open()?.link(&id, &case, reason)?;
             let json = wire::LinkOut {
@@ -83,36 +97,20 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
                 o.line(&format!("{id} is now in case {case}"))
             })
         }
-        Command::List { case, tag } => {
-            let items = open()?.list(&ListFilter { case, tag })?;
+        Command::List(a) => {
+            let items = open()?.list(&a.0.into())?;
             emit(out, &wire::ListOut::from(&items[..]), |o| {
                 human::list(o, &items)
             })
         }
-        Command::Show { id } => {
-            let shown = open()?.show(&id)?;
-            emit(out, &wire::ShowOut::from(&shown), |o| {
-                human::show(o, &shown)
-            })
-        }
+        Command::Show { id } => items::show(&open()?, &id, out),
+        Command::Stats => items::stats(&open()?, out),
         Command::Extract {
             id,
             out: to,
             reason,
-        } => {
-            let done = open()?.extract(&id, &to, reason)?;
-            emit(out, &wire::ExtractOut::from(&done), |o| {
-                human::extracted(o, &done)
-            })
-        }
-        Command::Log { case, evidence } => {
-            let archive = open()?;
-            let item = evidence.map(|r| archive.resolve(&r)).transpose()?;
-            let events = archive.log(case.as_ref(), item.map(|i| i.id))?;
-            emit(out, &wire::LogOut::from(&events[..]), |o| {
-                human::log(o, &events)
-            })
-        }
+        } => items::extract(&mut open()?, &id, &to, reason, out),
+        Command::Log(a) => logs::run(&open()?, a.0, out),
         Command::Verify {
             bundle: None,
             read_only,
@@ -133,13 +131,35 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             ..
         } => {
             let trust = bundle_trust(&trust_keys, tsa_ca.as_deref())?;
-            render_verify(&custodia::verify_bundle(&dir, &trust)?, out)
+            let report = custodia::verify_bundle(&dir, &trust)?;
+            render_verify(&report, human::Checked::Bundle, out)
         }
         Command::Export(a) => export(&mut open()?, a.into(), out),
         Command::Key(k) => keys::run(k, &opts, open, out),
         Command::Demo { fixtures, workdir } => {
             demo::run(&demo::fixtures_dir(fixtures), workdir, &opts, out)
         }
+        Command::Completions { shell } => generate::completions(shell, out),
+        Command::Man => generate::man(out),
+    }
+}
+
+/// Whether a command records custody events in the archive (and so names the actor).
+fn records_events(command: &Command) -> bool {
+    match command {
+        Command::Init
+        | Command::Ingest(_)
+        | Command::Link { .. }
+        | Command::Extract { .. }
+        | Command::Export(_)
+        | Command::Checkpoint { .. }
+        | Command::Timestamp(_) => true,
+        Command::Case(c) => matches!(c, CaseCommand::Create { .. }),
+        Command::Key(k) => matches!(k, KeyCommand::Revoke { .. }),
+        Command::Verify {
+            bundle, read_only, ..
+        } => bundle.is_none() && !read_only,
+        _ => false,
     }
 }
 
@@ -165,12 +185,20 @@ fn announce_key(path: &Path, fingerprint: &str) {
     );
 }
 
-fn actor(given: Option<String>) -> String {
-    given
-        .filter(|a| !a.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(os_user)
+/// The acting actor and, when it was not chosen (`--actor`, `$CUSTODIA_ACTOR`), where the
+/// fallback came from.
+fn actor(given: Option<String>) -> (String, Option<&'static str>) {
+    if let Some(a) = given.filter(|a| !a.trim().is_empty()) {
+        return (a, None);
+    }
+    let env = |name| std::env::var(name).ok().filter(|u: &String| !u.is_empty());
+    if let Some(u) = env("USER") {
+        return (u, Some("the login name in $USER"));
+    }
+    if let Some(u) = env("LOGNAME") {
+        return (u, Some("the login name in $LOGNAME"));
+    }
+    (os_user(), Some("the operating system's user name"))
 }
 
 /// The OS user's name from the password database (cron and services often run without
@@ -218,7 +246,7 @@ fn case(archive: &mut Archive, cmd: CaseCommand, out: &mut Out) -> Run {
             let case = archive.case(&id)?;
             let items = archive.list(&ListFilter {
                 case: Some(id),
-                tag: None,
+                ..ListFilter::default()
             })?;
             let json = wire::CaseShowOut {
                 case: (&case).into(),
@@ -316,12 +344,12 @@ fn verify(root: &Path, opts: &OpenOptions, checks: &custodia::VerifyOptions, out
     } else if report.recorded.is_none() && report.ok() {
         out.warn("the verification could not be recorded in the custody log");
     }
-    render_verify(&report, out)
+    render_verify(&report, human::Checked::Archive, out)
 }
 
-fn render_verify(report: &custodia::VerifyReport, out: &mut Out) -> Run {
+fn render_verify(report: &custodia::VerifyReport, what: human::Checked, out: &mut Out) -> Run {
     emit(out, &wire::VerifyOut::from(report), |o| {
-        human::verify(o, report)
+        human::verify(o, report, what)
     })?;
     Ok(if report.ok() {
         Outcome::Success

@@ -32,6 +32,17 @@ impl Out {
         writeln!(self.stdout, "{text}").map_err(pipe)
     }
 
+    /// Raw bytes on stdout: an item's content (`extract --out -`), a generated script or page.
+    pub fn bytes(&mut self, bytes: &[u8]) -> Result<(), BrokenPipe> {
+        self.stdout.write_all(bytes).map_err(pipe)
+    }
+
+    /// One compact JSON object on one line (`log --json-lines`).
+    pub fn json_line<T: Serialize>(&mut self, value: &T) -> Result<(), BrokenPipe> {
+        serde_json::to_writer(&mut self.stdout, value).map_err(|e| pipe(e.into()))?;
+        writeln!(self.stdout).map_err(pipe)
+    }
+
     pub fn flush(&mut self) -> Result<(), BrokenPipe> {
         self.stdout.flush().map_err(pipe)
     }

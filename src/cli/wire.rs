@@ -142,6 +142,55 @@ impl From<&ItemDetail> for ShowOut {
     }
 }
 
+/// `show` of a hash that several items share: each in `show`'s shape, in id order.
+#[derive(Serialize)]
+pub struct ShowManyOut {
+    pub items: Vec<ShowOut>,
+}
+
+/// `stats`.
+#[derive(Serialize)]
+pub struct StatsOut {
+    pub items: u64,
+    /// Distinct stored contents: items with the same bytes share one.
+    pub contents: u64,
+    pub bytes: StatsBytes,
+    pub cases: u64,
+    pub events: u64,
+    /// Each actor named by an event, in name order.
+    pub actors: Vec<ActorCount>,
+}
+
+#[derive(Serialize)]
+pub struct StatsBytes {
+    /// The sum of the items' sizes.
+    pub items: u64,
+    /// The sum of the contents' sizes: each distinct content once, uncompressed.
+    pub stored: u64,
+    /// `items` - `stored`.
+    pub saved_by_dedup: u64,
+    /// `volumes` + `db`.
+    pub on_disk: u64,
+    /// Bytes of the files under `volumes/` (compressed chunks).
+    pub volumes: u64,
+    /// Bytes of the files under `db/` (the index and the custody log).
+    pub db: u64,
+}
+
+#[derive(Serialize)]
+pub struct ActorCount {
+    pub actor: String,
+    pub events: u64,
+}
+
+/// One line of `log --json-lines`: the event as stored and the SHA-256 of its exact bytes,
+/// kept beside it as in `log --json`.
+#[derive(Serialize)]
+pub struct LogLine<'a> {
+    pub event: &'a Event,
+    pub sha256: String,
+}
+
 #[derive(Serialize)]
 pub struct CaseOut {
     pub id: String,

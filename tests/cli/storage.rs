@@ -222,10 +222,9 @@ fn items_are_found_by_blake3_prefix() {
         vec!["ingest", "extract", "link"]
     );
 
-    // The same content as two items: a prefix is ambiguous, and the message names both.
+    // The same content as two items: `show` lists both (issue 12, tests/users/sha256.rs);
+    // a command that needs one item refuses, and the message names both.
     for cmd in [
-        vec!["show", &hx[..8]],
-        vec!["show", &hx[..]],
         vec!["link", &hx[..10], "--case", SECOND],
         vec!["log", "--evidence", &hx[..8]],
     ] {
@@ -246,7 +245,7 @@ fn items_are_found_by_blake3_prefix() {
         !amb_out.exists(),
         "nothing extracted on an ambiguous prefix"
     );
-    let out = env.run(&["--json", "show", &hx[..8]]);
+    let out = env.run(&["--json", "link", &hx[..8], "--case", SECOND]);
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(err["error"]["kind"], "ambiguous_item");
 

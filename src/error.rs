@@ -41,7 +41,7 @@ pub enum Error {
     CaseExists(CaseId),
     #[error("no evidence item {0} in this archive")]
     UnknownItem(String),
-    #[error("{prefix} matches several items ({}); give more hex characters or an EV- id", .matches.join(", "))]
+    #[error("{prefix} matches several items ({}); name one by its EV- id (a hash shared by several items cannot)", .matches.join(", "))]
     AmbiguousItem {
         prefix: String,
         matches: Vec<String>,

@@ -191,6 +191,39 @@ fn a_genuine_bundle_passes_verify_the_python_checker_and_ssh_keygen() {
         .output()
         .unwrap();
     assert!(checked.status.success(), "{}", text(&checked.stderr));
+    // README-VERIFY's command fails on a checkpoint changed after signing.
+    let note = std::fs::read_to_string(bag.join("data/proof/checkpoint")).unwrap();
+    let size = custody_lines(&bag).last().unwrap()["seq"].as_u64().unwrap();
+    let edited = note.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size - 1), 1);
+    assert_ne!(edited, note);
+    write(&bag.join("data/proof/checkpoint"), edited.as_bytes());
+    let refused = Command::new("ssh-keygen")
+        .args([
+            "-Y",
+            "verify",
+            "-f",
+            "data/proof/allowed_signers",
+            "-I",
+            "tester",
+            "-n",
+            "custodia",
+        ])
+        .args(["-s", "data/proof/checkpoint.sig"])
+        .stdin(std::fs::File::open(bag.join("data/proof/checkpoint")).unwrap())
+        .current_dir(&bag)
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "ssh-keygen accepted a changed checkpoint"
+    );
+    reseal_bag(&bag);
+    assert!(
+        !python_check(&bag, &[]).0,
+        "check.py accepted a changed checkpoint"
+    );
+    let (code, report, _) = verify_bundle_json(&bag);
+    assert_eq!(code, 3, "{report:#}");
 }
 
 #[test]

@@ -150,6 +150,11 @@ pub enum Finding {
         case: String,
         seq: u64,
     },
+    /// A signing key's record (`meta/key:…`) is not what the log's registrations and
+    /// revocations make it, or the log registers a key that has no record.
+    KeyRecordAltered {
+        fingerprint: String,
+    },
     /// An item's parent, case link or content entry is not in the index.
     ItemUnindexed {
         item: EvidenceId,
@@ -222,9 +227,10 @@ impl Finding {
             ContentDamaged { .. } => ProblemKind::ContentDamaged,
             ContentMissing { .. } => ProblemKind::ContentMissing,
             ItemMisfiled { .. } | ItemDisagreesWithContent { .. } => ProblemKind::ItemInconsistent,
-            ItemAltered { .. } | IngestEventMissing { .. } | CaseAltered { .. } => {
-                ProblemKind::RecordAltered
-            }
+            ItemAltered { .. }
+            | IngestEventMissing { .. }
+            | CaseAltered { .. }
+            | KeyRecordAltered { .. } => ProblemKind::RecordAltered,
             ItemUnindexed { .. } | IndexDangling { .. } => ProblemKind::IndexDangling,
             EventUnreadable { .. } => ProblemKind::ChainBroken,
             Chain(Break::ItemPrev { .. }) => ProblemKind::ItemChainBroken,
@@ -270,6 +276,7 @@ impl Finding {
             | ItemHeadWrong { item: i }
             | ItemUnlogged { item: i } => item(i),
             CaseAltered { case, .. } => Some(format!("case {case}")),
+            KeyRecordAltered { fingerprint } => Some(format!("key {fingerprint}")),
             IndexDangling { item: i, .. } => i.as_ref().and_then(item),
             EventUnreadable { seq, .. } => seq.map(|s| format!("event {s}")),
             Chain(Break::ItemPrev { item, .. }) => Some(item.clone()),
@@ -379,6 +386,9 @@ impl fmt::Display for Finding {
             IngestEventMissing { seq, .. } => write!(
                 f,
                 "event {seq}, which its record names as its ingest, is missing or is not the ingest of this item"
+            ),
+            KeyRecordAltered { .. } => f.write_str(
+                "the key's record is not what the log's key_register and key_revoke events make it: the record was altered",
             ),
             CaseAltered { seq, .. } => write!(
                 f,

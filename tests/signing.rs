@@ -419,3 +419,25 @@ fn a_format_1_archive_keeps_its_unsigned_events_and_signs_new_ones() {
         "{after:#}"
     );
 }
+
+/// The key records writes consult are held to the log: one removed or edited is named.
+#[test]
+fn a_key_record_that_disagrees_with_the_log_is_named() {
+    let env = archive();
+    let fp = env.json(&["key", "list"])["keys"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = env.sled();
+    let meta = db.open_tree("meta").unwrap();
+    let removed = meta.remove(format!("key:{fp}")).unwrap();
+    assert!(removed.is_some(), "the record was there");
+    drop(meta);
+    close_sled(db, &env.archive.join("db"));
+    let (code, report) = env.verify_read_only();
+    assert_eq!(code, 3, "{report:#}");
+    assert!(
+        findings(&report).contains(&("record_altered".into(), format!("key {fp}"))),
+        "{report:#}"
+    );
+}

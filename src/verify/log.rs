@@ -2,7 +2,7 @@
 //! `HEAD` file record it.
 
 use crate::archive::{Archive, HEAD_FILE, parse_head_text};
-use crate::catalog::{Head, keys};
+use crate::catalog::{Head, KeyRecord, keys};
 use crate::codec;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -128,7 +128,30 @@ impl Archive {
             }),
             None => report.found(Finding::HeadFileMissing),
         }
+        self.check_key_records(report, walker)?;
         self.check_item_heads(report, walker)
+    }
+
+    /// Every signing key's record says what the log's registrations and revocations say.
+    fn check_key_records(&self, report: &mut VerifyReport, walker: &ChainWalker) -> Result<()> {
+        let mut recorded: std::collections::BTreeMap<String, KeyRecord> =
+            self.catalog.signing_keys()?.into_iter().collect();
+        for (fingerprint, known) in &walker.signatures.keys {
+            let matches = recorded.remove(fingerprint).is_some_and(|r| {
+                r.public_key == known.public_openssh
+                    && r.actors == known.actors
+                    && r.registered_at == known.registered_at
+                    && r.revoked_at == known.revoked_at
+            });
+            if !matches {
+                let fingerprint = fingerprint.clone();
+                report.found(Finding::KeyRecordAltered { fingerprint });
+            }
+        }
+        for fingerprint in recorded.into_keys() {
+            report.found(Finding::KeyRecordAltered { fingerprint });
+        }
+        Ok(())
     }
 
     /// Each item's recorded newest event is the last of its chain, and every item has one.

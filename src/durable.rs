@@ -328,3 +328,37 @@ pub fn copy_database(from: &Path, to: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_noreplace_never_replaces_a_file_or_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        fs::write(&from, b"new").unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"the user's").unwrap();
+        let full = dir.path().join("full");
+        fs::create_dir(&full).unwrap();
+        fs::write(full.join("x"), b"kept").unwrap();
+        for taken in [&file, &full] {
+            assert!(matches!(
+                rename_noreplace(&from, taken),
+                Err(Error::OutputExists(_))
+            ));
+        }
+        assert_eq!(fs::read(&file).unwrap(), b"the user's");
+        assert_eq!(fs::read(full.join("x")).unwrap(), b"kept");
+        let free = dir.path().join("free");
+        rename_noreplace(&from, &free).unwrap();
+        assert_eq!(fs::read(&free).unwrap(), b"new");
+        assert!(!from.exists());
+        // A directory moves the same way.
+        let tree = dir.path().join("tree");
+        fs::create_dir(&tree).unwrap();
+        rename_noreplace(&tree, &dir.path().join("moved")).unwrap();
+        assert!(dir.path().join("moved").is_dir());
+    }
+}

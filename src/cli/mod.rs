@@ -8,6 +8,7 @@ mod human;
 mod keys;
 mod output;
 mod progress;
+mod replica;
 mod report;
 mod wire;
 
@@ -114,9 +115,25 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             })
         }
         Command::Verify {
+            replica: Some(name),
+            read_data,
+            read_data_subset,
+            identity,
+            ..
+        } => {
+            let a = replica::VerifyReplicaArgs {
+                name,
+                read_data,
+                subset: read_data_subset,
+                identity,
+            };
+            replica::verify(&open()?, a, out)
+        }
+        Command::Verify {
             bundle: None,
             read_only,
             against,
+            ..
         } => {
             let checks = custodia::VerifyOptions {
                 against: against.map(|p| read_text(&p)).transpose()?,
@@ -130,6 +147,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
         } => render_verify(&custodia::verify_bundle(&dir)?, out),
         Command::Export(a) => export(&mut open()?, a.into(), out),
         Command::Key(k) => keys::run(k, &opts, open, out),
+        Command::Replica(r) => replica::replica(&mut open()?, r, out),
+        Command::Push { name } => replica::push(&mut open()?, name, out),
+        Command::Restore(a) => replica::restore(a, opts.actor.clone(), out),
         Command::Demo { fixtures, workdir } => {
             demo::run(&demo::fixtures_dir(fixtures), workdir, &opts, out)
         }

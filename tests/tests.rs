@@ -19,5 +19,6 @@ mod format;
 mod hardening;
 mod model;
 mod reliability;
+mod replica;
 mod signing;
 mod timestamp;

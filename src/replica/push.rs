@@ -422,9 +422,11 @@ fn do_job(job: &Job, source: &Source, sealing: &Sealing, remote: &Remote) -> Res
     store_one(remote, &job.what, &job.name, sealed, listed).map(|(s, _)| s)
 }
 
-/// Stores `sealed` under `name` unless an object of that name exists; an existing object
-/// is kept only when it has the size `sealed` has (an interrupted push stored it), and is
-/// then recorded by the SHA-256 of its own bytes. True when this call uploaded it.
+/// Stores `sealed` under `name` unless an object of that name exists. An existing object
+/// (an interrupted push stored it) is kept only when its payload has the length `sealed`'s
+/// has: an age file's header carries a random-length grease stanza, but the payload after
+/// it is a function of the plaintext's length. It is then recorded by the SHA-256 of its
+/// own bytes. True when this call uploaded it.
 fn store_one(
     remote: &Remote,
     what: &What,
@@ -433,6 +435,7 @@ fn store_one(
     listed: Option<&Listed>,
 ) -> Result<(Stored, bool)> {
     let mut stored = Stored::of(what, name.to_owned(), &sealed, String::new());
+    let expected = payload_len(&sealed);
     match listed {
         Some(l) => stored.etag = l.etag.clone(),
         None => {
@@ -446,14 +449,13 @@ fn store_one(
         object: name.to_owned(),
         why: "it was listed but cannot be read".into(),
     })?;
-    if there.len() as u64 != stored.size {
+    if payload_len(&there) != expected {
         return Err(Error::ReplicaDamaged {
             object: name.to_owned(),
             why: format!(
-                "it exists with {} bytes where {} takes {}; custodia never overwrites an object",
+                "it exists with {} bytes, which are not {} as this archive holds it; custodia never overwrites an object",
                 there.len(),
-                what.label(),
-                stored.size
+                what.label()
             ),
         });
     }
@@ -461,4 +463,15 @@ fn store_one(
         Stored::of(what, name.to_owned(), &there, stored.etag),
         false,
     ))
+}
+
+/// The length of an age file's payload (after the header's `---` line), or of a plaintext
+/// object; `None` for a damaged age header.
+fn payload_len(bytes: &[u8]) -> Option<usize> {
+    if !bytes.starts_with(super::crypt::AGE_MAGIC) {
+        return Some(bytes.len());
+    }
+    let mac = bytes.windows(5).position(|w| w == b"\n--- ")?;
+    let end = mac + 1 + bytes[mac + 1..].iter().position(|b| *b == b'\n')?;
+    Some(bytes.len() - end - 1)
 }

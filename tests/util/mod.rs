@@ -12,11 +12,13 @@ use tempfile::TempDir;
 mod bag;
 mod fixture;
 mod run;
+mod seaweed;
 mod volumes;
 
 pub use bag::*;
 pub use fixture::*;
 pub use run::*;
+pub use seaweed::*;
 pub use volumes::*;
 
 /// The fixture case shipped in `fixtures/`.

@@ -90,6 +90,22 @@ pub enum Error {
     NoPendingTimestamp,
     #[error(transparent)]
     Timestamp(crate::timestamp::TimestampError),
+    #[error("no replica {0} in this archive (see `custodia replica list`)")]
+    UnknownReplica(String),
+    #[error("a replica named {0} already exists; remove it first or choose another name")]
+    ReplicaExists(String),
+    #[error("{0}")]
+    BadReplica(String),
+    #[error(
+        "say how the replica's objects are encrypted: --encrypt-to age1… (repeatable), or --plaintext to store them unencrypted on someone else's server"
+    )]
+    EncryptionUnspecified,
+    #[error("{0}")]
+    Remote(crate::replica::RemoteError),
+    #[error("the replica object {object} is damaged: {why}")]
+    ReplicaDamaged { object: String, why: String },
+    #[error("{0}")]
+    Identity(String),
 }
 
 fn io_message(path: &Path, source: &io::Error) -> String {
@@ -135,6 +151,13 @@ impl Error {
             Error::UnknownKey(_) => "unknown_key",
             Error::NoPendingTimestamp => "no_pending_timestamp",
             Error::Timestamp(e) => e.kind(),
+            Error::UnknownReplica(_) => "unknown_replica",
+            Error::ReplicaExists(_) => "replica_exists",
+            Error::BadReplica(_) => "bad_input",
+            Error::EncryptionUnspecified => "encryption_unspecified",
+            Error::Remote(e) => e.kind(),
+            Error::ReplicaDamaged { .. } => "replica_damaged",
+            Error::Identity(_) => "wrong_identity",
         }
     }
 
@@ -150,7 +173,10 @@ impl Error {
     pub fn is_damage(&self) -> bool {
         matches!(
             self,
-            Error::DatabaseDamaged { .. } | Error::Damaged(_) | Error::CustodyGap(_)
+            Error::DatabaseDamaged { .. }
+                | Error::Damaged(_)
+                | Error::CustodyGap(_)
+                | Error::ReplicaDamaged { .. }
         )
     }
 

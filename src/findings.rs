@@ -56,6 +56,14 @@ pub enum ProblemKind {
     CheckpointMismatch,
     /// A kept RFC 3161 token does not verify, or is not over the checkpoint it names.
     TimestampInvalid,
+    /// A replica lacks an object its pushes stored (`verify --replica`).
+    ReplicaObjectMissing,
+    /// A replica holds an object no push of this archive recorded.
+    ReplicaObjectExtra,
+    /// A replica object has another size than the one stored.
+    ReplicaObjectTruncated,
+    /// A replica object has other bytes than the ones stored (or does not decrypt).
+    ReplicaObjectAltered,
 }
 
 impl ProblemKind {
@@ -81,6 +89,10 @@ impl ProblemKind {
             ProblemKind::SignerUnknown => "signer_unknown",
             ProblemKind::CheckpointMismatch => "checkpoint_mismatch",
             ProblemKind::TimestampInvalid => "timestamp_invalid",
+            ProblemKind::ReplicaObjectMissing => "replica_object_missing",
+            ProblemKind::ReplicaObjectExtra => "replica_object_extra",
+            ProblemKind::ReplicaObjectTruncated => "replica_object_truncated",
+            ProblemKind::ReplicaObjectAltered => "replica_object_altered",
         }
     }
 }
@@ -203,6 +215,8 @@ pub enum Finding {
     Checkpoint(CheckpointFinding),
     /// A finding about a bundle (`verify --bundle`), naming what the bag gives.
     Bundle(BagFinding),
+    /// A finding about a replica's objects (`verify --replica`).
+    Replica(crate::replica::ReplicaFinding),
 }
 
 /// What of an item the index lacks.
@@ -248,6 +262,7 @@ impl Finding {
             Checkpoint(CheckpointFinding::Unsigned) => ProblemKind::SignerUnknown,
             Checkpoint(_) => ProblemKind::CheckpointMismatch,
             Bundle(b) => bag_kind(b),
+            Replica(r) => r.kind(),
         }
     }
 
@@ -288,6 +303,7 @@ impl Finding {
             Checkpoint(_) => Some("checkpoint".into()),
             TimestampInvalid { seq, .. } => Some(format!("event {seq}")),
             Bundle(b) => Some(b.subject()),
+            Replica(r) => Some(r.subject()),
         }
     }
 }
@@ -418,6 +434,7 @@ impl fmt::Display for Finding {
             Checkpoint(c) => c.fmt(f),
             TimestampInvalid { seq, why } => write!(f, "the time-stamp of event {seq} does not hold: {why}"),
             Bundle(b) => b.fmt(f),
+            Replica(r) => r.fmt(f),
         }
     }
 }

@@ -20,6 +20,7 @@ mod ingest;
 mod keyring;
 pub mod keys;
 mod query;
+pub mod replica;
 pub mod store;
 pub mod text;
 pub mod timestamp;

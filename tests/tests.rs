@@ -20,6 +20,7 @@ mod format;
 mod hardening;
 mod model;
 mod reliability;
+mod replica;
 mod signing;
 mod timestamp;
 mod users;

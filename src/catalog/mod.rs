@@ -6,10 +6,12 @@
 
 pub mod keys;
 mod read;
+mod rebuild;
 mod records;
 mod tx;
 
 pub use read::{Catalog, ChunkLocations, RawEntries};
+pub use rebuild::{Rebuilt, rebuild_index};
 pub use records::{
     ArchiveMeta, CaseRecord, ChunkRef, ContentRecord, Head, ItemRecord, KeyRecord, LinkRecord,
 };

@@ -115,6 +115,19 @@ pub enum Command {
         /// holds its tree as a prefix (a rolled-back or rewritten archive does not).
         #[arg(long, value_name = "FILE", conflicts_with = "bundle")]
         against: Option<PathBuf>,
+        /// Check a replica instead: every object its pushes stored is there, with the size
+        /// and ETag stored, and nothing else.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["bundle", "read_only", "against"])]
+        replica: Option<String>,
+        /// With --replica: also download every object and re-hash it.
+        #[arg(long, requires = "replica")]
+        read_data: bool,
+        /// With --replica: download and re-hash a random PCT of the objects (e.g. 10%).
+        #[arg(long, value_name = "PCT", requires = "replica", conflicts_with = "read_data", value_parser = super::replica::parse_pct)]
+        read_data_subset: Option<f64>,
+        /// With --replica: decrypt what is read with this age identity, too.
+        #[arg(long, value_name = "FILE", requires = "replica")]
+        identity: Option<PathBuf>,
     },
     /// The current signed checkpoint of the custody log (C2SP tlog-checkpoint, Ed25519), to
     /// hand to a partner or a notary; `verify --against` checks the archive against it later.
@@ -131,6 +144,16 @@ pub enum Command {
     /// Signing keys: make one, list those the archive knows, revoke one.
     #[command(subcommand, arg_required_else_help = true)]
     Key(KeyCommand),
+    /// Off-site replicas on S3-compatible storage: add, list, remove.
+    #[command(subcommand)]
+    Replica(super::replica::ReplicaCommand),
+    /// Upload to a replica what it lacks (encrypted, create-only, resumable) and record it.
+    Push {
+        /// The replica [default: the only one].
+        name: Option<String>,
+    },
+    /// Rebuild a working archive from a replica alone, verified before it is put in place.
+    Restore(super::replica::RestoreArgs),
     /// Run the whole flow on the bundled fixture case in a new archive.
     Demo {
         /// The folder of the fixture case [default: fixtures/case-BY-2024-017 under the

@@ -11,6 +11,7 @@ mod keys;
 mod logs;
 mod output;
 mod progress;
+mod replica;
 mod report;
 mod when;
 mod wire;
@@ -112,6 +113,21 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
         } => items::extract(&mut open()?, &id, &to, reason, out),
         Command::Log(a) => logs::run(&open()?, a.0, out),
         Command::Verify {
+            replica: Some(name),
+            read_data,
+            read_data_subset,
+            identity,
+            ..
+        } => {
+            let a = replica::VerifyReplicaArgs {
+                name,
+                read_data,
+                subset: read_data_subset,
+                identity,
+            };
+            replica::verify(&open()?, a, out)
+        }
+        Command::Verify {
             bundle: None,
             read_only,
             against,
@@ -136,6 +152,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
         }
         Command::Export(a) => export(&mut open()?, a.into(), out),
         Command::Key(k) => keys::run(k, &opts, open, out),
+        Command::Replica(r) => replica::replica(&mut open()?, r, out),
+        Command::Push { name } => replica::push(&mut open()?, name, out),
+        Command::Restore(a) => replica::restore(a, opts.actor.clone(), out),
         Command::Demo { fixtures, workdir } => {
             demo::run(&demo::fixtures_dir(fixtures), workdir, &opts, out)
         }

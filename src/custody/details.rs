@@ -150,6 +150,47 @@ pub struct TimestampDetails {
     pub tsa: String,
 }
 
+/// `replica_add`: an off-site replica (docs/FORMAT.md, "Replicas"). No credential is ever
+/// recorded: they come from the environment of each command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaAddDetails {
+    pub name: String,
+    /// `s3://BUCKET/PREFIX`.
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// The age recipients (`age1…`) every object is encrypted to; empty when `plaintext`.
+    pub recipients: Vec<String>,
+    pub plaintext: bool,
+    /// Hex of the 32-byte key object names are derived with (BLAKE3 keyed hash), so the
+    /// server cannot tell which object holds which volume or part of the log.
+    pub name_key: String,
+}
+
+/// `replica_remove`: the replica no longer pushed to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaRemoveDetails {
+    pub name: String,
+}
+
+/// `push`: what a push stored on a replica, recorded once all of it was stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushDetails {
+    pub replica: String,
+    pub url: String,
+    /// The newest event the replica now holds, and its SHA-256.
+    pub head: u64,
+    pub head_sha256: String,
+    /// The object name of this push's manifest.
+    pub manifest: String,
+    /// Each object this push stored or first found stored, as
+    /// `<what> <object name> <size> <sha256> <etag>` (docs/FORMAT.md, "Replicas").
+    pub objects: Vec<String>,
+    /// Objects uploaded by this push, and their bytes.
+    pub sent: u64,
+    pub bytes: u64,
+}
+
 /// A details record and the actions whose events carry it.
 pub trait Details: Serialize + DeserializeOwned {
     const ACTIONS: &'static [Action];
@@ -187,6 +228,15 @@ impl Details for SealDetails {
 }
 impl Details for VerifyDetails {
     const ACTIONS: &'static [Action] = &[Action::Verify];
+}
+impl Details for ReplicaAddDetails {
+    const ACTIONS: &'static [Action] = &[Action::ReplicaAdd];
+}
+impl Details for ReplicaRemoveDetails {
+    const ACTIONS: &'static [Action] = &[Action::ReplicaRemove];
+}
+impl Details for PushDetails {
+    const ACTIONS: &'static [Action] = &[Action::Push];
 }
 
 impl Event {

@@ -53,6 +53,12 @@ pub enum Action {
     KeyRevoke,
     /// An RFC 3161 time-stamp token over a checkpoint of the log.
     Timestamp,
+    /// An off-site replica named, with where it is and whom its objects are encrypted to.
+    ReplicaAdd,
+    /// A replica no longer pushed to (its objects stay where they are).
+    ReplicaRemove,
+    /// Objects stored on a replica, up to an event of the log (written once they are all stored).
+    Push,
 }
 
 impl Action {
@@ -71,6 +77,9 @@ impl Action {
             Action::KeyRegister => "key_register",
             Action::KeyRevoke => "key_revoke",
             Action::Timestamp => "timestamp",
+            Action::ReplicaAdd => "replica_add",
+            Action::ReplicaRemove => "replica_remove",
+            Action::Push => "push",
         }
     }
 }

@@ -243,6 +243,10 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         P::SignerUnknown,
         P::CheckpointMismatch,
         P::TimestampInvalid,
+        P::ReplicaObjectMissing,
+        P::ReplicaObjectExtra,
+        P::ReplicaObjectTruncated,
+        P::ReplicaObjectAltered,
     ];
     // No wildcard: a new kind does not compile until it is listed above (and documented).
     for k in kinds {
@@ -266,7 +270,11 @@ fn format_md_names_every_tree_problem_kind_and_action() {
             | P::SignatureInvalid
             | P::SignerUnknown
             | P::CheckpointMismatch
-            | P::TimestampInvalid => {}
+            | P::TimestampInvalid
+            | P::ReplicaObjectMissing
+            | P::ReplicaObjectExtra
+            | P::ReplicaObjectTruncated
+            | P::ReplicaObjectAltered => {}
         }
     }
     use custodia::custody::Action as A;
@@ -284,6 +292,9 @@ fn format_md_names_every_tree_problem_kind_and_action() {
         A::KeyRegister,
         A::KeyRevoke,
         A::Timestamp,
+        A::ReplicaAdd,
+        A::ReplicaRemove,
+        A::Push,
     ];
     for a in actions {
         match a {
@@ -299,7 +310,10 @@ fn format_md_names_every_tree_problem_kind_and_action() {
             | A::Import
             | A::KeyRegister
             | A::KeyRevoke
-            | A::Timestamp => {}
+            | A::Timestamp
+            | A::ReplicaAdd
+            | A::ReplicaRemove
+            | A::Push => {}
         }
     }
     let words = TREES

@@ -12,12 +12,14 @@ use tempfile::TempDir;
 mod bag;
 mod fixture;
 mod run;
+mod seaweed;
 mod small_disk;
 mod volumes;
 
 pub use bag::*;
 pub use fixture::*;
 pub use run::*;
+pub use seaweed::*;
 pub use small_disk::*;
 pub use volumes::*;
 

@@ -1,0 +1,251 @@
+//! `verify --replica`: is every object the pushes recorded on the server, with the size
+//! and ETag recorded, and nothing else? With `--read-data` (or a subset), each object read
+//! is also re-hashed against the SHA-256 its push recorded and, given an identity,
+//! decrypted. Every problem is a finding; only "could not check" is an error.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::archive::Archive;
+use crate::error::{Error, Result};
+use crate::findings::{Finding, ProblemKind};
+
+use super::TransferProgress;
+use super::crypt::{OpenFailure, Opener, open};
+use super::remote::Remote;
+
+/// How much of the data to download.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum ReadData {
+    /// Listing only: presence, size and ETag.
+    #[default]
+    None,
+    All,
+    /// About this percentage of the objects, chosen at random for each run (1 to 100).
+    Subset(f64),
+}
+
+#[derive(Default)]
+pub struct ReplicaVerifyOptions {
+    pub read_data: ReadData,
+    /// Also decrypt what is read, with this identity.
+    pub identity: Option<std::path::PathBuf>,
+}
+
+/// What `verify --replica` checked and found.
+#[derive(Debug, Default)]
+pub struct ReplicaVerifyReport {
+    pub replica: String,
+    pub url: String,
+    /// Objects the pushes recorded.
+    pub expected: u64,
+    /// Objects the server listed.
+    pub listed: u64,
+    /// Objects downloaded and re-hashed, and their bytes.
+    pub read: u64,
+    pub bytes: u64,
+    /// Of those, decrypted with the identity.
+    pub decrypted: u64,
+    pub problems: Vec<Finding>,
+}
+
+impl ReplicaVerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// A problem with one object of a replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaFinding {
+    /// A push stored it; the server does not list it.
+    Missing { object: String, what: String },
+    /// The server lists it; no push of this archive's recorded it.
+    Extra { object: String, size: u64 },
+    /// It has another size than the one stored.
+    Truncated {
+        object: String,
+        what: String,
+        size: u64,
+        stored: u64,
+    },
+    /// Its bytes (or its ETag) are not the ones stored, or it does not decrypt.
+    Altered {
+        object: String,
+        what: String,
+        why: String,
+    },
+}
+
+impl ReplicaFinding {
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            ReplicaFinding::Missing { .. } => ProblemKind::ReplicaObjectMissing,
+            ReplicaFinding::Extra { .. } => ProblemKind::ReplicaObjectExtra,
+            ReplicaFinding::Truncated { .. } => ProblemKind::ReplicaObjectTruncated,
+            ReplicaFinding::Altered { .. } => ProblemKind::ReplicaObjectAltered,
+        }
+    }
+
+    /// The object's name under the replica's prefix.
+    pub fn subject(&self) -> String {
+        match self {
+            ReplicaFinding::Missing { object, .. }
+            | ReplicaFinding::Extra { object, .. }
+            | ReplicaFinding::Truncated { object, .. }
+            | ReplicaFinding::Altered { object, .. } => object.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ReplicaFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplicaFinding::Missing { what, .. } => write!(
+                f,
+                "the replica lacks this object ({what}), which a push stored; push again to send it"
+            ),
+            ReplicaFinding::Extra { size, .. } => write!(
+                f,
+                "the replica holds this object ({size} bytes), which no push of this archive recorded (left by an interrupted push, or put there by someone else)"
+            ),
+            ReplicaFinding::Truncated {
+                what, size, stored, ..
+            } => write!(
+                f,
+                "this object ({what}) has {size} bytes where a push stored {stored}"
+            ),
+            ReplicaFinding::Altered { what, why, .. } => {
+                write!(f, "this object ({what}) is not what a push stored: {why}")
+            }
+        }
+    }
+}
+
+impl Archive {
+    /// Checks a replica against what this archive's pushes recorded.
+    pub fn verify_replica(
+        &self,
+        name: &str,
+        opts: &ReplicaVerifyOptions,
+        progress: &dyn TransferProgress,
+    ) -> Result<ReplicaVerifyReport> {
+        let replica = self.replica(name)?;
+        let opener = opts.identity.as_deref().map(Opener::load).transpose()?;
+        let remote = Remote::connect(&replica.url, &replica.endpoint())?;
+        let listed = remote.list("")?;
+        let expected = replica.stored();
+        let mut report = ReplicaVerifyReport {
+            replica: replica.name.clone(),
+            url: replica.url.clone(),
+            expected: expected.len() as u64,
+            listed: listed.len() as u64,
+            ..Default::default()
+        };
+        let on_server: std::collections::BTreeMap<_, _> =
+            listed.iter().map(|l| (l.name.as_str(), l)).collect();
+        let mut salt = [0u8; 32];
+        getrandom::fill(&mut salt).map_err(|e| {
+            Error::io("the operating system's random source")(std::io::Error::other(e.to_string()))
+        })?;
+        for (object, stored) in &expected {
+            let found = |f: ReplicaFinding| Finding::Replica(f);
+            let Some(l) = on_server.get(object.as_str()) else {
+                report.problems.push(found(ReplicaFinding::Missing {
+                    object: object.clone(),
+                    what: stored.what.clone(),
+                }));
+                continue;
+            };
+            if l.size != stored.size {
+                report.problems.push(found(ReplicaFinding::Truncated {
+                    object: object.clone(),
+                    what: stored.what.clone(),
+                    size: l.size,
+                    stored: stored.size,
+                }));
+                continue;
+            }
+            if !stored.etag.is_empty() && !l.etag.is_empty() && stored.etag != l.etag {
+                report.problems.push(found(ReplicaFinding::Altered {
+                    object: object.clone(),
+                    what: stored.what.clone(),
+                    why: format!(
+                        "the server gives ETag {} where it gave {}",
+                        l.etag, stored.etag
+                    ),
+                }));
+                continue;
+            }
+            if !chosen(opts.read_data, &salt, object) {
+                continue;
+            }
+            let Some(bytes) = remote.get(object)? else {
+                report.problems.push(found(ReplicaFinding::Missing {
+                    object: object.clone(),
+                    what: stored.what.clone(),
+                }));
+                continue;
+            };
+            report.read += 1;
+            report.bytes += bytes.len() as u64;
+            progress.bytes(bytes.len() as u64);
+            let digest = hex::encode(Sha256::digest(&bytes));
+            if bytes.len() as u64 != stored.size || digest != stored.sha256 {
+                report.problems.push(found(ReplicaFinding::Altered {
+                    object: object.clone(),
+                    what: stored.what.clone(),
+                    why: format!(
+                        "its SHA-256 is {digest} where a push stored {}",
+                        stored.sha256
+                    ),
+                }));
+                continue;
+            }
+            if let Some(opener) = &opener {
+                match open(Some(opener), &bytes) {
+                    Ok(_) => report.decrypted += 1,
+                    Err(OpenFailure::NotForUs) => {
+                        return Err(Error::Identity(format!(
+                            "the replica's objects are not encrypted to the identity {}",
+                            opener.path()
+                        )));
+                    }
+                    Err(OpenFailure::Damaged(why)) => {
+                        report.problems.push(found(ReplicaFinding::Altered {
+                            object: object.clone(),
+                            what: stored.what.clone(),
+                            why: format!("it does not decrypt: {why}"),
+                        }))
+                    }
+                }
+            }
+        }
+        for l in &listed {
+            if !expected.contains_key(&l.name) {
+                report
+                    .problems
+                    .push(Finding::Replica(ReplicaFinding::Extra {
+                        object: l.name.clone(),
+                        size: l.size,
+                    }));
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Whether this run reads an object: all, none, or a random share (restic's
+/// `--read-data-subset N%`), drawn afresh each run through a random salt.
+fn chosen(read: ReadData, salt: &[u8; 32], object: &str) -> bool {
+    match read {
+        ReadData::None => false,
+        ReadData::All => true,
+        ReadData::Subset(pct) => {
+            let h = blake3::keyed_hash(salt, object.as_bytes());
+            let x = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
+            (x as f64) < (pct / 100.0) * (u64::MAX as f64)
+        }
+    }
+}

@@ -313,7 +313,8 @@ fn bag_kind(finding: &BagFinding) -> ProblemKind {
         | ListedNotTagFile { .. }
         | ItemFileMissing { .. }
         | IngestFileMissing { .. }
-        | ReadmeMissing => ProblemKind::FileMissing,
+        | ReadmeMissing
+        | ReadingFileMissing { .. } => ProblemKind::FileMissing,
         DigestMismatch { .. } => ProblemKind::FileMismatch,
         PayloadUnlisted { .. } | TagUnlisted { .. } | Unlisted { .. } => ProblemKind::FileUnlisted,
         SizeWrong { .. }
@@ -335,6 +336,8 @@ fn bag_kind(finding: &BagFinding) -> ProblemKind {
         | CaseIdWrong
         | CaseJsonNotRecorded
         | ReadmeChanged
+        | ReadingFileNotRecorded { .. }
+        | InventoryNotFromEvidence
         | BagInfoFieldWrong { .. }
         | ExportIdsWrong => ProblemKind::MetadataMismatch,
         CustodyBreak(Break::ItemPrev { .. })

@@ -2,6 +2,7 @@
 
 mod bagit;
 mod check;
+pub mod court;
 mod export;
 pub(crate) mod finding;
 pub mod layout;

@@ -8,4 +8,4 @@ pub(crate) mod finding;
 pub mod layout;
 
 pub use check::{BundleTrust, verify_bundle};
-pub use export::{ExportOptions, ExportReport};
+pub use export::{ExportOptions, ExportPlan, ExportReport, LeftOut, LeftOutReason, PlannedItem};

@@ -118,13 +118,12 @@ pub fn index_html(case: &CaseJson, entries: &[EvidenceEntry], history: &Historie
         let _ = writeln!(
             h,
             "<tr class=\"item\"><td class=\"id\">{id}</td><td class=\"name\"><bdi>{name}</bdi></td>\
-             <td class=\"size\">{human}<br><span class=\"bytes\">{bytes} bytes</span></td>\
+             <td class=\"size\">{human}</td>\
              <td class=\"hash\"><code>{sha}</code></td><td>{captured}</td><td>{source}</td>\
              <td>{tags}</td><td>{parent}</td></tr>",
             id = esc(&e.id),
             name = esc(&e.name),
-            human = esc(&size_text(e.size)),
-            bytes = e.size,
+            human = size_cell(e.size),
             sha = esc(&e.sha256),
             captured = esc(e.captured_at.as_deref().unwrap_or("—")),
             source = esc(e.source.as_deref().unwrap_or("—")),
@@ -160,7 +159,7 @@ h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;border-bottom:2px solid #33
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.facts dt{font-weight:bold}dl.facts dd{margin:0}
 table.items{border-collapse:collapse;width:100%;font-size:.9em}
 table.items th,table.items td{border:1px solid #999;padding:.3em .4em;vertical-align:top;text-align:left}
-table.items th{background:#eee}
+table.items th{background:#eee}td.id{white-space:nowrap}
 td.hash code{font-size:.8em;word-break:break-all}.bytes{color:#555;font-size:.85em}
 code{font-family:'DejaVu Sans Mono',Consolas,monospace}
 .history ol{margin:.2em 0 .8em 1.5em;padding:0}
@@ -238,6 +237,17 @@ fn when(time: &str) -> String {
             .to_string(),
         Err(_) => time.to_owned(),
     }
+}
+
+/// A size cell: binary units, and the exact bytes below them when they differ.
+fn size_cell(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    format!(
+        "{}<br><span class=\"bytes\">{bytes} bytes</span>",
+        esc(&size_text(bytes))
+    )
 }
 
 /// A size in binary units with one decimal ("30.0 MiB"), bytes below 1 KiB.

@@ -336,7 +336,8 @@ fn bag_kind(finding: &BagFinding) -> ProblemKind {
         | ListedNotTagFile { .. }
         | ItemFileMissing { .. }
         | IngestFileMissing { .. }
-        | ReadmeMissing => ProblemKind::FileMissing,
+        | ReadmeMissing
+        | ReadingFileMissing { .. } => ProblemKind::FileMissing,
         DigestMismatch { .. } => ProblemKind::FileMismatch,
         PayloadUnlisted { .. } | TagUnlisted { .. } | Unlisted { .. } => ProblemKind::FileUnlisted,
         SizeWrong { .. }
@@ -358,6 +359,8 @@ fn bag_kind(finding: &BagFinding) -> ProblemKind {
         | CaseIdWrong
         | CaseJsonNotRecorded
         | ReadmeChanged
+        | ReadingFileNotRecorded { .. }
+        | InventoryNotFromEvidence
         | BagInfoFieldWrong { .. }
         | ExportIdsWrong => ProblemKind::MetadataMismatch,
         CustodyBreak(Break::ItemPrev { .. })

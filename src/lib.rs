@@ -31,7 +31,10 @@ pub use anchors::{SignedCheckpoint, Timestamped};
 pub use archive::{
     Archive, DB_DIR, FORMAT_FILE, FORMAT_VERSION, HEAD_FILE, LOCK_FILE, OpenOptions, tool_version,
 };
-pub use bundle::{BundleTrust, ExportOptions, ExportReport, verify_bundle};
+pub use bundle::{
+    BundleTrust, ExportOptions, ExportPlan, ExportReport, LeftOut, LeftOutReason, PlannedItem,
+    verify_bundle,
+};
 pub use catalog::{CaseRecord, KeyRecord};
 pub use error::{Error, Result};
 pub use extract::{Extracted, is_portable_name, safe_file_name};

@@ -12,6 +12,7 @@ mod bundle_proof;
 mod cli;
 mod contract;
 mod corruption;
+mod court;
 mod crash;
 mod durability;
 mod faults;

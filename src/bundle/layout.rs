@@ -17,6 +17,10 @@ pub const CASE_JSON: &str = "data/case.json";
 pub const EVIDENCE_JSON: &str = "data/evidence.json";
 pub const CUSTODY_JSONL: &str = "data/custody.jsonl";
 pub const README_VERIFY: &str = "data/README-VERIFY.txt";
+/// For people: one row per item, for a spreadsheet (issue 12, point 7).
+pub const INVENTORY_CSV: &str = "data/inventory.csv";
+/// For people: the case, its items and their histories, for a browser or paper.
+pub const INDEX_HTML: &str = "data/index.html";
 pub const EVIDENCE_DIR: &str = "data/evidence/";
 /// The name a payload file gets when its original name is not safe and portable.
 pub const FALLBACK_NAME: &str = "file.bin";
@@ -130,27 +134,123 @@ pub fn metadata_digest(document: &impl Serialize) -> Sha256Digest {
     Sha256Digest::from_bytes(sha2::Sha256::digest(canonical_json(&value)).into())
 }
 
-/// README-VERIFY.txt of a bundle that carries a proof (data/proof/): the text of
-/// `readme_verify` with the signatures, the checkpoint and trusted time explained.
+/// README-VERIFY.txt of the bundles this release writes (they carry data/proof/): for a
+/// court clerk first (issue 12, point 7): what the bundle proves in plain words, the one
+/// check anyone can run on Linux, macOS or Windows, then the thorough checks. It names only
+/// files in the bag and tools to install; docs/FORMAT.md is mentioned as background.
 pub fn readme_verify_signed(case: &crate::ids::CaseId) -> String {
-    let base = readme_verify(case);
-    let cut = base
-        .find("What this proves, and what it does not:")
-        .unwrap_or(base.len());
     format!(
-        "{}{}",
-        &base[..cut],
-        r#"5. Who recorded each event, and that none was changed since (data/proof/):
+        r#"Checking this evidence bundle (case {case})
+=============================================
+
+WHAT THIS BUNDLE IS, AND WHAT IT PROVES
+
+This folder holds copies of the evidence of case {case}, exactly as the archive
+(custodia) recorded each file when it was received, and the recorded history of each
+item: who received it, into which case, who copied or exported it, and when.
+
+If the checks below succeed:
+
+  - every file is byte for byte the file the archive received: nothing was changed,
+    removed or added since this bundle was made;
+  - the history of each item is complete and unchanged since it was written, and each
+    entry was signed by the person's key it names (step 5);
+  - where the bundle holds a time-stamp (step 6), that history existed by the time the
+    time-stamping authority states.
+
+The checks do not say whether the evidence is genuine in itself (who made a photo, or
+whether a document is true): only that it is what the archive received, and what
+happened to it afterwards. Whoever holds a signing key could sign a new history: trust
+the keys you can tie to people (compare their fingerprints with them), and time-stamps
+of authorities you trust.
+
+TO READ IT
+
+  data/index.html      the case, every item and its history in plain words; open it in
+                       any web browser (it prints well)
+  data/inventory.csv   one line per item, for a spreadsheet
+  data/evidence/       the evidence files themselves, one folder per item
+
+These two are summaries for reading; the checks below are made on the files themselves.
+
+THE QUICK CHECK: IS EVERY FILE UNCHANGED?
+
+Open a terminal in this folder (the one holding bagit.txt and manifest-sha256.txt), and
+run the line for your computer. manifest-sha256.txt lists every file of the bundle with
+its SHA-256 fingerprint.
+
+  Linux:
+
+    sha256sum -c manifest-sha256.txt
+
+  macOS (Terminal):
+
+    shasum -a 256 -c manifest-sha256.txt
+
+  Both print one line per file; every line must end in "OK".
+
+  Windows (PowerShell): for one file,
+
+    Get-FileHash -Algorithm SHA256 data\evidence\<ID>\<name>
+
+  and compare the Hash it prints with that file's line in manifest-sha256.txt (Windows
+  prints capital letters; the letters and digits must be the same). For every file at
+  once, paste this single line:
+
+    Get-Content manifest-sha256.txt | ForEach-Object {{ $h, $p = $_ -split '  ', 2; if ((Get-FileHash -Algorithm SHA256 -LiteralPath $p).Hash -eq $h) {{ "OK: $p" }} else {{ "FAILED: $p" }} }}
+
+  Every line must begin with "OK".
+
+Also check that the bundle holds no file that manifest-sha256.txt does not list (these
+tools do not notice extra files): every file under data/ must appear in it.
+
+THE THOROUGH CHECKS
+
+1. The bag as a whole (bagit-python, from PyPI: pip install bagit):
+
+   bagit.py --validate .
+
+2. Every file with each manifest (coreutils and b3sum):
+
+   sha256sum -c manifest-sha256.txt
+   sha512sum -c manifest-sha512.txt
+   b3sum -c manifest-blake3.txt
+
+   and the tag files (bag-info.txt, the manifests):
+
+   sha256sum -c tagmanifest-sha256.txt
+   sha512sum -c tagmanifest-sha512.txt
+
+3. The evidence: data/evidence/<ID>/<name> holds each item's original bytes. Its
+   SHA-256 and BLAKE3 must equal the "sha256" and "blake3" of the item in
+   data/evidence.json and in the item's "ingest" event in data/custody.jsonl (the
+   hashes taken when the item entered the archive). The original file name, as bytes,
+   is "name_hex" in data/evidence.json.
+
+4. The chain of custody: data/custody.jsonl holds, one per line, every custody event
+   that names an exported item, oldest first, ending with this export. Each line is
+   the exact bytes of one event (canonical JSON), and every line names at least one
+   exported item. For each exported item id, take the events
+   whose "items" list names it, in order: the first is its "ingest" and has
+   "prev": null in its entry for that item; every later one's entry for that item has
+   "prev" equal to the lower-case hex SHA-256 of the exact bytes (without the newline)
+   of the item's previous event. The last line is the export event; it names every
+   exported item, and its SHA-256 is the Custodia-Custody-Head in bag-info.txt. It
+   also records the SHA-256 of data/index.html and data/inventory.csv.
+   Removing, inserting, reordering or editing any event breaks one of these links.
+
+5. Who recorded each event, and that none was changed since (data/proof/):
 
    Every event is signed with its author's Ed25519 key. data/proof/checkpoint is a
    signed statement (C2SP tlog-checkpoint) of the archive's whole custody log up to
    this export; data/proof/allowed_signers lists the keys the log registered. Check
    the checkpoint's signature with OpenSSH (NAME: the exporter, as in allowed_signers):
 
-   ssh-keygen -Y verify -f data/proof/allowed_signers -I NAME -n custodia        -s data/proof/checkpoint.sig < data/proof/checkpoint
+   ssh-keygen -Y verify -f data/proof/allowed_signers -I NAME -n custodia -s data/proof/checkpoint.sig < data/proof/checkpoint
 
    Then check everything else with the checker shipped in the bag (Python 3 and
-   pip install cryptography), naming the public key files you trust:
+   pip install cryptography), naming the public key files you trust (obtained from
+   the people who hold them):
 
    python3 data/proof/check.py [their-key.pub ...]
 
@@ -159,19 +259,14 @@ pub fn readme_verify_signed(case: &crate::ids::CaseId) -> String {
    checkpoint is a prefix of this one, and each item's chain.
 
 6. Trusted time, when the bag holds data/proof/timestamp-N.token (RFC 3161): with the
-   time-stamping authority's CA and certificate, and the "digest" of event N in
+   time-stamping authority's CA certificate and its own certificate (both obtained from
+   the authority: TSA-CA.pem and TSA.pem below), and the "digest" of event N in
    data/proof/anchors.jsonl,
 
-   openssl ts -verify -digest DIGEST -in data/proof/timestamp-N.token -token_in        -CAfile TSA-CA.pem -untrusted TSA.pem
+   openssl ts -verify -digest DIGEST -in data/proof/timestamp-N.token -token_in -CAfile TSA-CA.pem -untrusted TSA.pem
 
-What this proves, and what it does not: the files are the bytes the archive recorded
-at ingest; their recorded history is complete and unaltered since it was written,
-signed by the keys named; and, where a token is present, the history up to its
-checkpoint existed by the time it states. Whoever holds a signing key could sign a
-new history: trust the keys you can tie to people (compare fingerprints with them),
-and the time-stamps of authorities you trust.
-
-The format is specified in docs/FORMAT.md of custodia ("Bundles").
+Everything needed for these checks is in this bundle. (For background only: the bundle
+format is specified in docs/FORMAT.md of custodia, "Bundles".)
 "#
     )
 }

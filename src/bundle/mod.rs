@@ -2,9 +2,10 @@
 
 mod bagit;
 mod check;
+pub mod court;
 mod export;
 pub(crate) mod finding;
 pub mod layout;
 
 pub use check::{BundleTrust, verify_bundle};
-pub use export::{ExportOptions, ExportReport};
+pub use export::{ExportOptions, ExportPlan, ExportReport, LeftOut, LeftOutReason, PlannedItem};

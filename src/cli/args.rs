@@ -392,6 +392,9 @@ pub struct ExportArgs {
     /// Contact-Name in bag-info.txt.
     #[arg(long)]
     pub contact: Option<String>,
+    /// List what would be exported, and what left out, without writing or recording anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 fn parse_case(s: &str) -> Result<CaseId, String> {
@@ -470,16 +473,16 @@ impl From<ListArgs> for custodia::ListFilter {
     }
 }
 
-impl From<ExportArgs> for custodia::ExportOptions {
-    fn from(a: ExportArgs) -> Self {
+impl From<&ExportArgs> for custodia::ExportOptions {
+    fn from(a: &ExportArgs) -> Self {
         custodia::ExportOptions {
-            case: a.case,
-            out: a.out,
-            evidence: a.evidence,
+            case: a.case.clone(),
+            out: a.out.clone(),
+            evidence: a.evidence.clone(),
             attachments: !a.no_attachments,
-            reason: a.reason,
-            organization: a.organization,
-            contact: a.contact,
+            reason: a.reason.clone(),
+            organization: a.organization.clone(),
+            contact: a.contact.clone(),
         }
     }
 }

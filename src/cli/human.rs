@@ -244,6 +244,58 @@ fn trust_lines(out: &mut Out, t: &custodia::findings::Trust) -> Shown {
     Ok(())
 }
 
+/// `export --dry-run`: each item that would go, then what would stay out.
+pub fn export_plan(
+    out: &mut Out,
+    plan: &custodia::ExportPlan,
+    case: &str,
+    bundle: &std::path::Path,
+) -> Shown {
+    out.line(&format!(
+        "dry run: nothing written or recorded; `export` would write {}",
+        escape_path(bundle)
+    ))?;
+    for item in &plan.items {
+        let attached = item
+            .parent
+            .map(|p| format!("  (attachment of {p})"))
+            .unwrap_or_default();
+        out.line(&format!(
+            "  {}  {:>10}  {}{attached}",
+            item.id,
+            size(item.size),
+            escape_bytes(&item.name)
+        ))?;
+    }
+    out.line(&format!(
+        "would export {} item(s) of {case}: {}, {} of them attachment(s)",
+        plan.items.len(),
+        size_exact(plan.bytes()),
+        plan.attachments()
+    ))?;
+    left_out(out, &plan.left_out)
+}
+
+/// The items an export leaves out, one line each with the reason, or that none is.
+fn left_out(out: &mut Out, left: &[custodia::LeftOut]) -> Shown {
+    if left.is_empty() {
+        return out.line("left out: nothing");
+    }
+    out.line(&format!("left out: {} item(s)", left.len()))?;
+    for l in left {
+        let of = l
+            .parent
+            .map(|p| format!(", attachment of {p}"))
+            .unwrap_or_default();
+        let why = match l.reason {
+            custodia::LeftOutReason::NoAttachments => "attachments left out (--no-attachments)",
+            custodia::LeftOutReason::OtherCase => "filed only in another case, not in this one",
+        };
+        out.line(&format!("  {}{of}: {why}", l.id))?;
+    }
+    Ok(())
+}
+
 /// A size for people with the exact count beside it: `30.0 MiB (31457280 bytes)`, `5 B`.
 pub fn size_exact(bytes: u64) -> String {
     if bytes < 1024 {
@@ -330,6 +382,13 @@ pub fn exported(out: &mut Out, done: &ExportReport, case: &str) -> Shown {
         done.items,
         size(done.bytes)
     ))?;
+    out.line(&format!(
+        "evidence: {} item(s), {}, {} of them attachment(s)",
+        done.items,
+        size_exact(done.evidence_bytes),
+        done.attachments
+    ))?;
+    left_out(out, &done.left_out)?;
     out.line(&format!(
         "tag manifest SHA-256: {}",
         done.tagmanifest_sha256

@@ -150,7 +150,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             let report = custodia::verify_bundle(&dir, &trust)?;
             render_verify(&report, human::Checked::Bundle, out)
         }
-        Command::Export(a) => export(&mut open()?, a.into(), out),
+        Command::Export(a) if a.dry_run => export_plan(&open()?, (&a).into(), out),
+        Command::Export(a) => export(&mut open()?, (&a).into(), out),
         Command::Key(k) => keys::run(k, &opts, open, out),
         Command::Replica(r) => replica::replica(&mut open()?, r, out),
         Command::Push { name } => replica::push(&mut open()?, name, out),
@@ -382,5 +383,14 @@ fn export(archive: &mut Archive, export: ExportOptions, out: &mut Out) -> Run {
     let case = export.case.to_string();
     emit(out, &wire::ExportOut::from(&done), |o| {
         human::exported(o, &done, &case)
+    })
+}
+
+/// `export --dry-run`: what would go, and what would stay out; nothing written or recorded.
+fn export_plan(archive: &Archive, export: ExportOptions, out: &mut Out) -> Run {
+    let plan = archive.plan_export(&export)?;
+    let case = export.case.to_string();
+    emit(out, &wire::ExportPlanOut::new(&plan, &export.out), |o| {
+        human::export_plan(o, &plan, &case, &export.out)
     })
 }

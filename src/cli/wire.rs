@@ -398,6 +398,29 @@ pub struct ExportOut {
     pub bytes: u64,
     pub tagmanifest_sha256: String,
     pub event: u64,
+    /// Added by issue 12, point 8: the items' own bytes, the attachments among them, and
+    /// what stayed out.
+    pub evidence_bytes: u64,
+    pub attachments: usize,
+    pub left_out: Vec<LeftOutOut>,
+}
+
+/// An item an export left out, and why (`no_attachments`, `not_in_case`).
+#[derive(Serialize)]
+pub struct LeftOutOut {
+    pub id: String,
+    pub reason: &'static str,
+    pub attachment_of: Option<String>,
+}
+
+impl From<&custodia::LeftOut> for LeftOutOut {
+    fn from(l: &custodia::LeftOut) -> Self {
+        LeftOutOut {
+            id: l.id.to_string(),
+            reason: l.reason.as_str(),
+            attachment_of: l.parent.map(|p| p.to_string()),
+        }
+    }
 }
 
 impl From<&custodia::ExportReport> for ExportOut {
@@ -408,6 +431,54 @@ impl From<&custodia::ExportReport> for ExportOut {
             bytes: r.bytes,
             tagmanifest_sha256: r.tagmanifest_sha256.clone(),
             event: r.event,
+            evidence_bytes: r.evidence_bytes,
+            attachments: r.attachments,
+            left_out: r.left_out.iter().map(LeftOutOut::from).collect(),
+        }
+    }
+}
+
+/// `export --dry-run`: `export`'s fields that are known before writing (no `bytes` of
+/// the bag, `tagmanifest_sha256` or `event`), the items that would go, and `dry_run: true`.
+#[derive(Serialize)]
+pub struct ExportPlanOut {
+    pub bundle: String,
+    pub items: usize,
+    pub evidence_bytes: u64,
+    pub attachments: usize,
+    pub left_out: Vec<LeftOutOut>,
+    pub evidence: Vec<PlannedOut>,
+    pub dry_run: bool,
+}
+
+/// One item an export would hold.
+#[derive(Serialize)]
+pub struct PlannedOut {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub attachment_of: Option<String>,
+}
+
+impl ExportPlanOut {
+    pub fn new(plan: &custodia::ExportPlan, out: &std::path::Path) -> Self {
+        ExportPlanOut {
+            bundle: path_text(out),
+            items: plan.items.len(),
+            evidence_bytes: plan.bytes(),
+            attachments: plan.attachments(),
+            left_out: plan.left_out.iter().map(LeftOutOut::from).collect(),
+            evidence: plan
+                .items
+                .iter()
+                .map(|i| PlannedOut {
+                    id: i.id.to_string(),
+                    name: exact_or_escaped(&i.name),
+                    size: i.size,
+                    attachment_of: i.parent.map(|p| p.to_string()),
+                })
+                .collect(),
+            dry_run: true,
         }
     }
 }

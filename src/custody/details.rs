@@ -109,6 +109,12 @@ pub struct ExportDetails {
     /// Hex SHA-256 of each exported item's `evidence.json` entry in canonical form, by item id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_sha256: Option<BTreeMap<String, String>>,
+    /// Hex SHA-256 of `data/index.html` as written (bundles before issue 12 have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_html_sha256: Option<String>,
+    /// Hex SHA-256 of `data/inventory.csv` as written (bundles before issue 12 have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_csv_sha256: Option<String>,
 }
 
 /// `seal`: a finished bundle's digests, recorded after its export event.

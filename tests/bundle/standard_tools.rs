@@ -31,6 +31,8 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         "data/case.json",
         "data/evidence.json",
         "data/custody.jsonl",
+        "data/index.html",
+        "data/inventory.csv",
         "data/proof/allowed_signers",
         "data/proof/anchors.jsonl",
         "data/proof/check.py",

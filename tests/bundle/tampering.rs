@@ -150,10 +150,15 @@ fn replaced_evidence_with_metadata_and_manifests_recomputed_is_caught_by_the_ing
     std::fs::write(&path, serde_json::to_vec_pretty(&evidence).unwrap()).unwrap();
     reseal_bag(&x.bag);
     let found = damaged(&x.bag, "replaced file, evidence.json and manifests updated");
+    // inventory.csv (issue 12, point 7), regenerated from the forged evidence.json, no
+    // longer matches the one in the bag: the forger did not know of it.
     assert_eq!(
         found,
-        BTreeSet::from([finding("metadata_mismatch", &id)]),
-        "only the ingest event still knows the bytes"
+        BTreeSet::from([
+            finding("metadata_mismatch", &id),
+            finding("metadata_mismatch", "data/inventory.csv")
+        ]),
+        "the ingest event and inventory.csv still know the bytes"
     );
 }
 

@@ -61,7 +61,7 @@ const PACKS_PER_VOLUME: u64 = 8;
 /// The format `init` makes.
 const FORMAT: u32 = 2;
 /// The files of a bundle, FORMAT.md "Bundles" (evidence files aside).
-const BUNDLE_FILES: [&str; 20] = [
+const BUNDLE_FILES: [&str; 22] = [
     "bagit.txt",
     "bag-info.txt",
     "manifest-sha256.txt",
@@ -73,6 +73,8 @@ const BUNDLE_FILES: [&str; 20] = [
     "data/case.json",
     "data/custody.jsonl",
     "data/evidence.json",
+    "data/index.html",
+    "data/inventory.csv",
     "data/proof/allowed_signers",
     "data/proof/anchors.jsonl",
     "data/proof/check.py",

@@ -138,6 +138,11 @@ impl Checker<'_> {
         if self.files.contains_key(layout::proof::CHECKPOINT) {
             self.expect_proof(&mut out);
         }
+        if self.reading_files_required(custody) {
+            for rel in [layout::INVENTORY_CSV, layout::INDEX_HTML] {
+                out.insert(rel.to_owned(), Expected::AtMost(MAX_TAG_FILE));
+            }
+        }
         let ids: BTreeSet<String> = if custody.exported.is_empty() {
             evidence
                 .into_iter()

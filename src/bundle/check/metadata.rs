@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::custody::Custody;
 use super::{BagInfo, Checker, MAX_TAG_FILE};
+use crate::bundle::court;
 use crate::bundle::finding::{BagFinding, BagItem, BagPath, Unlisted};
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry};
 use crate::custody::details::{ExportDetails, IngestFacts};
@@ -115,6 +116,71 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|d| d.case_json_sha256.as_deref());
         self.check_case_json(info, digest);
+        self.check_reading_files(custody, recorded.as_ref(), evidence);
+    }
+
+    /// Whether the bag must carry inventory.csv and index.html: when its export event
+    /// records them, or it carries a proof (both came with issue 12). Older bundles have
+    /// neither, and keep verifying.
+    pub(super) fn reading_files_required(&self, custody: &Custody) -> bool {
+        let recorded = custody
+            .export()
+            .and_then(Event::details_as::<ExportDetails>)
+            .is_some_and(|d| d.inventory_csv_sha256.is_some() || d.index_html_sha256.is_some());
+        recorded
+            || self.files.keys().any(|k| {
+                k.starts_with(layout::proof::DIR) && k[layout::proof::DIR.len()..].starts_with('/')
+            })
+    }
+
+    /// inventory.csv and index.html: present when required, each the file whose digest the
+    /// export event recorded, and inventory.csv the one evidence.json's entries give.
+    fn check_reading_files(
+        &mut self,
+        custody: &Custody,
+        recorded: Option<&ExportDetails>,
+        evidence: Option<&EvidenceDoc>,
+    ) {
+        let required = self.reading_files_required(custody);
+        let files = [
+            (
+                layout::INVENTORY_CSV,
+                recorded.and_then(|d| d.inventory_csv_sha256.as_deref()),
+            ),
+            (
+                layout::INDEX_HTML,
+                recorded.and_then(|d| d.index_html_sha256.as_deref()),
+            ),
+        ];
+        for (rel, digest) in files {
+            if !self.files.contains_key(rel) {
+                if required {
+                    let file = BagPath::new(rel);
+                    self.found(BagFinding::ReadingFileMissing { file });
+                }
+                continue;
+            }
+            // Hashed with the payload, unless set aside there (and reported).
+            if let (Some(digest), Some(d)) = (digest, self.payload.get(rel))
+                && Sha256Digest::from_hex(digest) != Some(d.sha256)
+            {
+                let file = BagPath::new(rel);
+                self.found(BagFinding::ReadingFileNotRecorded { file });
+            }
+        }
+        // inventory.csv regenerated from evidence.json, when every entry is readable (an
+        // unreadable one is reported as such).
+        let entries: Option<Vec<&EvidenceEntry>> = evidence
+            .map(|doc| doc.items.iter().map(|r| r.entry.as_ref().ok()).collect())
+            .unwrap_or(None);
+        if let Some(entries) = entries
+            && self.files.contains_key(layout::INVENTORY_CSV)
+            && !self.skipped.contains(layout::INVENTORY_CSV)
+            && let Some(found) = self.read(layout::INVENTORY_CSV, MAX_TAG_FILE)
+            && found != court::inventory_csv(entries).into_bytes()
+        {
+            self.found(BagFinding::InventoryNotFromEvidence);
+        }
     }
 
     /// case.json: the case of bag-info, and the document whose digest the export event

@@ -11,9 +11,10 @@ use super::files::{BagFile, write_file};
 use super::{ExportOptions, Written};
 use crate::archive::{Archive, Sealed};
 use crate::bundle::bagit::FileDigests;
+use crate::bundle::court;
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry, EvidenceJson};
 use crate::custody::details::ExportDetails;
-use crate::custody::{Action, Draft};
+use crate::custody::{Action, Draft, Event};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EvidenceId};
 use crate::text::exact_or_escaped;
@@ -35,8 +36,21 @@ impl Archive {
         // each, so that every field of them is pinned by the custody head (issue 9.3).
         let case_doc = self.case_json(case, ids);
         let case_json = write_file(&bag.join(layout::CASE_JSON), &pretty(&case_doc)?)?;
-        let (evidence_json, entry_digests) =
+        let (evidence_json, entry_digests, entries) =
             self.write_evidence_json(bag, &opts.case, ids, payload)?;
+        // The files for people, from the same documents and the items' events, which
+        // `verify --bundle` finds in the bag; the export event records their digests.
+        let events = self.exported_events(ids)?;
+        let history = court::histories(&entries, &events);
+        let inventory = write_file(
+            &bag.join(layout::INVENTORY_CSV),
+            court::inventory_csv(&entries).as_bytes(),
+        )?;
+        let index = write_file(
+            &bag.join(layout::INDEX_HTML),
+            court::index_html(&case_doc, &entries, &history).as_bytes(),
+        )?;
+        drop((entries, events, history));
         let details = ExportDetails {
             bundle: exact_or_escaped(
                 opts.out
@@ -50,6 +64,8 @@ impl Archive {
             contact: opts.contact.clone(),
             case_json_sha256: Some(layout::metadata_digest(&case_doc).to_hex()),
             evidence_sha256: Some(entry_digests),
+            index_html_sha256: Some(index.sha256.to_hex()),
+            inventory_csv_sha256: Some(inventory.sha256.to_hex()),
         };
         let draft = Draft::new(Action::Export)
             .case(&opts.case)
@@ -69,6 +85,8 @@ impl Archive {
             (layout::EVIDENCE_JSON, evidence_json),
             (layout::CUSTODY_JSONL, custody_jsonl),
             (layout::README_VERIFY, readme),
+            (layout::INVENTORY_CSV, inventory),
+            (layout::INDEX_HTML, index),
         ]
         .into_iter()
         .map(|(rel, digests)| Written {
@@ -78,6 +96,21 @@ impl Archive {
         .collect();
         written.extend(self.write_proof(bag, &included, &sealed)?);
         Ok((sealed, written))
+    }
+
+    /// Every custody event that names one of `ids`, in log order, parsed.
+    fn exported_events(&self, ids: &[EvidenceId]) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        for seq in self.event_seqs(ids)? {
+            let bytes = self
+                .catalog
+                .event_bytes(seq)?
+                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
+            events.push(
+                Event::parse(&bytes).map_err(|e| Error::Damaged(format!("event {seq}: {e}")))?,
+            );
+        }
+        Ok(events)
     }
 
     /// Every custody event that names one of `ids`, in log order.
@@ -111,7 +144,7 @@ impl Archive {
         case: &CaseId,
         ids: &[EvidenceId],
         written: &[Written],
-    ) -> Result<(FileDigests, BTreeMap<String, String>)> {
+    ) -> Result<(FileDigests, BTreeMap<String, String>, Vec<EvidenceEntry>)> {
         let mut out = BagFile::create(bag.join(layout::EVIDENCE_JSON))?;
         let doc = EvidenceJson {
             case: case.to_string(),
@@ -121,6 +154,7 @@ impl Archive {
                 written,
                 failed: RefCell::new(None),
                 digests: RefCell::new(BTreeMap::new()),
+                entries: RefCell::new(Vec::with_capacity(ids.len())),
             },
         };
         let result = serde_json::to_writer_pretty(&mut out, &doc);
@@ -133,7 +167,11 @@ impl Archive {
             source: e.into(),
         })?;
         out.put(b"\n")?;
-        Ok((out.finish()?, doc.items.digests.into_inner()))
+        Ok((
+            out.finish()?,
+            doc.items.digests.into_inner(),
+            doc.items.entries.into_inner(),
+        ))
     }
 
     /// One item of evidence.json.
@@ -209,6 +247,8 @@ struct EvidenceItems<'a> {
     failed: RefCell<Option<Error>>,
     /// Each entry's `metadata_digest`, by item id, gathered as the entries are written.
     digests: RefCell<BTreeMap<String, String>>,
+    /// The entries written, for inventory.csv and index.html.
+    entries: RefCell<Vec<EvidenceEntry>>,
 }
 
 impl Serialize for EvidenceItems<'_> {
@@ -228,6 +268,7 @@ impl Serialize for EvidenceItems<'_> {
                 .borrow_mut()
                 .insert(id.to_string(), layout::metadata_digest(&entry).to_hex());
             seq.serialize_element(&entry)?;
+            self.entries.borrow_mut().push(entry);
         }
         seq.end()
     }

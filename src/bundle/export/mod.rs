@@ -8,7 +8,7 @@
 //! case.json, evidence.json, the export event and custody.jsonl, `tags` bag-info and the
 //! manifests, and `files` how a file or directory of the bag is made and made durable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -52,9 +52,74 @@ pub struct ExportReport {
     pub items: usize,
     /// Payload bytes (Payload-Oxum).
     pub bytes: u64,
+    /// The exported items' own bytes (the evidence, without the bundle's metadata files).
+    pub evidence_bytes: u64,
+    /// Exported items that are attachments of another item.
+    pub attachments: usize,
+    /// Items related to the selection that the bundle does not hold, and why.
+    pub left_out: Vec<LeftOut>,
     pub tagmanifest_sha256: String,
     /// The custody event of the export, which is also the last line of `data/custody.jsonl`.
     pub event: u64,
+}
+
+/// What an export of these options would hold, found without writing or recording
+/// anything (`export --dry-run`, issue 12 point 8).
+#[derive(Clone, Debug)]
+pub struct ExportPlan {
+    /// The items, in id order.
+    pub items: Vec<PlannedItem>,
+    pub left_out: Vec<LeftOut>,
+}
+
+impl ExportPlan {
+    /// The items' own bytes.
+    pub fn bytes(&self) -> u64 {
+        self.items.iter().map(|i| i.size).sum()
+    }
+
+    /// The items that are attachments of another.
+    pub fn attachments(&self) -> usize {
+        self.items.iter().filter(|i| i.parent.is_some()).count()
+    }
+}
+
+/// One item an export holds.
+#[derive(Clone, Debug)]
+pub struct PlannedItem {
+    pub id: EvidenceId,
+    /// The original name's bytes.
+    pub name: Vec<u8>,
+    pub size: u64,
+    pub parent: Option<EvidenceId>,
+}
+
+/// An attachment of an exported item that the bundle does not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftOut {
+    pub id: EvidenceId,
+    /// The item it is an attachment of.
+    pub parent: Option<EvidenceId>,
+    pub reason: LeftOutReason,
+}
+
+/// Why an item stays out of a bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeftOutReason {
+    /// `--no-attachments`.
+    NoAttachments,
+    /// An attachment filed only in other cases: a bundle holds one case's items.
+    OtherCase,
+}
+
+impl LeftOutReason {
+    /// Its stable name in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeftOutReason::NoAttachments => "no_attachments",
+            LeftOutReason::OtherCase => "not_in_case",
+        }
+    }
 }
 
 /// A payload file written into the bag, with its digests.
@@ -72,7 +137,14 @@ impl Archive {
             return Err(Error::OutputExists(opts.out.clone()));
         }
         let case = self.case(&opts.case)?;
-        let ids = self.export_selection(opts)?;
+        let (ids, left_out) = self.export_selection(opts)?;
+        let mut attachments = 0;
+        let mut evidence_bytes = 0;
+        for id in &ids {
+            let item = self.item(*id)?;
+            attachments += usize::from(item.parent.is_some());
+            evidence_bytes += item.size;
+        }
         let name = opts
             .out
             .file_name()
@@ -127,19 +199,49 @@ impl Archive {
         }
         Ok(ExportReport {
             bundle: opts.out.clone(),
+            evidence_bytes,
+            attachments,
+            left_out,
             ..report
         })
     }
 
+    /// What `export` would hold with these options, and what it would leave out: nothing
+    /// is written or recorded. Fails as `export` would on an unknown case or item, an item
+    /// not in the case, or an output that exists.
+    pub fn plan_export(&self, opts: &ExportOptions) -> Result<ExportPlan> {
+        if fs::symlink_metadata(&opts.out).is_ok() {
+            return Err(Error::OutputExists(opts.out.clone()));
+        }
+        self.case(&opts.case)?;
+        let (ids, left_out) = self.export_selection(opts)?;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            let item = self.item(id)?;
+            items.push(PlannedItem {
+                id,
+                name: item.name,
+                size: item.size,
+                parent: item.parent,
+            });
+        }
+        Ok(ExportPlan { items, left_out })
+    }
+
     /// The items to export, in id order: the selection (or the whole case) and, unless
-    /// told otherwise, every attachment below them.
-    fn export_selection(&self, opts: &ExportOptions) -> Result<Vec<EvidenceId>> {
+    /// told otherwise, every attachment below them; and the attachments below them that
+    /// stay out, and why (in id order).
+    fn export_selection(&self, opts: &ExportOptions) -> Result<(Vec<EvidenceId>, Vec<LeftOut>)> {
         let mut chosen = BTreeSet::new();
+        let mut left_out = BTreeMap::new();
         if opts.evidence.is_empty() {
             for id in self.items_of_case(&opts.case)? {
                 // Without attachments, a whole-case export leaves out every item that is one.
-                if opts.attachments || self.item(id)?.parent.is_none() {
+                let parent = self.item(id)?.parent;
+                if opts.attachments || parent.is_none() {
                     chosen.insert(id);
+                } else {
+                    left_out.insert(id, (parent, LeftOutReason::NoAttachments));
                 }
             }
         }
@@ -150,21 +252,33 @@ impl Archive {
             }
             chosen.insert(item.id);
         }
-        if opts.attachments {
-            let mut queue: Vec<EvidenceId> = chosen.iter().copied().collect();
-            while let Some(id) = queue.pop() {
-                for child in self.children_of(id)? {
-                    // An attachment filed only in another case stays out of this case's bundle.
-                    if !self.cases_of(child)?.contains(&opts.case) {
-                        continue;
-                    }
-                    if chosen.insert(child) {
-                        queue.push(child);
-                    }
+        let mut queue: Vec<EvidenceId> = chosen.iter().copied().collect();
+        let mut seen: BTreeSet<EvidenceId> = chosen.clone();
+        while let Some(id) = queue.pop() {
+            for child in self.children_of(id)? {
+                if !seen.insert(child) {
+                    continue;
                 }
+                // An attachment filed only in another case stays out of this case's bundle.
+                if !self.cases_of(child)?.contains(&opts.case) {
+                    left_out.insert(child, (Some(id), LeftOutReason::OtherCase));
+                    continue;
+                }
+                if opts.attachments {
+                    chosen.insert(child);
+                } else {
+                    left_out.insert(child, (Some(id), LeftOutReason::NoAttachments));
+                }
+                // Below a left-out attachment, its own attachments are left out too.
+                queue.push(child);
             }
         }
-        Ok(chosen.into_iter().collect())
+        let left_out = left_out
+            .into_iter()
+            .filter(|(id, _)| !chosen.contains(id))
+            .map(|(id, (parent, reason))| LeftOut { id, parent, reason })
+            .collect();
+        Ok((chosen.into_iter().collect(), left_out))
     }
 
     fn build_bag(
@@ -190,6 +304,9 @@ impl Archive {
         sync_dirs(bag, &data)?;
         let report = ExportReport {
             bundle: bag.to_path_buf(),
+            evidence_bytes: 0,
+            attachments: 0,
+            left_out: Vec::new(),
             items: ids.len(),
             bytes: payload.iter().map(|w| w.digests.size).sum(),
             tagmanifest_sha256,

@@ -39,6 +39,9 @@ impl BagFinding {
             }
             BagInfoMissing | ManifestMissing(_) | ReadmeMissing | EvidenceJsonMissing
             | CaseJsonMissing | CustodyMissing => f.write_str("is missing"),
+            ReadingFileMissing { .. } => f.write_str(
+                "is missing: the export event records it (or the bundle carries a proof)",
+            ),
             BagInfoMalformed { why } | ManifestLine { why, .. } => f.write_str(why),
             OxumWrong { declared, actual } => write!(
                 f,
@@ -147,6 +150,14 @@ impl BagFinding {
             CaseIdWrong => f.write_str("its case id is not bag-info's External-Identifier"),
             CaseJsonNotRecorded => f.write_str(
                 "is not the case.json the export event recorded (its title, description or another field was changed)",
+            ),
+            ReadingFileNotRecorded { .. } => f.write_str(
+                "is not the file the export event recorded: it was changed after export",
+            ),
+            InventoryNotFromEvidence => write!(
+                f,
+                "does not list the items as {} does: it was changed after export",
+                layout::EVIDENCE_JSON
             ),
             ReadmeChanged => f.write_str(
                 "is not the text custodia writes for this case: its instructions were changed",

@@ -207,6 +207,10 @@ pub enum BagFinding {
         path: BagPath,
     },
     ReadmeMissing,
+    /// inventory.csv or index.html, which this bundle must carry, is absent.
+    ReadingFileMissing {
+        file: BagPath,
+    },
 
     // file_mismatch
     DigestMismatch {
@@ -295,6 +299,12 @@ pub enum BagFinding {
     CaseJsonNotRecorded,
     /// README-VERIFY.txt is not this release's text for the case.
     ReadmeChanged,
+    /// inventory.csv or index.html is not the file whose digest the export event recorded.
+    ReadingFileNotRecorded {
+        file: BagPath,
+    },
+    /// inventory.csv is not the one evidence.json gives (regenerated and compared).
+    InventoryNotFromEvidence,
     /// A bag-info field is not what the export event and case.json say.
     BagInfoFieldWrong {
         label: &'static str,
@@ -362,7 +372,10 @@ impl BagFinding {
             | DigestMismatch { path: p, .. }
             | PayloadUnlisted { path: p, .. }
             | TagUnlisted { path: p, .. }
-            | Unlisted { path: p, .. } => p.to_string(),
+            | Unlisted { path: p, .. }
+            | ReadingFileMissing { file: p }
+            | ReadingFileNotRecorded { file: p } => p.to_string(),
+            InventoryNotFromEvidence => layout::INVENTORY_CSV.into(),
             ManifestMissing(m)
             | ManifestLine { manifest: m, .. }
             | ListedTwice { manifest: m, .. }

@@ -146,91 +146,109 @@ fn apply(
                     .get_or_insert_with(|| event.reason.clone().unwrap_or_default());
             }
         }
-        Action::CaseCreate => {
-            let d: CaseCreateDetails = event.details_as().ok_or_else(|| bad("details"))?;
-            let id = event
-                .case
-                .as_deref()
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| bad("case"))?;
-            let record = CaseRecord {
-                id,
-                title: d.title,
-                description: d.description,
-                created_at: event.time.clone(),
-                actor: event.actor.clone(),
-                seq,
-            };
-            t.cases.insert(record.id.as_str(), codec::encode(&record))?;
-            out.cases += 1;
-        }
-        Action::Ingest => {
-            let d: AcquisitionDetails = event.details_as().ok_or_else(|| bad("details"))?;
-            let id = event
-                .items
-                .first()
-                .and_then(|l| EvidenceId::parse(&l.id))
-                .ok_or_else(|| bad("item"))?;
-            let item = ItemRecord {
-                id,
-                blake3: ContentId::from_hex(&d.blake3).ok_or_else(|| bad("blake3"))?,
-                sha256: Sha256Digest::from_hex(&d.sha256).ok_or_else(|| bad("sha256"))?,
-                size: d.size,
-                name: d.name_bytes().ok_or_else(|| bad("name_hex"))?,
-                path: d.path_bytes().ok_or_else(|| bad("path_hex"))?,
-                source: d.source,
-                note: d.note,
-                tags: d.tags,
-                captured_at: d.captured_at,
-                modified_at: d.modified_at,
-                ingested_at: event.time.clone(),
-                actor: event.actor.clone(),
-                parent: match d.parent {
-                    Some(p) => Some(EvidenceId::parse(&p).ok_or_else(|| bad("parent"))?),
-                    None => None,
-                },
-                case: event
-                    .case
-                    .as_deref()
-                    .and_then(|c| c.parse().ok())
-                    .ok_or_else(|| bad("case"))?,
-                seq,
-            };
-            let link = LinkRecord {
-                linked_at: event.time.clone(),
-                seq,
-            };
-            put_item(t, &item, &link)?;
-            out.items += 1;
-        }
-        Action::Link => {
-            let d: LinkDetails = event.details_as().ok_or_else(|| bad("details"))?;
-            let id = event
-                .items
-                .first()
-                .and_then(|l| EvidenceId::parse(&l.id))
-                .ok_or_else(|| bad("item"))?;
-            let case = event
-                .case
-                .as_deref()
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| bad("case"))?;
-            let content = ContentId::from_hex(&d.blake3).ok_or_else(|| bad("blake3"))?;
-            let link = LinkRecord {
-                linked_at: event.time.clone(),
-                seq,
-            };
-            t.index
-                .insert(keys::case_item(&case, id), codec::encode(&link))?;
-            t.index
-                .insert(keys::item_case(id, &case), &keys::marker())?;
-            if !t.index.contains_key(keys::case_content(&case, &content))? {
-                t.index
-                    .insert(keys::case_content(&case, &content), codec::encode(&id))?;
-            }
-        }
+        Action::CaseCreate => rebuild_case(t, event, out)?,
+        Action::Ingest => rebuild_item(t, event, out)?,
+        Action::Link => rebuild_link(t, event)?,
         // The other actions record no record beyond their event (and its item entries).
         _ => {}
+    }
+    Ok(())
+}
+
+/// A `case_create` event's case record.
+fn rebuild_case(t: &Trees, event: &Event, out: &mut Rebuilt) -> Result<()> {
+    let seq = event.seq;
+    let bad = |what: &str| damaged(seq, &format!("has unreadable {what}"));
+    let d: CaseCreateDetails = event.details_as().ok_or_else(|| bad("details"))?;
+    let id = event
+        .case
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| bad("case"))?;
+    let record = CaseRecord {
+        id,
+        title: d.title,
+        description: d.description,
+        created_at: event.time.clone(),
+        actor: event.actor.clone(),
+        seq,
+    };
+    t.cases.insert(record.id.as_str(), codec::encode(&record))?;
+    out.cases += 1;
+    Ok(())
+}
+
+/// An `ingest` event's item record and index entries.
+fn rebuild_item(t: &Trees, event: &Event, out: &mut Rebuilt) -> Result<()> {
+    let seq = event.seq;
+    let bad = |what: &str| damaged(seq, &format!("has unreadable {what}"));
+    let d: AcquisitionDetails = event.details_as().ok_or_else(|| bad("details"))?;
+    let id = event
+        .items
+        .first()
+        .and_then(|l| EvidenceId::parse(&l.id))
+        .ok_or_else(|| bad("item"))?;
+    let item = ItemRecord {
+        id,
+        blake3: ContentId::from_hex(&d.blake3).ok_or_else(|| bad("blake3"))?,
+        sha256: Sha256Digest::from_hex(&d.sha256).ok_or_else(|| bad("sha256"))?,
+        size: d.size,
+        name: d.name_bytes().ok_or_else(|| bad("name_hex"))?,
+        path: d.path_bytes().ok_or_else(|| bad("path_hex"))?,
+        source: d.source,
+        note: d.note,
+        tags: d.tags,
+        captured_at: d.captured_at,
+        modified_at: d.modified_at,
+        ingested_at: event.time.clone(),
+        actor: event.actor.clone(),
+        parent: match d.parent {
+            Some(p) => Some(EvidenceId::parse(&p).ok_or_else(|| bad("parent"))?),
+            None => None,
+        },
+        case: event
+            .case
+            .as_deref()
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| bad("case"))?,
+        seq,
+    };
+    let link = LinkRecord {
+        linked_at: event.time.clone(),
+        seq,
+    };
+    put_item(t, &item, &link)?;
+    out.items += 1;
+    Ok(())
+}
+
+/// A `link` event's index entries (as `Tx::put_link` writes them).
+fn rebuild_link(t: &Trees, event: &Event) -> Result<()> {
+    let seq = event.seq;
+    let bad = |what: &str| damaged(seq, &format!("has unreadable {what}"));
+    let d: LinkDetails = event.details_as().ok_or_else(|| bad("details"))?;
+    let id = event
+        .items
+        .first()
+        .and_then(|l| EvidenceId::parse(&l.id))
+        .ok_or_else(|| bad("item"))?;
+    let case = event
+        .case
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| bad("case"))?;
+    let content = ContentId::from_hex(&d.blake3).ok_or_else(|| bad("blake3"))?;
+    let link = LinkRecord {
+        linked_at: event.time.clone(),
+        seq,
+    };
+    t.index
+        .insert(keys::case_item(&case, id), codec::encode(&link))?;
+    t.index
+        .insert(keys::item_case(id, &case), &keys::marker())?;
+    if !t.index.contains_key(keys::case_content(&case, &content))? {
+        t.index
+            .insert(keys::case_content(&case, &content), codec::encode(&id))?;
     }
     Ok(())
 }

@@ -66,38 +66,14 @@ impl From<BrokenPipe> for Failure {
 type Run = Result<Outcome, Failure>;
 
 pub fn run(cli: Cli, out: &mut Out) -> Run {
-    let (actor, fallback) = actor(cli.actor);
-    if let Some(how) = fallback
-        && records_events(&cli.command)
-    {
-        // issue 12, point 6: events signed by a login name nobody chose went unnoticed.
-        out.warn(&format!(
-            "acting as {} ({how}, as neither --actor nor CUSTODIA_ACTOR is set); every event this command records names that actor: pass --actor NAME or set CUSTODIA_ACTOR to record who you are",
-            custodia::text::escape_text(&actor)
-        ));
-    }
-    let opts = OpenOptions {
-        wait: cli.wait,
-        key: cli.key.map_or(KeyChoice::Default, KeyChoice::Path),
-        key_created: announce_key,
-        ..OpenOptions::new(actor)
-    };
+    let opts = options(cli.actor, cli.wait, cli.key, &cli.command, out);
     let root = cli.archive.as_path();
     let open = || Archive::open(root, &opts);
     match cli.command {
         Command::Init => init(root, &opts, out),
         Command::Case(c) => case(&mut open()?, c, out),
         Command::Ingest(a) => ingest(&mut open()?, &a.0.into(), out),
-        Command::Link { id, case, reason } => {
-            let id = open()?.link(&id, &case, reason)?;
-            let json = wire::LinkOut {
-                id: id.to_string(),
-                case: case.to_string(),
-            };
-            emit(out, &json, |o| {
-                o.line(&format!("{id} is now in case {case}"))
-            })
-        }
+        Command::Link { id, case, reason } => link(&mut open()?, &id, &case, reason, out),
         Command::List(a) => {
             let items = open()?.list(&a.0.into())?;
             emit(out, &wire::ListOut::from(&items[..]), |o| {
@@ -119,10 +95,11 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             identity,
             ..
         } => {
+            let subset = read_data_subset;
             let a = replica::VerifyReplicaArgs {
                 name,
                 read_data,
-                subset: read_data_subset,
+                subset,
                 identity,
             };
             replica::verify(&open()?, a, out)
@@ -133,9 +110,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             against,
             ..
         } => {
-            let checks = custodia::VerifyOptions {
-                against: against.map(|p| read_text(&p)).transpose()?,
-            };
+            let against = against.map(|p| read_text(&p)).transpose()?;
+            let checks = custodia::VerifyOptions { against };
             verify(root, &OpenOptions { read_only, ..opts }, &checks, out)
         }
         Command::Checkpoint { out: to } => anchors::checkpoint(&mut open()?, to, out),
@@ -145,11 +121,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             trust_keys,
             tsa_ca,
             ..
-        } => {
-            let trust = bundle_trust(&trust_keys, tsa_ca.as_deref())?;
-            let report = custodia::verify_bundle(&dir, &trust)?;
-            render_verify(&report, human::Checked::Bundle, out)
-        }
+        } => verify_bundle(&dir, &trust_keys, tsa_ca.as_deref(), out),
         Command::Export(a) if a.dry_run => export_plan(&open()?, (&a).into(), out),
         Command::Export(a) => export(&mut open()?, (&a).into(), out),
         Command::Key(k) => keys::run(k, &opts, open, out),
@@ -162,6 +134,60 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
         Command::Completions { shell } => generate::completions(shell, out),
         Command::Man => generate::man(out),
     }
+}
+
+/// The options every command opens the archive with; says once when the actor is the
+/// login name nobody chose (issue 12, point 6), for commands that record events.
+fn options(
+    given: Option<String>,
+    wait: bool,
+    key: Option<std::path::PathBuf>,
+    command: &Command,
+    out: &mut Out,
+) -> OpenOptions {
+    let (actor, fallback) = actor(given);
+    if let Some(how) = fallback
+        && records_events(command)
+    {
+        out.warn(&format!(
+            "acting as {} ({how}, as neither --actor nor CUSTODIA_ACTOR is set); every event this command records names that actor: pass --actor NAME or set CUSTODIA_ACTOR to record who you are",
+            custodia::text::escape_text(&actor)
+        ));
+    }
+    OpenOptions {
+        wait,
+        key: key.map_or(KeyChoice::Default, KeyChoice::Path),
+        key_created: announce_key,
+        ..OpenOptions::new(actor)
+    }
+}
+
+fn link(
+    archive: &mut Archive,
+    id: &custodia::ids::ItemRef,
+    case: &custodia::ids::CaseId,
+    reason: Option<String>,
+    out: &mut Out,
+) -> Run {
+    let id = archive.link(id, case, reason)?;
+    let json = wire::LinkOut {
+        id: id.to_string(),
+        case: case.to_string(),
+    };
+    emit(out, &json, |o| {
+        o.line(&format!("{id} is now in case {case}"))
+    })
+}
+
+fn verify_bundle(
+    dir: &Path,
+    keys: &[std::path::PathBuf],
+    tsa_ca: Option<&Path>,
+    out: &mut Out,
+) -> Run {
+    let trust = bundle_trust(keys, tsa_ca)?;
+    let report = custodia::verify_bundle(dir, &trust)?;
+    render_verify(&report, human::Checked::Bundle, out)
 }
 
 /// Whether a command records custody events in the archive (and so names the actor).

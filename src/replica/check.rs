@@ -13,6 +13,8 @@ use crate::findings::{Finding, ProblemKind};
 
 use super::TransferProgress;
 use super::crypt::{OpenFailure, Opener, open};
+use super::layout::Stored;
+use super::remote::Listed;
 use super::remote::Remote;
 
 /// How much of the data to download.
@@ -150,76 +152,28 @@ impl Archive {
             Error::io("the operating system's random source")(std::io::Error::other(e.to_string()))
         })?;
         for (object, stored) in &expected {
-            let found = |f: ReplicaFinding| Finding::Replica(f);
+            let what = stored.what.clone();
             let Some(l) = on_server.get(object.as_str()) else {
-                report.problems.push(found(ReplicaFinding::Missing {
-                    object: object.clone(),
-                    what: stored.what.clone(),
-                }));
+                let object = object.clone();
+                report
+                    .problems
+                    .push(Finding::Replica(ReplicaFinding::Missing { object, what }));
                 continue;
             };
-            if l.size != stored.size {
-                report.problems.push(found(ReplicaFinding::Truncated {
-                    object: object.clone(),
-                    what: stored.what.clone(),
-                    size: l.size,
-                    stored: stored.size,
-                }));
+            if let Some(f) = listing_problem(object, stored, l) {
+                report.problems.push(Finding::Replica(f));
                 continue;
             }
-            if !stored.etag.is_empty() && !l.etag.is_empty() && stored.etag != l.etag {
-                report.problems.push(found(ReplicaFinding::Altered {
-                    object: object.clone(),
-                    what: stored.what.clone(),
-                    why: format!(
-                        "the server gives ETag {} where it gave {}",
-                        l.etag, stored.etag
-                    ),
-                }));
-                continue;
-            }
-            if !chosen(opts.read_data, &salt, object) {
-                continue;
-            }
-            let Some(bytes) = remote.get(object)? else {
-                report.problems.push(found(ReplicaFinding::Missing {
-                    object: object.clone(),
-                    what: stored.what.clone(),
-                }));
-                continue;
-            };
-            report.read += 1;
-            report.bytes += bytes.len() as u64;
-            progress.bytes(bytes.len() as u64);
-            let digest = hex::encode(Sha256::digest(&bytes));
-            if bytes.len() as u64 != stored.size || digest != stored.sha256 {
-                report.problems.push(found(ReplicaFinding::Altered {
-                    object: object.clone(),
-                    what: stored.what.clone(),
-                    why: format!(
-                        "its SHA-256 is {digest} where a push stored {}",
-                        stored.sha256
-                    ),
-                }));
-                continue;
-            }
-            if let Some(opener) = &opener {
-                match open(Some(opener), &bytes) {
-                    Ok(_) => report.decrypted += 1,
-                    Err(OpenFailure::NotForUs) => {
-                        return Err(Error::Identity(format!(
-                            "the replica's objects are not encrypted to the identity {}",
-                            opener.path()
-                        )));
-                    }
-                    Err(OpenFailure::Damaged(why)) => {
-                        report.problems.push(found(ReplicaFinding::Altered {
-                            object: object.clone(),
-                            what: stored.what.clone(),
-                            why: format!("it does not decrypt: {why}"),
-                        }))
-                    }
-                }
+            if chosen(opts.read_data, &salt, object) {
+                let f = read_object(
+                    &remote,
+                    opener.as_ref(),
+                    object,
+                    stored,
+                    &mut report,
+                    progress,
+                )?;
+                report.problems.extend(f.map(Finding::Replica));
             }
         }
         for l in &listed {
@@ -233,6 +187,80 @@ impl Archive {
             }
         }
         Ok(report)
+    }
+}
+
+/// What the listing alone shows wrong with a stored object: its size, or its ETag.
+fn listing_problem(object: &str, stored: &Stored, l: &Listed) -> Option<ReplicaFinding> {
+    let (object, what) = (object.to_owned(), stored.what.clone());
+    if l.size != stored.size {
+        let (size, stored) = (l.size, stored.size);
+        return Some(ReplicaFinding::Truncated {
+            object,
+            what,
+            size,
+            stored,
+        });
+    }
+    if !stored.etag.is_empty() && !l.etag.is_empty() && stored.etag != l.etag {
+        let why = format!(
+            "the server gives ETag {} where it gave {}",
+            l.etag, stored.etag
+        );
+        return Some(ReplicaFinding::Altered { object, what, why });
+    }
+    None
+}
+
+/// Reads an object back: its bytes' SHA-256 against what the push stored and, with an
+/// identity, that it decrypts. An identity the replica is not encrypted to is an error.
+fn read_object(
+    remote: &Remote,
+    opener: Option<&Opener>,
+    object: &str,
+    stored: &Stored,
+    report: &mut ReplicaVerifyReport,
+    progress: &dyn TransferProgress,
+) -> Result<Option<ReplicaFinding>> {
+    let (name, what) = (object.to_owned(), stored.what.clone());
+    let Some(bytes) = remote.get(object)? else {
+        return Ok(Some(ReplicaFinding::Missing { object: name, what }));
+    };
+    report.read += 1;
+    report.bytes += bytes.len() as u64;
+    progress.bytes(bytes.len() as u64);
+    let digest = hex::encode(Sha256::digest(&bytes));
+    if bytes.len() as u64 != stored.size || digest != stored.sha256 {
+        let why = format!(
+            "its SHA-256 is {digest} where a push stored {}",
+            stored.sha256
+        );
+        return Ok(Some(ReplicaFinding::Altered {
+            object: name,
+            what,
+            why,
+        }));
+    }
+    let Some(opener) = opener else {
+        return Ok(None);
+    };
+    match open(Some(opener), &bytes) {
+        Ok(_) => {
+            report.decrypted += 1;
+            Ok(None)
+        }
+        Err(OpenFailure::NotForUs) => Err(Error::Identity(format!(
+            "the replica's objects are not encrypted to the identity {}",
+            opener.path()
+        ))),
+        Err(OpenFailure::Damaged(why)) => {
+            let why = format!("it does not decrypt: {why}");
+            Ok(Some(ReplicaFinding::Altered {
+                object: name,
+                what,
+                why,
+            }))
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::archive::Archive;
-use crate::catalog::{Catalog, ContentRecord};
+use crate::catalog::{Catalog, ContentRecord, Head};
 use crate::codec;
 use crate::custody::details::{AcquisitionDetails, PushDetails};
 use crate::custody::{Action, Draft, Event};
@@ -70,26 +70,7 @@ impl Archive {
         name: Option<&str>,
         progress: &dyn TransferProgress,
     ) -> Result<PushReport> {
-        let replica = match name {
-            Some(n) => self.replica(n)?,
-            None => {
-                let mut all = self.replicas()?;
-                match all.len() {
-                    1 => all.remove(0),
-                    0 => {
-                        return Err(Error::BadReplica(
-                            "this archive has no replica; add one with `custodia replica add`"
-                                .into(),
-                        ));
-                    }
-                    _ => {
-                        return Err(Error::BadReplica(
-                            "this archive has several replicas: name the one to push to".into(),
-                        ));
-                    }
-                }
-            }
-        };
+        let replica = self.replica_to_push(name)?;
         // Signing is prepared first: the key is registered (if it must be) before any
         // object is sent, so the event that ends the push is this process's only write.
         self.prepare_signing()?;
@@ -122,30 +103,7 @@ impl Archive {
                 bytes += stored.size;
             }
         }
-        // The manifest names every data object: the earlier pushes' and this one's.
-        let mut objects: BTreeMap<String, Stored> = recorded
-            .into_iter()
-            .filter(|(_, s)| !s.what.starts_with("manifest/"))
-            .collect();
-        for s in &new {
-            objects.insert(s.name.clone(), s.clone());
-        }
-        let mut objects: Vec<Stored> = objects.into_values().collect();
-        objects.sort_by_key(|s| What::parse(&s.what));
-        let meta = self.meta().clone();
-        let manifest = Manifest {
-            custodia_replica: layout::MANIFEST_VERSION,
-            archive: ManifestArchive {
-                format: meta.format,
-                archive_id: meta.archive_id,
-                created_at: meta.created_at,
-                chunk_size: meta.chunk_size,
-                tool: meta.tool,
-            },
-            head: head.seq,
-            head_sha256: head.digest.to_hex(),
-            objects,
-        };
+        let manifest = self.manifest(&head, recorded, &new);
         let plain = serde_json::to_vec(&manifest).expect("a manifest is plain JSON data");
         let what = What::Manifest {
             head: head.seq,
@@ -181,6 +139,61 @@ impl Archive {
             manifest: name,
             seq,
         })
+    }
+}
+
+impl Archive {
+    /// The named replica, or the only one.
+    fn replica_to_push(&self, name: Option<&str>) -> Result<Replica> {
+        match name {
+            Some(n) => self.replica(n),
+            None => {
+                let mut all = self.replicas()?;
+                match all.len() {
+                    1 => Ok(all.remove(0)),
+                    0 => Err(Error::BadReplica(
+                        "this archive has no replica; add one with `custodia replica add`".into(),
+                    )),
+                    _ => Err(Error::BadReplica(
+                        "this archive has several replicas: name the one to push to".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The manifest of a push: the archive, the head, and every data object, the earlier
+    /// pushes' and this one's.
+    fn manifest(
+        &self,
+        head: &Head,
+        recorded: BTreeMap<String, Stored>,
+        new: &[Stored],
+    ) -> Manifest {
+        // The manifest names every data object: the earlier pushes' and this one's.
+        let mut objects: BTreeMap<String, Stored> = recorded
+            .into_iter()
+            .filter(|(_, s)| !s.what.starts_with("manifest/"))
+            .collect();
+        for s in new {
+            objects.insert(s.name.clone(), s.clone());
+        }
+        let mut objects: Vec<Stored> = objects.into_values().collect();
+        objects.sort_by_key(|s| What::parse(&s.what));
+        let meta = self.meta().clone();
+        Manifest {
+            custodia_replica: layout::MANIFEST_VERSION,
+            archive: ManifestArchive {
+                format: meta.format,
+                archive_id: meta.archive_id,
+                created_at: meta.created_at,
+                chunk_size: meta.chunk_size,
+                tool: meta.tool,
+            },
+            head: head.seq,
+            head_sha256: head.digest.to_hex(),
+            objects,
+        }
     }
 }
 

@@ -1,12 +1,17 @@
 //! The archive facade: opening, locking, the transaction that pairs records with their custody event, and durability.
 
+mod guard;
+mod signing;
+
+use guard::gap_text;
+
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+
+use std::sync::atomic::AtomicBool;
 
 use crate::catalog::{ArchiveMeta, CaseRecord, Catalog, ContentRecord, Head, ItemRecord, keys};
 pub(crate) use crate::catalog::{Sealed, Tx, TxResult, abort};
@@ -15,7 +20,7 @@ use crate::custody::{Action, Context, Draft};
 use crate::durable::{self, WriterLock};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId, ItemRef};
-use crate::keys::{KeyChoice, Signer, default_key_path};
+use crate::keys::KeyChoice;
 use crate::store::CHUNK_SIZE;
 
 /// The archive format this release creates. It reads and writes every format from 1 up to
@@ -279,53 +284,6 @@ impl Archive {
         self.transact_signed(body)
     }
 
-    /// Loads the acting key and, the first time this process writes, registers it for the
-    /// acting actor (a `key_register` event) unless the log already does: every event is
-    /// then sealed by a key the log knows. Made durable with the command's own commit.
-    pub(crate) fn prepare_signing(&mut self) -> Result<()> {
-        self.load_signer()?;
-        if !self.key_registered {
-            self.transact_signed(|tx| tx.ensure_registered())?;
-            self.key_registered = true;
-        }
-        Ok(())
-    }
-
-    /// The acting key, loaded (or, the actor's default key, created) on first use.
-    pub(crate) fn signer(&mut self) -> Result<Arc<Signer>> {
-        self.load_signer()
-    }
-
-    fn load_signer(&mut self) -> Result<Arc<Signer>> {
-        if let Some(signer) = &self.ctx.signer {
-            return Ok(signer.clone());
-        }
-        let signer = Arc::new(match &self.key {
-            KeyChoice::Path(path) => Signer::load(path)?,
-            KeyChoice::Default => {
-                let path = default_key_path(&self.ctx.actor).ok_or(Error::NoKeyHome)?;
-                match Signer::load(&path) {
-                    Err(Error::KeyMissing(_)) => self.create_default_key(&path)?,
-                    other => other?,
-                }
-            }
-        });
-        self.ctx.signer = Some(signer.clone());
-        Ok(signer)
-    }
-
-    fn create_default_key(&self, path: &Path) -> Result<Signer> {
-        match Signer::generate(path, &self.ctx.actor) {
-            Ok(signer) => {
-                (self.key_created)(path, signer.fingerprint());
-                Ok(signer)
-            }
-            // Another process made it meanwhile: use that one.
-            Err(Error::OutputExists(_)) => Signer::load(path),
-            Err(e) => Err(e),
-        }
-    }
-
     fn transact_signed<R>(&mut self, body: impl Fn(&Tx) -> TxResult<R>) -> Result<R> {
         if self.is_read_only() {
             return Err(Error::ReadOnly(self.root.clone()));
@@ -365,59 +323,6 @@ impl Archive {
             return Err(Error::CustodyGap(gap_text(&recorded, Some(&head))));
         }
         durable::replace_file(&self.root.join(HEAD_FILE), head_text(&head).as_bytes())
-    }
-
-    /// The head the `HEAD` file records: `None` when there is no such file (a new archive).
-    fn head_file(&self) -> Result<Option<Head>> {
-        let path = self.root.join(HEAD_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => parse_head_text(&text).map(Some).ok_or_else(|| {
-                Error::CustodyGap(format!(
-                    "the HEAD file {} is not readable as a head record",
-                    crate::text::escape_path(&path)
-                ))
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&path)(e)),
-        }
-    }
-
-    /// Refuses to write while the custody log and the `HEAD` file disagree: a log that lost
-    /// its newest events (a damaged or rolled-back `db/`) would otherwise reuse their
-    /// numbers, and the next `HEAD` would hide the loss. Checked once per process, before
-    /// its first write; the lock keeps it true after.
-    fn check_log_intact(&self) -> Result<()> {
-        if self.log_intact.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let db_head = self.head()?;
-        let last = self.catalog.last_event()?;
-        if db_head.map(|h| (h.seq, h.digest)) != last {
-            return Err(Error::CustodyGap(format!(
-                "the database records event {} as the newest but its log ends at event {}",
-                db_head.map_or(0, |h| h.seq),
-                last.map_or(0, |l| l.0)
-            )));
-        }
-        match (self.head_file()?, db_head) {
-            (None, None) => {}
-            (None, Some(_)) => {
-                return Err(Error::CustodyGap(
-                    "the HEAD file is missing, so the log cannot be shown complete".into(),
-                ));
-            }
-            (Some(recorded), db) => {
-                let held = self
-                    .catalog
-                    .event_bytes(recorded.seq)?
-                    .map(|bytes| EventDigest::of(&bytes));
-                if held != Some(recorded.digest) {
-                    return Err(Error::CustodyGap(gap_text(&recorded, db.as_ref())));
-                }
-            }
-        }
-        self.log_intact.store(true, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Seals a draft as the next event without writing it, for an event whose bytes must be
@@ -557,27 +462,6 @@ fn check_format(root: &Path) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// The sentence for a HEAD file that names an event the log does not hold.
-fn gap_text(recorded: &Head, log: Option<&Head>) -> String {
-    match log {
-        Some(h) if h.seq < recorded.seq => format!(
-            "the HEAD file records event {} but the log ends at event {}: events {} to {} were lost",
-            recorded.seq,
-            h.seq,
-            h.seq + 1,
-            recorded.seq
-        ),
-        Some(_) => format!(
-            "the HEAD file records event {} with digest {}, which the log holds with other bytes: the log was changed",
-            recorded.seq, recorded.digest
-        ),
-        None => format!(
-            "the HEAD file records event {} but the log holds no events: events 1 to {} were lost",
-            recorded.seq, recorded.seq
-        ),
-    }
 }
 
 /// Whether a directory holds anything but custodia's lock file.

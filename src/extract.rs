@@ -13,6 +13,7 @@ use crate::durable;
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, ItemRef};
 use crate::store::{Fixity, read_content};
+use crate::text::safe_file_name;
 
 #[derive(Debug)]
 pub struct Extracted {
@@ -169,37 +170,4 @@ fn output_path(out: &Path, item: &ItemRecord) -> Result<PathBuf> {
         _ => Error::io(dir)(e),
     })?;
     Ok(real.join(name))
-}
-
-/// The original name when it is one safe, portable path component; otherwise a derived one.
-pub fn safe_file_name(name: &[u8], fallback: &str) -> String {
-    match std::str::from_utf8(name) {
-        Ok(s) if is_portable_name(s) => s.to_owned(),
-        _ => fallback.to_owned(),
-    }
-}
-
-/// A name that is one path component on every common OS and shows no control or bidi characters.
-pub fn is_portable_name(s: &str) -> bool {
-    let reserved = [
-        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "LPT1", "LPT2", "LPT3",
-    ];
-    let stem = s.split('.').next().unwrap_or("").to_ascii_uppercase();
-    !s.is_empty()
-        && s.len() <= 200
-        && s != "."
-        && s != ".."
-        && !s.starts_with('.')
-        && !s.ends_with(['.', ' '])
-        && !reserved.contains(&stem.as_str())
-        && !s
-            .chars()
-            // `%`: sha256sum and b3sum read manifest paths literally; BagIt percent-encodes it.
-            .any(|c| {
-                matches!(
-                    c,
-                    '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '%'
-                )
-            })
-        && crate::text::escape_text(s) == s
 }

@@ -5,6 +5,7 @@
 
 mod anchors;
 mod archive;
+pub mod bag_layout;
 mod bundle;
 mod cases;
 pub mod catalog;
@@ -37,8 +38,9 @@ pub use bundle::{
 };
 pub use catalog::{CaseRecord, KeyRecord};
 pub use error::{Error, Result};
-pub use extract::{Extracted, is_portable_name, safe_file_name};
+pub use extract::Extracted;
 pub use findings::{Checked, Finding, ProblemKind, VerifyReport};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, Ingested, Skipped, Status};
 pub use query::{ItemDetail, ItemView, ListFilter, Logged};
+pub use text::{is_portable_name, safe_file_name};
 pub use verify::{VerifyOptions, VerifyProgress, verify_archive};

@@ -58,6 +58,39 @@ pub fn exact_or_escaped(bytes: &[u8]) -> String {
     }
 }
 
+/// The original name when it is one safe, portable path component; otherwise a derived one.
+pub fn safe_file_name(name: &[u8], fallback: &str) -> String {
+    match std::str::from_utf8(name) {
+        Ok(s) if is_portable_name(s) => s.to_owned(),
+        _ => fallback.to_owned(),
+    }
+}
+
+/// A name that is one path component on every common OS and shows no control or bidi characters.
+pub fn is_portable_name(s: &str) -> bool {
+    let reserved = [
+        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "LPT1", "LPT2", "LPT3",
+    ];
+    let stem = s.split('.').next().unwrap_or("").to_ascii_uppercase();
+    !s.is_empty()
+        && s.len() <= 200
+        && s != "."
+        && s != ".."
+        && !s.starts_with('.')
+        && !s.ends_with(['.', ' '])
+        && !reserved.contains(&stem.as_str())
+        && !s
+            .chars()
+            // `%`: sha256sum and b3sum read manifest paths literally; BagIt percent-encodes it.
+            .any(|c| {
+                matches!(
+                    c,
+                    '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '%'
+                )
+            })
+        && escape_text(s) == s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

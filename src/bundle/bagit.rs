@@ -2,46 +2,8 @@
 
 use crate::ids::{ContentId, Sha256Digest};
 
-pub const BAGIT_TXT: &str = "bagit.txt";
-pub const BAG_INFO: &str = "bag-info.txt";
+pub use crate::bag_layout::{Algorithm, BAG_INFO, BAGIT_TXT};
 pub const BAGIT_DECLARATION: &str = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
-
-/// The algorithms of the payload and tag manifests, in the order custodia writes them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    Sha256,
-    Sha512,
-    Blake3,
-}
-
-impl Algorithm {
-    pub const PAYLOAD: [Algorithm; 3] = [Algorithm::Sha256, Algorithm::Sha512, Algorithm::Blake3];
-    /// bagit-python ignores algorithms hashlib lacks, so tag manifests use these two.
-    pub const TAG: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Sha256 => "sha256",
-            Algorithm::Sha512 => "sha512",
-            Algorithm::Blake3 => "blake3",
-        }
-    }
-
-    pub fn manifest(self) -> String {
-        format!("manifest-{}.txt", self.name())
-    }
-
-    pub fn tag_manifest(self) -> String {
-        format!("tagmanifest-{}.txt", self.name())
-    }
-
-    fn hex_len(self) -> usize {
-        match self {
-            Algorithm::Sha512 => 128,
-            _ => 64,
-        }
-    }
-}
 
 /// The tag files a tag manifest must cover: the declaration, bag-info and every payload manifest.
 pub fn covered_tag_files() -> Vec<String> {

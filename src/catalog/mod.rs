@@ -11,7 +11,7 @@ mod records;
 mod tx;
 
 pub use read::{Catalog, ChunkLocations, RawEntries};
-pub use rebuild::{Rebuilt, rebuild_index};
+pub use rebuild::{Rebuilt, VolumeScan, rebuild_index};
 pub use records::{
     ArchiveMeta, CaseRecord, ChunkRef, ContentRecord, Head, ItemRecord, KeyRecord, LinkRecord,
 };

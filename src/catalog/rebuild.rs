@@ -9,7 +9,6 @@
 //! rebuilt index equals the original.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use super::keys;
 use super::records::{CaseRecord, Head, ItemRecord, KeyRecord, LinkRecord};
@@ -21,7 +20,11 @@ use crate::custody::details::{
 use crate::custody::{Action, Event};
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, EventDigest, EvidenceId, Sha256Digest};
-use crate::store::{PACK_TREE, VOLUME_TREE, open_sled, volume_path};
+
+/// Walks the volumes, lowest number first, handing every chunk id found with where it is
+/// (`store::scan_volumes`): the catalog learns the volumes' contents without reading them.
+pub type VolumeScan<'a> =
+    &'a mut dyn FnMut(&mut dyn FnMut(&[u8], ChunkLocation) -> Result<()>) -> Result<()>;
 
 /// What a rebuild made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +51,9 @@ fn damaged(seq: u64, why: &str) -> Error {
 }
 
 /// Rebuilds every tree but `custody`, `contents` and `meta/archive` from those, and the
-/// volumes under `volumes` (numbers ascending: the first volume holding a chunk is where
+/// volumes `volumes` scans (numbers ascending: the first volume holding a chunk is where
 /// `chunk_volumes` points). The log must link from event 1; any break refuses.
-pub fn rebuild_index(db: &sled::Db, volumes: &Path) -> Result<Rebuilt> {
+pub fn rebuild_index(db: &sled::Db, volumes: VolumeScan) -> Result<Rebuilt> {
     let trees = Trees {
         meta: db.open_tree("meta")?,
         items: db.open_tree("items")?,
@@ -299,56 +302,16 @@ fn put_item(t: &Trees, item: &ItemRecord, link: &LinkRecord) -> Result<()> {
     Ok(())
 }
 
-/// `chunk_volumes` from the volumes themselves: every pack entry (format 2) or chunk key
-/// (format 1), the lowest-numbered volume first.
-fn locate_chunks(chunk_volumes: &sled::Tree, volumes: &Path) -> Result<u64> {
-    let mut numbers: Vec<u32> = match std::fs::read_dir(volumes) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io(volumes)(e)),
-    };
-    numbers.sort_unstable();
+/// `chunk_volumes` from what `scan` finds in the volumes: the first volume to name a
+/// chunk is where it points (the caller scans the lowest-numbered volume first).
+fn locate_chunks(chunk_volumes: &sled::Tree, scan: VolumeScan) -> Result<u64> {
     let mut count = 0;
-    for number in numbers {
-        let path = volume_path(volumes, number);
-        let db = open_sled(&path, 4 << 20)?;
-        let names = db.tree_names();
-        let has = |t: &str| names.iter().any(|n| n == t.as_bytes());
-        let mut put = |id: &[u8], at: ChunkLocation| -> Result<()> {
-            if !chunk_volumes.contains_key(id)? {
-                chunk_volumes.insert(id, codec::encode_location(&at))?;
-                count += 1;
-            }
-            Ok(())
-        };
-        if has(PACK_TREE) {
-            for entry in db.open_tree(PACK_TREE)?.iter() {
-                let (key, pack) = entry?;
-                let pack_no = u32::from_be_bytes(key.as_ref().try_into().map_err(|_| {
-                    Error::Damaged(format!(
-                        "volume {} has a pack key that is not a number",
-                        path.display()
-                    ))
-                })?);
-                for e in codec::pack_entries(&pack)? {
-                    put(
-                        &e.id,
-                        ChunkLocation::Packed {
-                            volume: number,
-                            pack: pack_no,
-                            offset: e.offset,
-                        },
-                    )?;
-                }
-            }
-        } else if has(VOLUME_TREE) {
-            for key in db.open_tree(VOLUME_TREE)?.iter().keys() {
-                put(&key?, ChunkLocation::Volume(number))?;
-            }
+    scan(&mut |id: &[u8], at: ChunkLocation| -> Result<()> {
+        if !chunk_volumes.contains_key(id)? {
+            chunk_volumes.insert(id, codec::encode_location(&at))?;
+            count += 1;
         }
-        db.flush()?;
-    }
+        Ok(())
+    })?;
     Ok(count)
 }

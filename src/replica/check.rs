@@ -3,13 +3,12 @@
 //! is also re-hashed against the SHA-256 its push recorded and, given an identity,
 //! decrypted. Every problem is a finding; only "could not check" is an error.
 
-use std::fmt;
-
 use sha2::{Digest, Sha256};
 
 use crate::archive::Archive;
 use crate::error::{Error, Result};
-use crate::findings::{Finding, ProblemKind};
+use crate::findings::Finding;
+use crate::findings::ReplicaFinding;
 
 use super::TransferProgress;
 use super::crypt::{OpenFailure, Opener, open};
@@ -55,73 +54,6 @@ pub struct ReplicaVerifyReport {
 impl ReplicaVerifyReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
-    }
-}
-
-/// A problem with one object of a replica.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReplicaFinding {
-    /// A push stored it; the server does not list it.
-    Missing { object: String, what: String },
-    /// The server lists it; no push of this archive's recorded it.
-    Extra { object: String, size: u64 },
-    /// It has another size than the one stored.
-    Truncated {
-        object: String,
-        what: String,
-        size: u64,
-        stored: u64,
-    },
-    /// Its bytes (or its ETag) are not the ones stored, or it does not decrypt.
-    Altered {
-        object: String,
-        what: String,
-        why: String,
-    },
-}
-
-impl ReplicaFinding {
-    pub fn kind(&self) -> ProblemKind {
-        match self {
-            ReplicaFinding::Missing { .. } => ProblemKind::ReplicaObjectMissing,
-            ReplicaFinding::Extra { .. } => ProblemKind::ReplicaObjectExtra,
-            ReplicaFinding::Truncated { .. } => ProblemKind::ReplicaObjectTruncated,
-            ReplicaFinding::Altered { .. } => ProblemKind::ReplicaObjectAltered,
-        }
-    }
-
-    /// The object's name under the replica's prefix.
-    pub fn subject(&self) -> String {
-        match self {
-            ReplicaFinding::Missing { object, .. }
-            | ReplicaFinding::Extra { object, .. }
-            | ReplicaFinding::Truncated { object, .. }
-            | ReplicaFinding::Altered { object, .. } => object.clone(),
-        }
-    }
-}
-
-impl fmt::Display for ReplicaFinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReplicaFinding::Missing { what, .. } => write!(
-                f,
-                "the replica lacks this object ({what}), which a push stored; push again to send it"
-            ),
-            ReplicaFinding::Extra { size, .. } => write!(
-                f,
-                "the replica holds this object ({size} bytes), which no push of this archive recorded (left by an interrupted push, or put there by someone else)"
-            ),
-            ReplicaFinding::Truncated {
-                what, size, stored, ..
-            } => write!(
-                f,
-                "this object ({what}) has {size} bytes where a push stored {stored}"
-            ),
-            ReplicaFinding::Altered { what, why, .. } => {
-                write!(f, "this object ({what}) is not what a push stored: {why}")
-            }
-        }
     }
 }
 

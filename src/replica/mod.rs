@@ -15,12 +15,14 @@ mod registry;
 mod remote;
 mod restore;
 
-pub use check::{ReadData, ReplicaFinding, ReplicaVerifyOptions, ReplicaVerifyReport};
+pub use crate::error::{RemoteError, RemoteFailure};
+pub use crate::findings::ReplicaFinding;
+pub use check::{ReadData, ReplicaVerifyOptions, ReplicaVerifyReport};
 pub use crypt::AGE_MAGIC;
 pub use layout::{DATA_DIR, MANIFEST_DIR, Manifest, Stored, What};
 pub use push::PushReport;
 pub use registry::{PushRecord, Replica, ReplicaOptions};
-pub use remote::{Endpoint, Listed, Remote, RemoteError, RemoteFailure, parse_url};
+pub use remote::{Endpoint, Listed, Remote, parse_url};
 pub use restore::{RestoreOptions, RestoreReport, restore};
 
 /// Progress of a transfer, in bytes sent or received; called from several threads.

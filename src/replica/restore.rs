@@ -73,16 +73,7 @@ impl Drop for Scratch {
 /// Rebuilds an archive at `opts.to` from the replica at `opts.from`.
 pub fn restore(opts: &RestoreOptions, progress: &dyn TransferProgress) -> Result<RestoreReport> {
     let to = &opts.to;
-    if to.symlink_metadata().is_ok() {
-        return Err(Error::OutputExists(to.clone()));
-    }
-    let parent = match to.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::NoOutputDir(parent));
-    }
+    let parent = new_output(to)?;
     let opener = opts.identity.as_deref().map(Opener::load).transpose()?;
     let remote = Remote::connect(&opts.from, &opts.endpoint)?;
     let (manifest_name, manifest) = newest_manifest(&remote, opener.as_ref(), &opts.from)?;
@@ -111,7 +102,8 @@ pub fn restore(opts: &RestoreOptions, progress: &dyn TransferProgress) -> Result
         tool: a.tool.clone(),
     })?;
     restore_log(&fetch, &manifest, &db)?;
-    let rebuilt = rebuild_index(&db, &tmp.join(VOLUMES_DIR))?;
+    let volumes = tmp.join(VOLUMES_DIR);
+    let rebuilt = rebuild_index(&db, &mut |put| crate::store::scan_volumes(&volumes, put))?;
     if rebuilt.head.seq != manifest.head || rebuilt.head.digest.to_hex() != manifest.head_sha256 {
         return Err(Error::ReplicaDamaged {
             object: manifest_name,
@@ -150,6 +142,21 @@ pub fn restore(opts: &RestoreOptions, progress: &dyn TransferProgress) -> Result
         items: rebuilt.items,
         events: rebuilt.events,
     })
+}
+
+/// The directory a new output goes into: it must exist, and the output must not.
+fn new_output(to: &std::path::Path) -> Result<PathBuf> {
+    if to.symlink_metadata().is_ok() {
+        return Err(Error::OutputExists(to.to_path_buf()));
+    }
+    let parent = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::NoOutputDir(parent));
+    }
+    Ok(parent)
 }
 
 /// The manifest of the newest push that the identity opens.

@@ -11,7 +11,7 @@ pub use pool::BufferPool;
 pub use reader::{read_content, read_contents};
 pub use volume::{
     ChunkReader, ChunkWriter, ClosedVolume, PACK_BYTES, PACK_TREE, PACKS_PER_VOLUME, VOLUME_BYTES,
-    VOLUME_TREE, VOLUMES_DIR, volume_path,
+    VOLUME_TREE, VOLUMES_DIR, scan_volumes, volume_path,
 };
 pub(crate) use volume::{open_sled, panic_text};
 pub use writer::{BUFFERS, FileChunks, Filled, ReadEnd, buffers, read_chunks};

@@ -524,3 +524,53 @@ impl Drop for ChunkReader {
         release_memory();
     }
 }
+
+/// Every chunk the volumes under `volumes` hold, lowest-numbered volume first, handed to
+/// `put` with its location: every pack entry (format 2) or chunk key (format 1). For
+/// rebuilding the index from the volumes alone.
+pub fn scan_volumes(
+    volumes: &Path,
+    put: &mut dyn FnMut(&[u8], ChunkLocation) -> Result<()>,
+) -> Result<()> {
+    let mut numbers: Vec<u32> = match std::fs::read_dir(volumes) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(volumes)(e)),
+    };
+    numbers.sort_unstable();
+    for number in numbers {
+        let path = volume_path(volumes, number);
+        let db = open_sled(&path, 4 << 20)?;
+        let names = db.tree_names();
+        let has = |t: &str| names.iter().any(|n| n == t.as_bytes());
+        if has(PACK_TREE) {
+            for entry in db.open_tree(PACK_TREE)?.iter() {
+                let (key, pack) = entry?;
+                let pack_no = u32::from_be_bytes(key.as_ref().try_into().map_err(|_| {
+                    Error::Damaged(format!(
+                        "volume {} has a pack key that is not a number",
+                        path.display()
+                    ))
+                })?);
+                for e in codec::pack_entries(&pack)? {
+                    put(
+                        &e.id,
+                        ChunkLocation::Packed {
+                            volume: number,
+                            pack: pack_no,
+                            offset: e.offset,
+                        },
+                    )?;
+                }
+            }
+        } else if has(VOLUME_TREE) {
+            for key in db.open_tree(VOLUME_TREE)?.iter().keys() {
+                put(&key?, ChunkLocation::Volume(number))?;
+            }
+        }
+        db.flush()?;
+    }
+    Ok(())
+}

@@ -46,7 +46,6 @@
 //! - A trusted certificate must be a CA that issued the TSA's certificate (or an
 //!   intermediate's); the TSA's own certificate given as a trust anchor is not enough.
 
-mod error;
 mod http;
 mod token;
 
@@ -58,7 +57,7 @@ use x509_cert::der::{Any, Decode, Encode};
 use x509_cert::spki::AlgorithmIdentifier;
 use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
-pub use error::TimestampError;
+pub use crate::error::TimestampError;
 pub use http::{CONTENT_TYPE_QUERY, CONTENT_TYPE_REPLY, MAX_RESPONSE_BYTES, fetch};
 
 use crate::error::Result;

@@ -3,6 +3,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+mod remote;
+mod timestamp;
+
+pub use remote::{RemoteError, RemoteFailure};
+pub use timestamp::TimestampError;
+
 use crate::ids::{CaseId, EvidenceId, ParseIdError};
 use crate::text::escape_path;
 
@@ -89,7 +95,7 @@ pub enum Error {
     )]
     NoPendingTimestamp,
     #[error(transparent)]
-    Timestamp(crate::timestamp::TimestampError),
+    Timestamp(TimestampError),
     #[error("no replica {0} in this archive (see `custodia replica list`)")]
     UnknownReplica(String),
     #[error("a replica named {0} already exists; remove it first or choose another name")]
@@ -101,7 +107,7 @@ pub enum Error {
     )]
     EncryptionUnspecified,
     #[error("{0}")]
-    Remote(crate::replica::RemoteError),
+    Remote(RemoteError),
     #[error("the replica object {object} is damaged: {why}")]
     ReplicaDamaged { object: String, why: String },
     #[error("{0}")]

@@ -12,6 +12,45 @@ use crate::catalog::ItemRecord;
 use crate::custody::canonical_json;
 use crate::ids::Sha256Digest;
 
+/// The algorithms of the payload and tag manifests, in the order custodia writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Sha256,
+    Sha512,
+    Blake3,
+}
+
+impl Algorithm {
+    pub const PAYLOAD: [Algorithm; 3] = [Algorithm::Sha256, Algorithm::Sha512, Algorithm::Blake3];
+    /// bagit-python ignores algorithms hashlib lacks, so tag manifests use these two.
+    pub const TAG: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+            Algorithm::Blake3 => "blake3",
+        }
+    }
+
+    pub fn manifest(self) -> String {
+        format!("manifest-{}.txt", self.name())
+    }
+
+    pub fn tag_manifest(self) -> String {
+        format!("tagmanifest-{}.txt", self.name())
+    }
+
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha512 => 128,
+            _ => 64,
+        }
+    }
+}
+
+pub const BAGIT_TXT: &str = "bagit.txt";
+pub const BAG_INFO: &str = "bag-info.txt";
 pub const DATA: &str = "data";
 pub const CASE_JSON: &str = "data/case.json";
 pub const EVIDENCE_JSON: &str = "data/evidence.json";
@@ -40,7 +79,7 @@ pub mod proof {
     pub const CHECK_PY: &str = "data/proof/check.py";
     /// The independent checker shipped in every bag (under 120 lines, standard library
     /// plus `cryptography`).
-    pub const CHECKER: &str = include_str!("check.py");
+    pub const CHECKER: &str = include_str!("bundle/check.py");
 
     /// The DER time-stamp token of the `timestamp` event `seq`, for `openssl ts -verify`.
     pub fn token_file(seq: u64) -> String {
@@ -72,7 +111,7 @@ pub fn evidence_path(item: &ItemRecord) -> String {
 pub fn evidence_path_of(id: &str, name: &[u8]) -> String {
     format!(
         "{EVIDENCE_DIR}{id}/{}",
-        crate::extract::safe_file_name(name, FALLBACK_NAME)
+        crate::text::safe_file_name(name, FALLBACK_NAME)
     )
 }
 
@@ -141,7 +180,7 @@ pub fn metadata_digest(document: &impl Serialize) -> Sha256Digest {
 pub fn readme_verify_signed(case: &crate::ids::CaseId) -> String {
     // The text is a file of its own so that it reads as the clerk reads it; `{case}` is
     // its only placeholder.
-    include_str!("readme-verify.txt").replace("{case}", case.as_str())
+    include_str!("bundle/readme-verify.txt").replace("{case}", case.as_str())
 }
 
 pub fn readme_verify(case: &crate::ids::CaseId) -> String {

@@ -6,9 +6,14 @@
 
 use std::fmt;
 
-pub use crate::bundle::finding::{BagFinding, BagItem, BagPath, Manifest, SizeSource, Unlisted};
+pub(crate) mod bag;
+mod replica;
+
+pub use replica::ReplicaFinding;
+
 use crate::custody::Break;
 use crate::ids::{CaseId, ContentId, EventDigest, EvidenceId};
+pub use bag::{BagFinding, BagItem, BagPath, Manifest, SizeSource, Unlisted};
 
 /// The stable names of findings: part of the JSON contract, never renamed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,7 +221,7 @@ pub enum Finding {
     /// A finding about a bundle (`verify --bundle`), naming what the bag gives.
     Bundle(BagFinding),
     /// A finding about a replica's objects (`verify --replica`).
-    Replica(crate::replica::ReplicaFinding),
+    Replica(ReplicaFinding),
 }
 
 /// What of an item the index lacks.

@@ -9,8 +9,8 @@ use std::fmt;
 
 mod message;
 
-use super::bagit::{self, Algorithm};
-use super::layout;
+use crate::bag_layout as layout;
+use crate::bag_layout::{self as bagit, Algorithm};
 use crate::custody::Break;
 
 /// A path inside a bag, relative to its top, with `/`: as a manifest names it.

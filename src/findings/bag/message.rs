@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::BagFinding;
-use crate::bundle::layout;
+use crate::bag_layout as layout;
 
 impl fmt::Display for BagFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -219,7 +219,7 @@ impl BagFinding {
 #[cfg(test)]
 mod tests {
     use super::super::*;
-    use crate::bundle::bagit::Algorithm;
+    use crate::bag_layout::Algorithm;
     use crate::custody::Break;
     use crate::findings::{Finding, ProblemKind};
 

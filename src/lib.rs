@@ -33,8 +33,8 @@ pub use archive::{
     Archive, DB_DIR, FORMAT_FILE, FORMAT_VERSION, HEAD_FILE, LOCK_FILE, OpenOptions, tool_version,
 };
 pub use bundle::{
-    BundleTrust, ExportOptions, ExportPlan, ExportReport, LeftOut, LeftOutReason, PlannedItem,
-    verify_bundle,
+    BundleTrust, ExportOptions, ExportPlan, ExportProgress, ExportReport, LeftOut, LeftOutReason,
+    PlannedItem, verify_bundle,
 };
 pub use catalog::{CaseRecord, KeyRecord};
 pub use error::{Error, Result};

@@ -10,4 +10,6 @@ pub use crate::bag_layout as layout;
 pub(crate) use crate::findings::bag as finding;
 
 pub use check::{BundleTrust, verify_bundle};
-pub use export::{ExportOptions, ExportPlan, ExportReport, LeftOut, LeftOutReason, PlannedItem};
+pub use export::{
+    ExportOptions, ExportPlan, ExportProgress, ExportReport, LeftOut, LeftOutReason, PlannedItem,
+};

@@ -305,7 +305,7 @@ fn case(archive: &mut Archive, cmd: CaseCommand, out: &mut Out) -> Run {
 
 fn ingest(archive: &mut Archive, opts: &IngestOptions, out: &mut Out) -> Run {
     let mut view = progress::IngestView {
-        bar: progress::Bar::new(out),
+        bar: progress::Bar::new(out, "files"),
         out,
         pipe_closed: false,
     };
@@ -381,7 +381,7 @@ fn read_text(path: &Path) -> Result<String, Error> {
 }
 
 fn verify(root: &Path, opts: &OpenOptions, checks: &custodia::VerifyOptions, out: &mut Out) -> Run {
-    let mut bar = progress::Bar::new(out);
+    let mut bar = progress::Bar::new(out, "contents");
     let report = verify_archive(root, opts, checks, &mut bar);
     bar.finish();
     let report = report?;
@@ -405,7 +405,10 @@ fn render_verify(report: &custodia::VerifyReport, what: human::Checked, out: &mu
 }
 
 fn export(archive: &mut Archive, export: ExportOptions, out: &mut Out) -> Run {
-    let done = archive.export(&export)?;
+    let mut bar = progress::Bar::new(out, "items");
+    let done = archive.export_with(&export, &mut bar);
+    bar.finish();
+    let done = done?;
     let case = export.case.to_string();
     emit(out, &wire::ExportOut::from(&done), |o| {
         human::exported(o, &done, &case)

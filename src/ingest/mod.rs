@@ -63,6 +63,13 @@ pub struct IngestReport {
 
 /// What the library tells its caller while it works; the CLI draws it.
 pub trait IngestProgress {
+    /// Whether the caller draws totals: only then does ingest walk its inputs once first
+    /// to count them, a pass of metadata reads that a script gains nothing from.
+    fn wants_total(&self) -> bool {
+        false
+    }
+    /// Files and bytes the walk found, before any is read.
+    fn total(&mut self, _files: u64, _bytes: u64) {}
     fn file(&mut self, _path: &Path, _size: u64) {}
     fn bytes(&mut self, _n: u64) {}
     /// Items that are now durable, in the order they were read.

@@ -96,6 +96,20 @@ pub(super) fn run(
     Ok(report)
 }
 
+/// Files and bytes under `paths`, from their metadata alone: what progress is measured
+/// against. A file that changes meanwhile only makes the estimate a little off.
+fn size_pass(paths: &[PathBuf]) -> (u64, u64) {
+    let mut files = 0u64;
+    let mut bytes = 0u64;
+    for found in walk::walk(paths) {
+        if let Found::File(path) = found {
+            files += 1;
+            bytes += std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
+        }
+    }
+    (files, bytes)
+}
+
 fn join(handle: std::thread::ScopedJoinHandle<'_, Result<()>>, what: &str) -> Result<()> {
     handle
         .join()
@@ -114,6 +128,10 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// Reads every input; stops early only when the storer stops (its error is reported).
     fn read_all(&mut self, paths: &[PathBuf]) {
+        if self.progress.wants_total() {
+            let (files, bytes) = size_pass(paths);
+            self.progress.total(files, bytes);
+        }
         for found in walk::walk(paths) {
             self.report_durable();
             let path = match found {

@@ -52,8 +52,10 @@ impl Archive {
                 Err(e) => self.blame_content(report, &id, Failed::Record, &e)?,
             }
         }
-        progress.total(total);
+        progress.total(order.len() as u64, total);
         order.sort_unstable();
+        // Both callbacks below report progress; only one runs at a time.
+        let progress = std::cell::RefCell::new(progress);
         // A window of records at a time: memory stays bounded however many contents there
         // are, and the two reading threads stay busy however small each one is.
         for window in order.chunks(READ_WINDOW) {
@@ -68,14 +70,18 @@ impl Archive {
             read_contents(
                 &mut chunks,
                 &records,
-                &mut |bytes| progress.bytes(bytes.len() as u64),
+                &mut |bytes| progress.borrow_mut().bytes(bytes.len() as u64),
                 &mut |id, result| match result {
                     Ok(fixity) => {
+                        progress.borrow_mut().content_done();
                         report.checked.bytes += fixity.size;
                         Ok(())
                     }
                     Err(e) if e.is_environmental() => Err(e),
-                    Err(e) => self.blame_content(report, id, Failed::Bytes, &e),
+                    Err(e) => {
+                        progress.borrow_mut().content_done();
+                        self.blame_content(report, id, Failed::Bytes, &e)
+                    }
                 },
             )?;
         }

@@ -18,10 +18,12 @@ use crate::error::{Error, Result};
 use crate::findings::{Finding, RecordAt, VerifyReport};
 use crate::store::panic_text;
 
-/// Progress of a verification, in bytes of content re-read.
+/// Progress of a verification: contents and bytes to re-read, then as they are re-read.
 pub trait VerifyProgress {
-    fn total(&mut self, _bytes: u64) {}
+    fn total(&mut self, _contents: u64, _bytes: u64) {}
     fn bytes(&mut self, _n: u64) {}
+    /// One content re-read to its end, intact or not.
+    fn content_done(&mut self) {}
 }
 
 impl VerifyProgress for () {}

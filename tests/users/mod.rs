@@ -11,6 +11,7 @@ mod actor;
 mod dates;
 mod help;
 mod log;
+mod progress;
 mod search;
 mod sha256;
 mod small;

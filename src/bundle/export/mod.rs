@@ -128,8 +128,27 @@ struct Written {
     digests: FileDigests,
 }
 
+/// What export tells its caller while it writes the payload; the CLI draws it.
+pub trait ExportProgress {
+    /// Items and bytes of evidence to write, before any is.
+    fn total(&mut self, _items: u64, _bytes: u64) {}
+    fn bytes(&mut self, _n: u64) {}
+    fn item_done(&mut self) {}
+}
+
+impl ExportProgress for () {}
+
 impl Archive {
     pub fn export(&mut self, opts: &ExportOptions) -> Result<ExportReport> {
+        self.export_with(opts, &mut ())
+    }
+
+    /// `export`, telling `progress` how the payload is going.
+    pub fn export_with(
+        &mut self,
+        opts: &ExportOptions,
+        progress: &mut dyn ExportProgress,
+    ) -> Result<ExportReport> {
         // The export's own event is sealed before it is committed: its key must be
         // registered first.
         self.prepare_signing()?;
@@ -138,13 +157,8 @@ impl Archive {
         }
         let case = self.case(&opts.case)?;
         let (ids, left_out) = self.export_selection(opts)?;
-        let mut attachments = 0;
-        let mut evidence_bytes = 0;
-        for id in &ids {
-            let item = self.item(*id)?;
-            attachments += usize::from(item.parent.is_some());
-            evidence_bytes += item.size;
-        }
+        let (attachments, evidence_bytes) = self.attachments_and_bytes(&ids)?;
+        progress.total(ids.len() as u64, evidence_bytes);
         let name = opts
             .out
             .file_name()
@@ -162,7 +176,7 @@ impl Archive {
             &tmp.join(TEMPORARY_MARKER),
             TEMPORARY_MARKER_TEXT.as_bytes(),
         )
-        .and_then(|_| self.build_bag(&tmp, opts, &case, &ids));
+        .and_then(|_| self.build_bag(&tmp, opts, &case, &ids, progress));
         let (sealed, report) = match built.and_then(|b| unmark(&tmp).map(|()| b)) {
             Ok(v) => v,
             Err(e) => {
@@ -204,6 +218,18 @@ impl Archive {
             left_out,
             ..report
         })
+    }
+
+    /// How many of `ids` are attachments, and the bytes of evidence they hold together.
+    fn attachments_and_bytes(&self, ids: &[EvidenceId]) -> Result<(usize, u64)> {
+        let mut attachments = 0;
+        let mut bytes = 0;
+        for id in ids {
+            let item = self.item(*id)?;
+            attachments += usize::from(item.parent.is_some());
+            bytes += item.size;
+        }
+        Ok((attachments, bytes))
     }
 
     /// What `export` would hold with these options, and what it would leave out: nothing
@@ -287,6 +313,7 @@ impl Archive {
         opts: &ExportOptions,
         case: &crate::catalog::CaseRecord,
         ids: &[EvidenceId],
+        progress: &mut dyn ExportProgress,
     ) -> Result<(crate::archive::Sealed, ExportReport)> {
         let data = bag.join(layout::DATA);
         create_private_dir(&data)?;
@@ -296,7 +323,7 @@ impl Archive {
         }
         // Per item only what the manifests and evidence.json need: everything else is
         // looked up again when it is written, so memory does not grow with the items' metadata.
-        let mut payload = self.write_items(bag, ids)?;
+        let mut payload = self.write_items(bag, ids, progress)?;
         let (sealed, metadata) = self.write_metadata(bag, opts, case, ids, &payload)?;
         payload.extend(metadata);
         payload.sort_by(|a, b| a.rel.cmp(&b.rel));

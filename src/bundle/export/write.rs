@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use super::Written;
 use super::files::{create_private_dir, create_private_file};
+use super::{ExportProgress, Written};
 use crate::archive::Archive;
 use crate::bundle::bagit::FileDigests;
 use crate::bundle::layout;
@@ -27,14 +27,19 @@ impl Archive {
     /// costs about as much as BLAKE3 and SHA-256 together. A third thread, mostly waiting
     /// for the disk, fsyncs each file and its directory once written, so that those waits
     /// overlap the work instead of following it in a pass of their own.
-    pub(super) fn write_items(&self, bag: &Path, ids: &[EvidenceId]) -> Result<Vec<Written>> {
+    pub(super) fn write_items(
+        &self,
+        bag: &Path,
+        ids: &[EvidenceId],
+        progress: &mut dyn ExportProgress,
+    ) -> Result<Vec<Written>> {
         let (done_tx, done_rx) = mpsc::sync_channel::<PathBuf>(SYNCS_QUEUED);
         let (piece_tx, piece_rx) = mpsc::sync_channel::<Piece>(PIECES_IN_FLIGHT);
         let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
         std::thread::scope(|scope| {
             let syncer = scope.spawn(move || sync_files(done_rx));
             let writer = scope.spawn(move || write_files(piece_rx, spare_tx, done_tx));
-            let read = self.read_items(bag, ids, piece_tx, spare_rx);
+            let read = self.read_items(bag, ids, piece_tx, spare_rx, progress);
             let sha512 = writer
                 .join()
                 .map_err(|_| Error::Database(WRITER_STOPPED.into()));
@@ -67,6 +72,7 @@ impl Archive {
         ids: &[EvidenceId],
         pieces: mpsc::SyncSender<Piece>,
         spare: mpsc::Receiver<Vec<u8>>,
+        progress: &mut dyn ExportProgress,
     ) -> Result<Vec<Written>> {
         let stopped = || Error::Database(WRITER_STOPPED.into());
         let mut chunks = self.chunk_reader();
@@ -93,6 +99,7 @@ impl Archive {
                 // A copy: the reader reuses its buffer as soon as this returns.
                 buf.clear();
                 buf.extend_from_slice(bytes);
+                progress.bytes(bytes.len() as u64);
                 pieces.send(Piece::Bytes(buf)).map_err(|_| stopped())
             })
             .map_err(damaged)?;
@@ -102,6 +109,7 @@ impl Archive {
                 )));
             }
             pieces.send(Piece::End).map_err(|_| stopped())?;
+            progress.item_done();
             written.push(Written {
                 rel,
                 digests: FileDigests {

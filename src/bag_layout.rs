@@ -151,6 +151,11 @@ pub struct EvidenceEntry {
     pub modified_at: Option<String>,
     pub name: String,
     pub name_hex: String,
+    /// The items its `parent` and `attachments` name that the bundle does not hold, in id
+    /// order: each said plainly rather than left for the reader to find missing. Absent
+    /// from bundles written before it, whose references are not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_exported: Option<Vec<String>>,
     pub note: Option<String>,
     pub parent: Option<String>,
     pub path: String,
@@ -254,6 +259,7 @@ mod tests {
             modified_at: Some("2023-01-01T00:00:00Z".into()),
             name: "x.txt".into(),
             name_hex: hex::encode("x.txt"),
+            not_exported: Some(vec!["EV-000002".into()]),
             note: Some("\u{1}é".into()),
             parent: None,
             path: "/in/x.txt".into(),

@@ -36,6 +36,7 @@ pub use bundle::{
     BundleTrust, ExportOptions, ExportPlan, ExportProgress, ExportReport, LeftOut, LeftOutReason,
     PlannedItem, verify_bundle,
 };
+pub use cases::Linked;
 pub use catalog::{CaseRecord, KeyRecord};
 pub use error::{Error, Result};
 pub use extract::Extracted;

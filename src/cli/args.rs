@@ -69,6 +69,10 @@ pub enum Command {
         /// Why (recorded in the link's custody event).
         #[arg(long)]
         reason: Option<String>,
+        /// Link the item alone: its attachments stay out of the case (by default every
+        /// attachment below it joins too, each with its own link event).
+        #[arg(long)]
+        no_attachments: bool,
     },
     /// List evidence items; every filter given must match.
     List(Checked<ListArgs>),

@@ -206,7 +206,8 @@ impl Demo<'_> {
         self.archive
             .create_case(&referral, "Referral to a UN mechanism (synthetic)", None)?;
         let reason = Some("relevant to the referral".into());
-        self.archive.link(&ItemRef::Id(email), &referral, reason)?;
+        self.archive
+            .link(&ItemRef::Id(email), &referral, reason, true)?;
         Ok(())
     }
 

@@ -375,6 +375,16 @@ pub fn extracted(out: &mut Out, done: &Extracted) -> Shown {
     ))
 }
 
+/// `link`: the item, and the attachments that joined the case with it.
+pub fn linked(out: &mut Out, linked: &custodia::Linked, case: &custodia::ids::CaseId) -> Shown {
+    out.line(&format!("{} is now in case {case}", linked.id))?;
+    if !linked.attachments.is_empty() {
+        let ids: Vec<String> = linked.attachments.iter().map(|a| a.to_string()).collect();
+        out.line(&format!("with its attachment(s): {}", ids.join(", ")))?;
+    }
+    Ok(())
+}
+
 pub fn exported(out: &mut Out, done: &ExportReport, case: &str) -> Shown {
     let bundle = escape_path(&done.bundle);
     out.line(&format!(

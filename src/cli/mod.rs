@@ -73,7 +73,12 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
         Command::Init => init(root, &opts, out),
         Command::Case(c) => case(&mut open()?, c, out),
         Command::Ingest(a) => ingest(&mut open()?, &a.0.into(), out),
-        Command::Link { id, case, reason } => link(&mut open()?, &id, &case, reason, out),
+        Command::Link {
+            id,
+            case,
+            reason,
+            no_attachments,
+        } => link(&mut open()?, &id, &case, reason, !no_attachments, out),
         Command::List(a) => {
             let items = open()?.list(&a.0.into())?;
             emit(out, &wire::ListOut::from(&items[..]), |o| {
@@ -167,16 +172,12 @@ fn link(
     id: &custodia::ids::ItemRef,
     case: &custodia::ids::CaseId,
     reason: Option<String>,
+    attachments: bool,
     out: &mut Out,
 ) -> Run {
-    let id = archive.link(id, case, reason)?;
-    let json = wire::LinkOut {
-        id: id.to_string(),
-        case: case.to_string(),
-    };
-    emit(out, &json, |o| {
-        o.line(&format!("{id} is now in case {case}"))
-    })
+    let linked = archive.link(id, case, reason, attachments)?;
+    let json = wire::LinkOut::from((&linked, case));
+    emit(out, &json, |o| human::linked(o, &linked, case))
 }
 
 fn verify_bundle(

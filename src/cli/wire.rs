@@ -361,11 +361,22 @@ pub struct InitOut {
     pub format: u32,
 }
 
-/// `link`: the item and the case it joined.
+/// `link`: the item and the case it joined, and the attachments that joined with it.
 #[derive(Serialize)]
 pub struct LinkOut {
     pub id: String,
     pub case: String,
+    pub attachments: Vec<String>,
+}
+
+impl From<(&custodia::Linked, &custodia::ids::CaseId)> for LinkOut {
+    fn from((linked, case): (&custodia::Linked, &custodia::ids::CaseId)) -> Self {
+        LinkOut {
+            id: linked.id.to_string(),
+            case: case.to_string(),
+            attachments: linked.attachments.iter().map(|a| a.to_string()).collect(),
+        }
+    }
 }
 
 /// `extract`: where the checked copy went.

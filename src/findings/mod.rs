@@ -354,6 +354,7 @@ fn bag_kind(finding: &BagFinding) -> ProblemKind {
         | EntryMalformed { .. }
         | EntryNotRecorded { .. }
         | ItemsNotExported
+        | ReferenceMissing { .. }
         | EntryHashesWrong { .. }
         | IngestUnreadable { .. }
         | EntryDiffers { .. }

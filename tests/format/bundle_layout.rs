@@ -298,6 +298,15 @@ fn the_bundle_is_laid_out_as_format_md_says() {
             .map(|k| ev(u64::from_be_bytes(k[p_prefix.len()..].try_into().unwrap())))
             .collect();
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let held: Vec<String> = exported.iter().map(|n| ev(*n)).collect();
+        let mut not_exported: Vec<String> = item
+            .parent
+            .map(ev)
+            .into_iter()
+            .chain(attachments.iter().cloned())
+            .filter(|r| !held.contains(r))
+            .collect();
+        not_exported.sort();
         let want = serde_json::json!({
             "id": ev(item.id),
             "file": evidence_rel(item),
@@ -319,6 +328,7 @@ fn the_bundle_is_laid_out_as_format_md_says() {
             "parent": item.parent.map(ev),
             "attachments": attachments,
             "cases": cases,
+            "not_exported": not_exported,
         });
         assert_eq!(got, &want, "{}", ev(item.id));
     }

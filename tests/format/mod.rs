@@ -99,7 +99,7 @@ const BAG_INFO_LABELS: [&str; 10] = [
     "Custodia-Custody-Head",
 ];
 /// The keys of each item of data/evidence.json.
-const EVIDENCE_FIELDS: [&str; 20] = [
+const EVIDENCE_FIELDS: [&str; 21] = [
     "attachments",
     "blake3",
     "captured_at",
@@ -111,6 +111,7 @@ const EVIDENCE_FIELDS: [&str; 20] = [
     "modified_at",
     "name",
     "name_hex",
+    "not_exported",
     "note",
     "parent",
     "path",

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::util::{Env, arg, json_items, json_str, write};
 
 mod actor;
+mod attachments;
 mod dates;
 mod help;
 mod log;

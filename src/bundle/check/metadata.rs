@@ -248,6 +248,11 @@ impl Checker<'_> {
         if anonymous || ids != custody.exported {
             self.found(BagFinding::ItemsNotExported);
         }
+        for read in items {
+            if let (Some(id), Ok(entry)) = (&read.id, &read.entry) {
+                self.check_references(id, entry, &ids);
+            }
+        }
         let stray: Vec<String> = self
             .files
             .keys()
@@ -256,6 +261,22 @@ impl Checker<'_> {
             .collect();
         for p in stray {
             self.unlisted(&p, Unlisted::Unclaimed);
+        }
+    }
+
+    /// Every item an entry names is in the bundle, or listed as not exported. A bundle
+    /// written before `not_exported` existed names attachments it does not hold, unmarked.
+    fn check_references(&mut self, id: &str, entry: &EvidenceEntry, held: &BTreeSet<String>) {
+        let Some(not_exported) = &entry.not_exported else {
+            return;
+        };
+        for named in entry.parent.iter().chain(&entry.attachments) {
+            if !held.contains(named) && !not_exported.contains(named) {
+                self.found(BagFinding::ReferenceMissing {
+                    item: BagItem::new(id.to_owned()),
+                    missing: named.clone(),
+                });
+            }
         }
     }
 

@@ -174,15 +174,26 @@ impl Archive {
         ))
     }
 
-    /// One item of evidence.json.
-    fn evidence_entry(&self, id: EvidenceId, written: &Written) -> Result<EvidenceEntry> {
+    /// One item of evidence.json; `exported` every item of the bundle, in id order.
+    fn evidence_entry(
+        &self,
+        id: EvidenceId,
+        written: &Written,
+        exported: &[EvidenceId],
+    ) -> Result<EvidenceEntry> {
         let item = self.item(id)?;
         let cases: Vec<String> = self.cases_of(id)?.iter().map(|c| c.to_string()).collect();
-        let attachments: Vec<String> = self
-            .children_of(id)?
+        let children = self.children_of(id)?;
+        let not_exported: Vec<String> = item
+            .parent
             .iter()
-            .map(|c| c.to_string())
+            .chain(&children)
+            .filter(|r| exported.binary_search(r).is_err())
+            .map(|r| r.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
+        let attachments: Vec<String> = children.iter().map(|c| c.to_string()).collect();
         Ok(EvidenceEntry {
             id: item.id.to_string(),
             file: written.rel.clone(),
@@ -204,6 +215,7 @@ impl Archive {
             parent: item.parent.map(|p| p.to_string()),
             attachments,
             cases,
+            not_exported: Some(not_exported),
         })
     }
 
@@ -256,7 +268,7 @@ impl Serialize for EvidenceItems<'_> {
         use serde::ser::{Error as _, SerializeSeq};
         let mut seq = s.serialize_seq(Some(self.ids.len()))?;
         for (id, written) in self.ids.iter().zip(self.written) {
-            let entry = match self.archive.evidence_entry(*id, written) {
+            let entry = match self.archive.evidence_entry(*id, written, self.ids) {
                 Ok(v) => v,
                 Err(e) => {
                     let message = e.to_string();

@@ -125,6 +125,10 @@ impl BagFinding {
                 "its entry in {evidence} is not the one the export event recorded (a field was changed)"
             ),
             ItemsNotExported => f.write_str("its items are not the items the export event names"),
+            ReferenceMissing { missing, .. } => write!(
+                f,
+                "its entry in {evidence} names {missing}, which the bundle does not hold and does not mark as not exported"
+            ),
             EntryHashesWrong { file, .. } => {
                 write!(f, "the hashes or size in {evidence} do not match {file}")
             }

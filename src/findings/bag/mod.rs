@@ -261,6 +261,12 @@ pub enum BagFinding {
     },
     /// evidence.json's items are not the export event's.
     ItemsNotExported,
+    /// An item's entry names, as its parent or an attachment, an item the bundle does not
+    /// hold and its `not_exported` does not list (issue 12, point 3).
+    ReferenceMissing {
+        item: BagItem,
+        missing: String,
+    },
     /// An item's entry gives other hashes or size than its file has.
     EntryHashesWrong {
         item: BagItem,
@@ -385,6 +391,7 @@ impl BagFinding {
             | IngestFileMissing { item: i, .. }
             | EntryMalformed { item: i, .. }
             | EntryNotRecorded { item: i }
+            | ReferenceMissing { item: i, .. }
             | EntryHashesWrong { item: i, .. }
             | IngestUnreadable { item: i, .. }
             | EntryDiffers { item: i, .. }

@@ -152,8 +152,31 @@ fn apply(
         Action::CaseCreate => rebuild_case(t, event, out)?,
         Action::Ingest => rebuild_item(t, event, out)?,
         Action::Link => rebuild_link(t, event)?,
+        Action::Acquire => rebuild_attachment(t, event)?,
         // The other actions record no record beyond their event (and its item entries).
         _ => {}
+    }
+    Ok(())
+}
+
+/// An `acquire` event with a `parent`: the stored item acquired again as an attachment,
+/// filed under that parent as ingest now files it. An archive written before this release
+/// did not file it so (issue 12.3); rebuilt, it gains the attachment its events record.
+fn rebuild_attachment(t: &Trees, event: &Event) -> Result<()> {
+    let bad = |what: &str| damaged(event.seq, &format!("has unreadable {what}"));
+    let d: AcquisitionDetails = event.details_as().ok_or_else(|| bad("details"))?;
+    let Some(parent) = d.parent else {
+        return Ok(());
+    };
+    let parent = EvidenceId::parse(&parent).ok_or_else(|| bad("parent"))?;
+    let id = event
+        .items
+        .first()
+        .and_then(|l| EvidenceId::parse(&l.id))
+        .ok_or_else(|| bad("item"))?;
+    if parent != id {
+        t.index
+            .insert(keys::parent_child(parent, id), &keys::marker())?;
     }
     Ok(())
 }

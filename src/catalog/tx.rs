@@ -346,4 +346,12 @@ impl<'a> Tx<'a> {
         }
         Ok(())
     }
+
+    /// Files `child` as an attachment of `parent` as well: an item stored before, acquired
+    /// again as an attachment (its `acquire` event names the parent).
+    pub fn put_attachment(&self, parent: EvidenceId, child: EvidenceId) -> TxResult<()> {
+        self.index
+            .insert(keys::parent_child(parent, child), &keys::marker())?;
+        Ok(())
+    }
 }

@@ -175,6 +175,11 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Stat
     if let Some(id) = existing {
         let draft = acquisition_draft(Action::Acquire, cx, p, &path_bytes).item(id);
         tx.append(&draft)?;
+        // Acquired again as an attachment (issue 12.3): attached as its event says, not
+        // only reported as a duplicate. An item is never its own attachment.
+        if let Some(parent) = cx.parent.filter(|p| *p != id) {
+            tx.put_attachment(parent, id)?;
+        }
         return Ok((id, Status::Duplicate));
     }
     let id = tx.next_item()?;

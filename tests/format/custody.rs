@@ -229,8 +229,15 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
                     .or_insert(k_value(id));
             }
             "acquire" => {
-                // A second source of bytes the case already holds: only the event and its chain.
+                // A second source of bytes the case already holds: the event and its chain,
+                // and, acquired as an attachment of another item, its `p` entry.
                 assert!(items.contains_key(be(ids[0]).as_slice()));
+                if let Some(parent) = d["parent"].as_str().and_then(|p| p.strip_prefix("EV-")) {
+                    let parent: u64 = parent.parse().unwrap();
+                    if parent != ids[0] {
+                        want.insert(key(&[b"p", &be(parent), &be(ids[0])]), marker.clone());
+                    }
+                }
                 assert_eq!(
                     index[&key(&[
                         b"k",

@@ -1,6 +1,6 @@
-//! Issue 12, point 3 (the part built): `link` brings an item's attachments unless told
-//! otherwise, and a bundle marks plainly every item it names but does not hold, which
-//! `verify --bundle` holds it to.
+//! Issue 12, point 3: a stored file ingested again with `--parent` is attached; `link`
+//! brings an item's attachments unless told otherwise; and a bundle marks plainly every
+//! item it names but does not hold, which `verify --bundle` holds it to.
 
 use super::*;
 use crate::util::{reseal_bag, verify_bundle_json};
@@ -108,4 +108,41 @@ fn verify_bundle_flags_a_reference_to_an_item_the_bundle_does_not_hold() {
                 && p["detail"].as_str().unwrap_or("").contains(&pdf)
         });
     assert!(named, "no finding names the missing {pdf}: {report}");
+}
+
+#[test]
+fn a_duplicate_ingested_as_an_attachment_is_attached_and_exported_with_its_parent() {
+    let env = Env::with_case();
+    let mail = ingest_one(&env, CASE, "in/mail.eml", b"From: a\n\nsee attached\n", &[]);
+    let pdf = ingest_one(&env, CASE, "in/order.pdf", b"%PDF order", &[]);
+    let again = env.path("in/attachment-copy.pdf");
+    write(&again, b"%PDF order");
+    let out = env.json(&["ingest", "--case", CASE, "--parent", &mail, arg(&again)]);
+    let item = &json_items(&out)[0];
+    assert_eq!(json_str(&item["id"]), pdf);
+    assert_eq!(json_str(&item["status"]), "duplicate");
+    let attachments = |env: &Env| env.json(&["show", &mail])["attachments"].clone();
+    assert_eq!(attachments(&env), serde_json::json!([pdf]));
+    let bag = env.path("bundle");
+    env.ok(&[
+        "export",
+        "--case",
+        CASE,
+        "--out",
+        arg(&bag),
+        "--evidence",
+        &mail,
+    ]);
+    let doc = evidence_json(&bag);
+    let ids: Vec<&str> = json_items(&doc)
+        .iter()
+        .map(|i| json_str(&i["id"]))
+        .collect();
+    assert_eq!(
+        ids,
+        [mail.as_str(), pdf.as_str()],
+        "the attachment goes with it"
+    );
+    assert_eq!(verify_bundle_json(&bag).0, 0);
+    assert_eq!(env.verify().0, 0);
 }

@@ -8,6 +8,7 @@ pub mod keys;
 mod read;
 mod rebuild;
 mod records;
+mod restore;
 mod tx;
 
 pub use read::{Catalog, ChunkLocations, RawEntries};
@@ -15,4 +16,5 @@ pub use rebuild::{Rebuilt, VolumeScan, rebuild_index};
 pub use records::{
     ArchiveMeta, CaseRecord, ChunkRef, ContentRecord, Head, ItemRecord, KeyRecord, LinkRecord,
 };
+pub use restore::Restoring;
 pub(crate) use tx::{Sealed, Tx, TxResult, abort};

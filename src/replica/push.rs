@@ -20,7 +20,7 @@ use crate::custody::details::{AcquisitionDetails, PushDetails};
 use crate::custody::{Action, Draft, Event};
 use crate::error::{Error, Result};
 use crate::ids::ContentId;
-use crate::store::{PACK_TREE, VOLUME_TREE, VOLUMES_DIR, open_sled, volume_path};
+use crate::store::VOLUMES_DIR;
 
 use super::TransferProgress;
 use super::crypt::Sealing;
@@ -351,32 +351,9 @@ impl Source<'_> {
     }
 }
 
-/// A whole volume, as its tree holds it. sled writes to every database it opens, but
-/// never to the tree: the volume's chunks are read, not changed.
+/// A whole volume, encoded as a replica object holds it.
 fn read_volume(volumes: &Path, number: u32) -> Result<Vec<u8>> {
-    let path = volume_path(volumes, number);
-    if !path.is_dir() {
-        return Err(Error::Damaged(format!(
-            "volume {} is missing; run verify",
-            path.display()
-        )));
-    }
-    let db = open_sled(&path, 4 << 20)?;
-    let names = db.tree_names();
-    let tree = [PACK_TREE, VOLUME_TREE]
-        .into_iter()
-        .find(|t| names.iter().any(|n| n == t.as_bytes()))
-        .ok_or_else(|| {
-            Error::Damaged(format!(
-                "volume {} holds no chunks; run verify",
-                path.display()
-            ))
-        })?;
-    let mut entries = Vec::new();
-    for entry in db.open_tree(tree)?.iter() {
-        let (k, v) = entry?;
-        entries.push((k.to_vec(), v.to_vec()));
-    }
+    let (tree, entries) = crate::store::volume_entries(volumes, number)?;
     Ok(layout::encode_volume(number, tree, &entries))
 }
 

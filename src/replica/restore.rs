@@ -8,7 +8,6 @@
 //! restore never leaves an archive that does not verify.
 
 use std::collections::HashSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,12 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::archive::{DB_DIR, FORMAT_FILE, HEAD_FILE, LOCK_FILE, OpenOptions, head_text};
-use crate::catalog::{Catalog, ContentRecord, Head, rebuild_index};
+use crate::catalog::{Catalog, ContentRecord, Head, Restoring, rebuild_index};
 use crate::codec;
 use crate::custody::Event;
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::store::{VOLUMES_DIR, open_sled, volume_path};
+use crate::store::{VOLUMES_DIR, open_sled};
 use crate::verify::{VerifyOptions, verify_archive};
 
 use super::TransferProgress;
@@ -292,22 +291,12 @@ fn restore_volume(fetch: &Fetch, number: u32, s: &Stored, volumes: &Path) -> Res
             why: format!("{} does not hold volume {number}", s.what),
         })?;
     drop(plain);
-    let path = volume_path(volumes, number);
-    let db = open_sled(&path, 4 << 20)?;
-    let tree = db.open_tree(&v.tree)?;
-    for (k, value) in v.entries {
-        tree.insert(k, value)?;
-    }
-    db.flush()?;
-    drop(tree);
-    drop(db);
-    durable::sync_tree(&path, &mut HashSet::<OsString>::new())
+    crate::store::write_volume(volumes, number, &v.tree, v.entries)
 }
 
 /// The log segments, in order, into the `custody` tree; the content records into `contents`.
 fn restore_log(fetch: &Fetch, manifest: &Manifest, db: &sled::Db) -> Result<()> {
-    let custody = db.open_tree("custody")?;
-    let contents = db.open_tree("contents")?;
+    let restoring = Restoring::new(db)?;
     let mut next_seq = 1;
     for s in &manifest.objects {
         match What::parse(&s.what) {
@@ -331,7 +320,7 @@ fn restore_log(fetch: &Fetch, manifest: &Manifest, db: &sled::Db) -> Result<()> 
                     if seq != next_seq {
                         return Err(bad(&format!("holds event {seq} where {next_seq} belongs")));
                     }
-                    custody.insert(codec::u64_key(seq), codec::encode_event(line))?;
+                    restoring.put_event(seq, line)?;
                     next_seq += 1;
                 }
             }
@@ -349,7 +338,7 @@ fn restore_log(fetch: &Fetch, manifest: &Manifest, db: &sled::Db) -> Result<()> 
                             why: format!("{} holds a content record that does not decode", s.what),
                         }
                     })?;
-                    contents.insert(id, record)?;
+                    restoring.put_content(&id, &record)?;
                 }
             }
             _ => {}

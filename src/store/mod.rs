@@ -2,12 +2,14 @@
 
 mod chunk;
 mod pool;
+mod raw;
 mod reader;
 mod volume;
 mod writer;
 
 pub use chunk::{CHUNK_SIZE, MAX_CHUNK, compress_chunk, decompress_chunk};
 pub use pool::BufferPool;
+pub use raw::{Entries, volume_entries, write_volume};
 pub use reader::{read_content, read_contents};
 pub use volume::{
     ChunkReader, ChunkWriter, ClosedVolume, PACK_BYTES, PACK_TREE, PACKS_PER_VOLUME, VOLUME_BYTES,

@@ -388,10 +388,8 @@ fn a_killed_ingest_never_leaves_the_archive_locked() {
     assert_eq!(code, 0, "{report:#}");
 }
 
-#[test]
-fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
-    let env = Env::with_case();
-    let shared = "The same e-mail, received by both witnesses.\n".repeat(30);
+/// Two writers' folders: seven files of their own each (two of noise) and one shared e-mail.
+fn two_writer_folders(env: &Env, shared: &str) -> Vec<PathBuf> {
     let mut folders = Vec::new();
     for w in 0..2u64 {
         let folder = env.path(&format!("writer-{w}"));
@@ -408,11 +406,16 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
         write(&folder.join("shared.eml"), shared.as_bytes());
         folders.push(folder);
     }
+    folders
+}
+
+/// Both ingests started at once (with --wait); each finishes and reports its eight files.
+fn run_both_writers(env: &Env, folders: &[PathBuf]) -> Vec<Value> {
     let runs: Vec<Running> = folders
         .iter()
         .map(|f| {
             Running::start(
-                &env,
+                env,
                 &[
                     "--wait",
                     "--json",
@@ -433,7 +436,11 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
         reports.push(report);
     }
 
-    // The shared content: stored once, one item, new for one writer and a duplicate for the other.
+    reports
+}
+
+/// The shared content: stored once, one item, new for one writer and a duplicate for the other.
+fn check_shared_content(reports: &[Value], shared: &str) {
     let shared_b3 = blake3_hex(shared.as_bytes());
     let shared_items: Vec<&Value> = reports
         .iter()
@@ -448,11 +455,14 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
         .collect();
     statuses.sort();
     assert_eq!(statuses, ["duplicate", "new"]);
+}
 
+/// Every file of both folders is listed: 7 + 7 own files and one shared.
+fn check_every_file_listed(env: &Env, folders: &[PathBuf]) {
     let listed = env.json(&["list"]);
     let listed = listed["items"].as_array().unwrap();
     assert_eq!(listed.len(), 15, "7 + 7 own files and one shared");
-    for folder in &folders {
+    for folder in folders {
         for path in walk(folder) {
             let b3 = blake3_hex(&std::fs::read(&path).unwrap());
             assert!(
@@ -462,8 +472,10 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
             );
         }
     }
+}
 
-    // init, case create, then one event per file (15 ingests and one second acquisition).
+/// init, case create, then one event per file (15 ingests and one second acquisition).
+fn check_log_and_verify(env: &Env) {
     let log = env.json(&["log"]);
     let events = log["events"].as_array().unwrap();
     assert_eq!(events.len(), 2 + 16, "{log:#}");
@@ -475,6 +487,17 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
     let (code, report) = env.verify();
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["checked"]["events"], 18);
+}
+
+#[test]
+fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
+    let env = Env::with_case();
+    let shared = "The same e-mail, received by both witnesses.\n".repeat(30);
+    let folders = two_writer_folders(&env, &shared);
+    let reports = run_both_writers(&env, &folders);
+    check_shared_content(&reports, &shared);
+    check_every_file_listed(&env, &folders);
+    check_log_and_verify(&env);
 }
 
 #[test]

@@ -6,17 +6,9 @@ use super::*;
 // ---------------------------------------------------------------------------------------------
 // 3. Dedup
 
-#[test]
-fn same_bytes_are_stored_once_across_names_and_cases() {
-    let env = Env::with_case();
-    env.ok(&["case", "create", SECOND, "--title", "Second"]);
-    let x = util::noise(7, 50_000);
-    let y = b"a different statement\n".to_vec();
-    write(&env.path("src/a.txt"), &x);
-    write(&env.path("src/b.txt"), &x);
-    write(&env.path("src/c.txt"), &y);
-    write(&env.path("other/copy-of-a.bin"), &x);
-
+/// The first ingest: a.txt and b.txt hold the same bytes, c.txt others; returns the ids of
+/// x and y.
+fn ingest_first(env: &Env, x: &[u8]) -> (String, String) {
     let first = env.json(&[
         "ingest",
         "--case",
@@ -43,13 +35,18 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
         b["id"], a["id"],
         "same content in the same case: the existing id"
     );
-    assert_eq!(a["blake3"], blake3_hex(&x).as_str());
-    assert_eq!(b["sha256"], sha256_hex(&x).as_str());
+    assert_eq!(a["blake3"], blake3_hex(x).as_str());
+    assert_eq!(b["sha256"], sha256_hex(x).as_str());
     let id_x = json_str(&a["id"]).to_owned();
     let id_y = json_str(&c["id"]).to_owned();
     assert_ne!(id_x, id_y);
 
-    // The same bytes into another case: a new item of its own, the bytes not stored again.
+    (id_x, id_y)
+}
+
+/// The same bytes into another case: a new item of its own, the bytes not stored again;
+/// returns its id.
+fn ingest_into_second_case(env: &Env, x: &[u8], id_x: &str) -> String {
     let second = env.json(&[
         "ingest",
         "--case",
@@ -60,7 +57,7 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
     ]);
     let copy = &json_items(&second)[0];
     assert_eq!(copy["status"], "duplicate");
-    assert_eq!(copy["blake3"], blake3_hex(&x).as_str());
+    assert_eq!(copy["blake3"], blake3_hex(x).as_str());
     let id_copy = json_str(&copy["id"]).to_owned();
     assert_ne!(id_copy, id_x, "another case gets its own item");
     let shown_copy = env.json(&["show", &id_copy]);
@@ -68,25 +65,25 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
     assert_eq!(shown_copy["name"], "copy-of-a.bin");
     assert_eq!(json_strings(&shown_copy["cases"]), vec![SECOND]);
 
-    let (code, report) = env.verify();
-    assert_eq!(code, 0, "{report}");
-    assert_eq!(report["checked"]["items"], 3);
-    assert_eq!(report["checked"]["contents"], 2, "x stored once");
-    assert_eq!(report["checked"]["bytes"], (x.len() + y.len()) as u64);
+    id_copy
+}
 
-    // The second name in the same case is an acquisition on the first item's record.
-    let shown = env.json(&["show", &id_x]);
+/// The second name in the same case is an acquisition on the first item's record.
+fn check_acquisition(env: &Env, x: &[u8], id_x: &str) {
+    let shown = env.json(&["show", id_x]);
     assert_eq!(shown["name"], "a.txt");
     assert_eq!(event_actions(&shown["custody"]), vec!["ingest", "acquire"]);
     let acq = &shown["custody"][1];
     assert_eq!(acq["details"]["name"], "b.txt");
     assert!(json_str(&acq["details"]["path"]).ends_with("src/b.txt"));
     assert_eq!(acq["details"]["source"], "first source");
-    assert_eq!(acq["details"]["blake3"], blake3_hex(&x).as_str());
+    assert_eq!(acq["details"]["blake3"], blake3_hex(x).as_str());
     assert_eq!(acq["actor"], "tester");
+}
 
-    // Same content again into the same case, from another source, under another name.
-    write(&env.path("later/renamed.dat"), &x);
+/// Same content again into the same case, from another source, under another name.
+fn ingest_again_under_another_name(env: &Env, x: &[u8], id_x: &str) {
+    write(&env.path("later/renamed.dat"), x);
     let again = env.json(&[
         "ingest",
         "--case",
@@ -98,8 +95,8 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
         arg(&env.path("later/renamed.dat")),
     ]);
     assert_eq!(json_items(&again)[0]["status"], "duplicate");
-    assert_eq!(json_items(&again)[0]["id"], id_x.as_str());
-    let shown = env.json(&["show", &id_x]);
+    assert_eq!(json_items(&again)[0]["id"], id_x);
+    let shown = env.json(&["show", id_x]);
     assert_eq!(
         event_actions(&shown["custody"]),
         vec!["ingest", "acquire", "acquire"]
@@ -112,6 +109,29 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
     // The item keeps its first context; the second source lives in its history.
     assert_eq!(shown["source"], "first source");
     assert_eq!(shown["name"], "a.txt");
+}
+
+#[test]
+fn same_bytes_are_stored_once_across_names_and_cases() {
+    let env = Env::with_case();
+    env.ok(&["case", "create", SECOND, "--title", "Second"]);
+    let x = util::noise(7, 50_000);
+    let y = b"a different statement\n".to_vec();
+    write(&env.path("src/a.txt"), &x);
+    write(&env.path("src/b.txt"), &x);
+    write(&env.path("src/c.txt"), &y);
+    write(&env.path("other/copy-of-a.bin"), &x);
+    let (id_x, id_y) = ingest_first(&env, &x);
+    let id_copy = ingest_into_second_case(&env, &x, &id_x);
+
+    let (code, report) = env.verify();
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["checked"]["items"], 3);
+    assert_eq!(report["checked"]["contents"], 2, "x stored once");
+    assert_eq!(report["checked"]["bytes"], (x.len() + y.len()) as u64);
+
+    check_acquisition(&env, &x, &id_x);
+    ingest_again_under_another_name(&env, &x, &id_x);
 
     assert_eq!(
         item_ids(&env.json(&["list", "--case", CASE])),

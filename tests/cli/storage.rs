@@ -199,6 +199,70 @@ fn multi_chunk_and_empty_files_round_trip() {
 // ---------------------------------------------------------------------------------------------
 // 5. Lookup by hash prefix
 
+/// show, extract, link, log by an 8-character prefix (and by longer ones, in any case).
+fn check_prefix_of_one_item(env: &Env, y: &[u8], hy: &str, id_y: &str) {
+    let upper = hy[..12].to_ascii_uppercase();
+    for prefix in [&hy[..8], &hy[..20], hy, upper.as_str()] {
+        assert_eq!(env.json(&["show", prefix])["id"], id_y, "{prefix}");
+    }
+    let out = env.path("y.out");
+    let done = env.json(&["extract", &hy[..8], "--out", arg(&out)]);
+    assert_eq!(done["id"], id_y);
+    assert_eq!(fs::read(&out).unwrap(), y);
+    let linked = env.json(&["link", &hy[..8], "--case", SECOND]);
+    assert_eq!(linked["id"], id_y);
+    assert_eq!(
+        json_strings(&env.json(&["show", id_y])["cases"]),
+        vec![CASE, SECOND]
+    );
+    assert_eq!(
+        event_actions(&env.json(&["log", "--evidence", &hy[..8]])["events"]),
+        vec!["ingest", "extract", "link"]
+    );
+}
+
+/// The same content as two items: `show` lists both (issue 12, tests/users/sha256.rs);
+/// a command that needs one item refuses, and the message names both.
+fn check_prefix_of_two_items(env: &Env, hx: &str, id_x1: &str, id_x2: &str) {
+    for cmd in [
+        vec!["link", &hx[..10], "--case", SECOND],
+        vec!["log", "--evidence", &hx[..8]],
+    ] {
+        let stderr = env.refused(&cmd, 1);
+        assert_one_sentence(&stderr);
+        assert!(
+            stderr.contains(id_x1) && stderr.contains(id_x2),
+            "{cmd:?}: both ids named:\n{stderr}"
+        );
+    }
+    let amb_out = env.path("ambiguous.out");
+    let stderr = env.refused(&["extract", &hx[..8], "--out", arg(&amb_out)], 1);
+    assert!(stderr.contains(id_x1) && stderr.contains(id_x2), "{stderr}");
+    assert!(
+        !amb_out.exists(),
+        "nothing extracted on an ambiguous prefix"
+    );
+    let out = env.run(&["--json", "link", &hx[..8], "--case", SECOND]);
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["kind"], "ambiguous_item");
+}
+
+/// Too short, not hex, or matching nothing.
+fn check_bad_prefixes(env: &Env, hx: &str, hy: &str) {
+    let stderr = env.refused(&["show", &hy[..7]], 2);
+    assert!(
+        stderr.contains('8'),
+        "says how long a prefix must be:\n{stderr}"
+    );
+    env.refused(&["show", "zzzzzzzz"], 2);
+    let unmatched = (0..16u8)
+        .map(|d| format!("{d:x}").repeat(8))
+        .find(|p| !hx.starts_with(p.as_str()) && !hy.starts_with(p.as_str()))
+        .unwrap();
+    let stderr = env.refused(&["show", &unmatched], 1);
+    assert_one_sentence(&stderr);
+}
+
 #[test]
 fn items_are_found_by_blake3_prefix() {
     let env = Env::with_case();
@@ -222,64 +286,7 @@ fn items_are_found_by_blake3_prefix() {
     let hy = blake3_hex(&y);
     let hx = blake3_hex(&x);
 
-    // show, extract, link, log by an 8-character prefix (and by longer ones, in any case).
-    let upper = hy[..12].to_ascii_uppercase();
-    for prefix in [&hy[..8], &hy[..20], &hy[..], upper.as_str()] {
-        assert_eq!(env.json(&["show", prefix])["id"], id_y.as_str(), "{prefix}");
-    }
-    let out = env.path("y.out");
-    let done = env.json(&["extract", &hy[..8], "--out", arg(&out)]);
-    assert_eq!(done["id"], id_y.as_str());
-    assert_eq!(fs::read(&out).unwrap(), y);
-    let linked = env.json(&["link", &hy[..8], "--case", SECOND]);
-    assert_eq!(linked["id"], id_y.as_str());
-    assert_eq!(
-        json_strings(&env.json(&["show", &id_y])["cases"]),
-        vec![CASE, SECOND]
-    );
-    assert_eq!(
-        event_actions(&env.json(&["log", "--evidence", &hy[..8]])["events"]),
-        vec!["ingest", "extract", "link"]
-    );
-
-    // The same content as two items: `show` lists both (issue 12, tests/users/sha256.rs);
-    // a command that needs one item refuses, and the message names both.
-    for cmd in [
-        vec!["link", &hx[..10], "--case", SECOND],
-        vec!["log", "--evidence", &hx[..8]],
-    ] {
-        let stderr = env.refused(&cmd, 1);
-        assert_one_sentence(&stderr);
-        assert!(
-            stderr.contains(&id_x1) && stderr.contains(&id_x2),
-            "{cmd:?}: both ids named:\n{stderr}"
-        );
-    }
-    let amb_out = env.path("ambiguous.out");
-    let stderr = env.refused(&["extract", &hx[..8], "--out", arg(&amb_out)], 1);
-    assert!(
-        stderr.contains(&id_x1) && stderr.contains(&id_x2),
-        "{stderr}"
-    );
-    assert!(
-        !amb_out.exists(),
-        "nothing extracted on an ambiguous prefix"
-    );
-    let out = env.run(&["--json", "link", &hx[..8], "--case", SECOND]);
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(err["error"]["kind"], "ambiguous_item");
-
-    // Too short, not hex, or matching nothing.
-    let stderr = env.refused(&["show", &hy[..7]], 2);
-    assert!(
-        stderr.contains('8'),
-        "says how long a prefix must be:\n{stderr}"
-    );
-    env.refused(&["show", "zzzzzzzz"], 2);
-    let unmatched = (0..16u8)
-        .map(|d| format!("{d:x}").repeat(8))
-        .find(|p| !hx.starts_with(p.as_str()) && !hy.starts_with(p.as_str()))
-        .unwrap();
-    let stderr = env.refused(&["show", &unmatched], 1);
-    assert_one_sentence(&stderr);
+    check_prefix_of_one_item(&env, &y, &hy, &id_y);
+    check_prefix_of_two_items(&env, &hx, &id_x1, &id_x2);
+    check_bad_prefixes(&env, &hx, &hy);
 }

@@ -93,7 +93,29 @@ fn check_commit<'a>(t: &'a Trace, p: &Paths, window_start: usize, rename: &'a Op
         "HEAD.tmp holds {head_text:?}"
     );
 
-    // The database: written in this window and fsynced, with db/db and db/ itself, before HEAD.tmp.
+    check_db_synced(t, p, window_start, head_open, rename);
+
+    // (2) The archive directory, fsynced after the rename: the new HEAD is durable.
+    let durable = t
+        .first_after(
+            rename.exit,
+            |k| matches!(k, Kind::Sync { path } if *path == p.root),
+        )
+        .unwrap_or_else(|| {
+            t.fail(
+                "the archive directory is not fsynced after HEAD.tmp is renamed over HEAD",
+                &[rename],
+            )
+        });
+    Commit {
+        rename,
+        durable,
+        head_text,
+    }
+}
+
+/// The database: written in this window and fsynced, with db/db and db/ itself, before HEAD.tmp.
+fn check_db_synced(t: &Trace, p: &Paths, window_start: usize, head_open: &Op, rename: &Op) {
     let db_writes = t.writes_under(&p.db, window_start, head_open.entry);
     let Some(last_db_write) = db_writes.last() else {
         t.fail("a commit that wrote nothing to db/ before HEAD", &[rename]);
@@ -121,24 +143,6 @@ fn check_commit<'a>(t: &'a Trace, p: &Paths, window_start: usize, rename: &'a Op
             "no fsync of the db/ directory between the commit's last write to db/ and HEAD.tmp",
             &[last_db_write, head_open],
         );
-    }
-
-    // (2) The archive directory, fsynced after the rename: the new HEAD is durable.
-    let durable = t
-        .first_after(
-            rename.exit,
-            |k| matches!(k, Kind::Sync { path } if *path == p.root),
-        )
-        .unwrap_or_else(|| {
-            t.fail(
-                "the archive directory is not fsynced after HEAD.tmp is renamed over HEAD",
-                &[rename],
-            )
-        });
-    Commit {
-        rename,
-        durable,
-        head_text,
     }
 }
 

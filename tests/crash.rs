@@ -163,6 +163,107 @@ fn extract_and_compare(env: &Env, id: &str, sources: &[PathBuf], out: &Path) {
     }
 }
 
+/// Acknowledged ids, each with the paths acknowledged for it.
+type Acks = BTreeMap<String, Vec<PathBuf>>;
+
+/// One round: new bytes in the folder, an ingest killed after `delay`; every line it
+/// acknowledged is checked and recorded. Returns whether it was killed.
+fn kill_round(
+    env: &Env,
+    folder: &Path,
+    sources: &mut Vec<PathBuf>,
+    (round, delay): (usize, Duration),
+    acks: &mut Acks,
+) -> bool {
+    // New bytes every round, so each run has chunks of its own to write when it dies.
+    let extra = folder.join(format!("round-{round:02}"));
+    sources.push(extra.join("photo.bin"));
+    write(sources.last().unwrap(), &noise(500 + round as u64, 600_000));
+    sources.push(extra.join("note.txt"));
+    write(
+        sources.last().unwrap(),
+        format!("round {round} note ").repeat(50).as_bytes(),
+    );
+
+    let run = Running::start(env, &["ingest", "--case", CASE, folder.to_str().unwrap()]);
+    thread::sleep(delay);
+    let (status, lines, stderr) = run.kill();
+    assert!(
+        !stderr.contains("panicked"),
+        "round {round} panicked:\n{stderr}"
+    );
+    if !killed(&status) {
+        assert_eq!(status.code(), Some(0), "round {round}: {stderr}");
+    }
+    for line in &lines {
+        let ack = parse_ack(line);
+        let bytes = std::fs::read(&ack.path)
+            .unwrap_or_else(|e| panic!("acknowledged path {}: {e}", ack.path.display()));
+        assert_eq!(ack.hash16, blake3_hex(&bytes)[..16], "{line}");
+        acks.entry(ack.id).or_default().push(ack.path);
+    }
+    if !killed(&status) {
+        assert_eq!(
+            lines.len() as u64,
+            count_files(folder),
+            "a completed ingest lists every file"
+        );
+    }
+    killed(&status)
+}
+
+/// Every acknowledged item, byte for byte; ids never change between runs for the same bytes.
+fn check_acknowledged_items(env: &Env, acks: &Acks) {
+    let listed = env.json(&["list"]);
+    let listed: BTreeMap<&str, &Value> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i))
+        .collect();
+    let out_dir = env.path("extracted");
+    std::fs::create_dir(&out_dir).unwrap();
+    for (n, (id, paths)) in acks.iter().enumerate() {
+        let item = listed
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("acknowledged {id} is not listed"));
+        let bytes = std::fs::read(&paths[0]).unwrap();
+        assert_eq!(item["blake3"], blake3_hex(&bytes), "{id}");
+        extract_and_compare(env, id, paths, &out_dir.join(format!("{n}")));
+    }
+}
+
+/// A normal ingest afterwards: every file of the folder is in, once per distinct content.
+fn check_normal_ingest_afterwards(env: &Env, folder: &Path, acks: &Acks) {
+    let report = env.ingest(&[folder]);
+    let items = report["items"].as_array().unwrap();
+    assert_eq!(items.len() as u64, count_files(folder));
+    for item in items {
+        let path = Path::new(item["path"].as_str().unwrap());
+        assert_eq!(
+            item["blake3"],
+            blake3_hex(&std::fs::read(path).unwrap()),
+            "{path:?}"
+        );
+        if let Some(paths) = acks.get(item["id"].as_str().unwrap()) {
+            let same = std::fs::read(&paths[0]).unwrap() == std::fs::read(path).unwrap();
+            assert!(same, "{} was acknowledged for other bytes", item["id"]);
+        }
+    }
+}
+
+/// New bytes after the kills: a new item that extracts as it was; the archive verifies.
+fn check_fresh_ingest(env: &Env) {
+    let fresh = env.path("after/new.bin");
+    write(&fresh, &noise(7777, 2_000_000));
+    let report = env.ingest(&[&fresh]);
+    assert_eq!(report["items"][0]["status"], "new");
+    let id = report["items"][0]["id"].as_str().unwrap().to_owned();
+    extract_and_compare(env, &id, &[fresh], &env.path("after/new.out"));
+    let (code, report) = env.verify();
+    assert_eq!(code, 0, "{report:#}");
+}
+
 #[test]
 fn kill_9_during_ingest_loses_nothing_acknowledged() {
     let started = Instant::now();
@@ -182,42 +283,10 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
     let mut kills = 0;
     let mut completed = 0;
     for (round, delay) in delays.iter().enumerate() {
-        // New bytes every round, so each run has chunks of its own to write when it dies.
-        let extra = folder.join(format!("round-{round:02}"));
-        sources.push(extra.join("photo.bin"));
-        write(sources.last().unwrap(), &noise(500 + round as u64, 600_000));
-        sources.push(extra.join("note.txt"));
-        write(
-            sources.last().unwrap(),
-            format!("round {round} note ").repeat(50).as_bytes(),
-        );
-
-        let run = Running::start(&env, &["ingest", "--case", CASE, folder.to_str().unwrap()]);
-        thread::sleep(*delay);
-        let (status, lines, stderr) = run.kill();
-        assert!(
-            !stderr.contains("panicked"),
-            "round {round} panicked:\n{stderr}"
-        );
-        if killed(&status) {
+        if kill_round(&env, &folder, &mut sources, (round, *delay), &mut acks) {
             kills += 1;
         } else {
-            assert_eq!(status.code(), Some(0), "round {round}: {stderr}");
             completed += 1;
-        }
-        for line in &lines {
-            let ack = parse_ack(line);
-            let bytes = std::fs::read(&ack.path)
-                .unwrap_or_else(|e| panic!("acknowledged path {}: {e}", ack.path.display()));
-            assert_eq!(ack.hash16, blake3_hex(&bytes)[..16], "{line}");
-            acks.entry(ack.id).or_default().push(ack.path);
-        }
-        if !killed(&status) {
-            assert_eq!(
-                lines.len() as u64,
-                count_files(&folder),
-                "a completed ingest lists every file"
-            );
         }
     }
     eprintln!(
@@ -237,49 +306,9 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
     assert_eq!(code, 0, "the archive after {kills} kills:\n{report:#}");
     assert_eq!(report["ok"], true);
 
-    // Every acknowledged item, byte for byte; ids never change between runs for the same bytes.
-    let listed = env.json(&["list"]);
-    let listed: BTreeMap<&str, &Value> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| (i["id"].as_str().unwrap(), i))
-        .collect();
-    let out_dir = env.path("extracted");
-    std::fs::create_dir(&out_dir).unwrap();
-    for (n, (id, paths)) in acks.iter().enumerate() {
-        let item = listed
-            .get(id.as_str())
-            .unwrap_or_else(|| panic!("acknowledged {id} is not listed"));
-        let bytes = std::fs::read(&paths[0]).unwrap();
-        assert_eq!(item["blake3"], blake3_hex(&bytes), "{id}");
-        extract_and_compare(&env, id, paths, &out_dir.join(format!("{n}")));
-    }
-
-    // A normal ingest afterwards: every file of the folder is in, once per distinct content.
-    let report = env.ingest(&[&folder]);
-    let items = report["items"].as_array().unwrap();
-    assert_eq!(items.len() as u64, count_files(&folder));
-    for item in items {
-        let path = Path::new(item["path"].as_str().unwrap());
-        assert_eq!(
-            item["blake3"],
-            blake3_hex(&std::fs::read(path).unwrap()),
-            "{path:?}"
-        );
-        if let Some(paths) = acks.get(item["id"].as_str().unwrap()) {
-            let same = std::fs::read(&paths[0]).unwrap() == std::fs::read(path).unwrap();
-            assert!(same, "{} was acknowledged for other bytes", item["id"]);
-        }
-    }
-    let fresh = env.path("after/new.bin");
-    write(&fresh, &noise(7777, 2_000_000));
-    let report = env.ingest(&[&fresh]);
-    assert_eq!(report["items"][0]["status"], "new");
-    let id = report["items"][0]["id"].as_str().unwrap().to_owned();
-    extract_and_compare(&env, &id, &[fresh], &env.path("after/new.out"));
-    let (code, report) = env.verify();
-    assert_eq!(code, 0, "{report:#}");
+    check_acknowledged_items(&env, &acks);
+    check_normal_ingest_afterwards(&env, &folder, &acks);
+    check_fresh_ingest(&env);
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "took {:?}",
@@ -359,10 +388,8 @@ fn a_killed_ingest_never_leaves_the_archive_locked() {
     assert_eq!(code, 0, "{report:#}");
 }
 
-#[test]
-fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
-    let env = Env::with_case();
-    let shared = "The same e-mail, received by both witnesses.\n".repeat(30);
+/// Two writers' folders: seven files of their own each (two of noise) and one shared e-mail.
+fn two_writer_folders(env: &Env, shared: &str) -> Vec<PathBuf> {
     let mut folders = Vec::new();
     for w in 0..2u64 {
         let folder = env.path(&format!("writer-{w}"));
@@ -379,11 +406,16 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
         write(&folder.join("shared.eml"), shared.as_bytes());
         folders.push(folder);
     }
+    folders
+}
+
+/// Both ingests started at once (with --wait); each finishes and reports its eight files.
+fn run_both_writers(env: &Env, folders: &[PathBuf]) -> Vec<Value> {
     let runs: Vec<Running> = folders
         .iter()
         .map(|f| {
             Running::start(
-                &env,
+                env,
                 &[
                     "--wait",
                     "--json",
@@ -404,7 +436,11 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
         reports.push(report);
     }
 
-    // The shared content: stored once, one item, new for one writer and a duplicate for the other.
+    reports
+}
+
+/// The shared content: stored once, one item, new for one writer and a duplicate for the other.
+fn check_shared_content(reports: &[Value], shared: &str) {
     let shared_b3 = blake3_hex(shared.as_bytes());
     let shared_items: Vec<&Value> = reports
         .iter()
@@ -419,11 +455,14 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
         .collect();
     statuses.sort();
     assert_eq!(statuses, ["duplicate", "new"]);
+}
 
+/// Every file of both folders is listed: 7 + 7 own files and one shared.
+fn check_every_file_listed(env: &Env, folders: &[PathBuf]) {
     let listed = env.json(&["list"]);
     let listed = listed["items"].as_array().unwrap();
     assert_eq!(listed.len(), 15, "7 + 7 own files and one shared");
-    for folder in &folders {
+    for folder in folders {
         for path in walk(folder) {
             let b3 = blake3_hex(&std::fs::read(&path).unwrap());
             assert!(
@@ -433,8 +472,10 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
             );
         }
     }
+}
 
-    // init, case create, then one event per file (15 ingests and one second acquisition).
+/// init, case create, then one event per file (15 ingests and one second acquisition).
+fn check_log_and_verify(env: &Env) {
     let log = env.json(&["log"]);
     let events = log["events"].as_array().unwrap();
     assert_eq!(events.len(), 2 + 16, "{log:#}");
@@ -446,6 +487,17 @@ fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
     let (code, report) = env.verify();
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["checked"]["events"], 18);
+}
+
+#[test]
+fn concurrent_writers_both_finish_and_the_chain_holds_every_event() {
+    let env = Env::with_case();
+    let shared = "The same e-mail, received by both witnesses.\n".repeat(30);
+    let folders = two_writer_folders(&env, &shared);
+    let reports = run_both_writers(&env, &folders);
+    check_shared_content(&reports, &shared);
+    check_every_file_listed(&env, &folders);
+    check_log_and_verify(&env);
 }
 
 #[test]

@@ -19,8 +19,55 @@ fn edit(line: &[u8], from: &str, to: &str) -> Vec<u8> {
     edited.into_bytes()
 }
 
-/// Every chain forgery of the fixture bag: removed, edited, reordered and inserted lines.
-fn forgeries(x: &Exported) -> Vec<Forgery> {
+/// The fixture bag's custody lines, and which of them the forgeries touch.
+struct Lines {
+    lines: Vec<Vec<u8>>,
+    n: usize,
+    notes: String,
+    ruling: String,
+    notes_ingest: usize,
+    extract: usize,
+    ruling_ingest: usize,
+    photo_ingest: usize,
+}
+
+impl Lines {
+    /// The finding id of line `i`'s event.
+    fn seq(&self, i: usize) -> String {
+        format!("event {}", parse_line(&self.lines[i])["seq"])
+    }
+
+    /// The lines without line `i`.
+    fn without(&self, i: usize) -> Vec<Vec<u8>> {
+        let mut l = self.lines.clone();
+        l.remove(i);
+        l
+    }
+
+    /// The lines with line `i` replaced.
+    fn with(&self, i: usize, line: Vec<u8>) -> Vec<Vec<u8>> {
+        let mut l = self.lines.clone();
+        l[i] = line;
+        l
+    }
+
+    /// The lines with lines `i` and `j` swapped.
+    fn swapped(&self, i: usize, j: usize) -> Vec<Vec<u8>> {
+        let mut l = self.lines.clone();
+        l.swap(i, j);
+        l
+    }
+}
+
+/// Findings as (kind, id) pairs.
+fn set(f: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    f.iter()
+        .map(|(k, i)| finding(k, i))
+        .collect::<BTreeSet<_>>()
+}
+
+/// The custody lines of the fixture bag, with the lines the forgeries touch located.
+fn forgery_lines(x: &Exported) -> Lines {
     let lines = custody_lines(&x.bag);
     let n = lines.len();
     let notes = x.id(EXTRACTED).to_owned();
@@ -36,27 +83,39 @@ fn forgeries(x: &Exported) -> Vec<Forgery> {
             && notes_ingest < extract
             && extract == n - 2
     );
-    let seq = |i: usize| format!("event {}", parse_line(&lines[i])["seq"]);
-    let set = |f: &[(&str, &str)]| {
-        f.iter()
-            .map(|(k, i)| finding(k, i))
-            .collect::<BTreeSet<_>>()
-    };
-    let without = |i: usize| {
-        let mut l = lines.clone();
-        l.remove(i);
-        l
-    };
-    let with = |i: usize, line: Vec<u8>| {
-        let mut l = lines.clone();
-        l[i] = line;
-        l
-    };
-    let swapped = |i: usize, j: usize| {
-        let mut l = lines.clone();
-        l.swap(i, j);
-        l
-    };
+    Lines {
+        lines,
+        n,
+        notes,
+        ruling,
+        notes_ingest,
+        extract,
+        ruling_ingest,
+        photo_ingest,
+    }
+}
+
+/// Every chain forgery of the fixture bag: removed, edited, reordered and inserted lines.
+fn forgeries(x: &Exported) -> Vec<Forgery> {
+    let l = forgery_lines(x);
+    let mut all = removals(&l);
+    all.extend(edits(&l));
+    all.extend(moves(&l));
+    all
+}
+
+/// Removed events: the extract, an ingest, the export (the last line).
+fn removals(l: &Lines) -> Vec<Forgery> {
+    let Lines {
+        n,
+        extract,
+        ruling_ingest,
+        ..
+    } = *l;
+    let notes = l.notes.clone();
+    let ruling = l.ruling.clone();
+    let seq = |i| l.seq(i);
+    let without = |i| l.without(i);
     vec![
         Forgery {
             what: "removed the extract event (between ingest and export)",
@@ -77,6 +136,22 @@ fn forgeries(x: &Exported) -> Vec<Forgery> {
                 ("metadata_mismatch", "data/evidence.json"),
             ]),
         },
+    ]
+}
+
+/// Edited events: the extract's reason, an ingest's source, the export's reason.
+fn edits(l: &Lines) -> Vec<Forgery> {
+    let Lines {
+        n,
+        extract,
+        ruling_ingest,
+        ..
+    } = *l;
+    let lines = &l.lines;
+    let notes = l.notes.clone();
+    let ruling = l.ruling.clone();
+    let with = |i, line| l.with(i, line);
+    vec![
         Forgery {
             what: "edited the extract event's reason",
             lines: with(
@@ -106,6 +181,24 @@ fn forgeries(x: &Exported) -> Vec<Forgery> {
             lines: with(n - 1, edit(&lines[n - 1], "order 17/2024", "order 18/2024")),
             expected: set(&[("head_mismatch", "bag-info.txt")]),
         },
+    ]
+}
+
+/// Reordered, moved and inserted events.
+fn moves(l: &Lines) -> Vec<Forgery> {
+    let Lines {
+        notes_ingest,
+        extract,
+        ruling_ingest,
+        photo_ingest,
+        ..
+    } = *l;
+    let lines = &l.lines;
+    let notes = l.notes.clone();
+    let ruling = l.ruling.clone();
+    let seq = |i| l.seq(i);
+    let swapped = |i, j| l.swapped(i, j);
+    vec![
         Forgery {
             what: "reordered an item's ingest and extract events",
             lines: swapped(notes_ingest, extract),

@@ -149,22 +149,20 @@ fn symlinks_in_a_bag_are_path_unsafe_and_not_followed() {
     );
 }
 
-#[test]
-fn hostile_bag_info_and_manifest_bytes_give_findings() {
-    let x = exported();
-    let template = x.env.path("template");
-    copy_tree(&x.bag, &template);
-    let fresh = |name: &str| {
-        let bag = x.env.path(name);
-        copy_tree(&template, &bag);
-        bag
-    };
-    // A hostile Payload-Oxum with the tag manifests made to agree, so bag-info is the only fault.
+/// A fresh copy of the template bag, named `name`.
+fn fresh_bag(x: &Exported, template: &Path, name: &str) -> PathBuf {
+    let bag = x.env.path(name);
+    copy_tree(template, &bag);
+    bag
+}
+
+/// A hostile Payload-Oxum with the tag manifests made to agree, so bag-info is the only fault.
+fn check_hostile_payload_oxums(x: &Exported, template: &Path) {
+    let fresh = |name: &str| fresh_bag(x, template, name);
     let set_oxum = |bag: &Path, oxum: &str| {
         set_payload_oxum(bag, oxum);
         reseal_tag_manifests(bag);
     };
-
     for (i, oxum) in [
         "99999999999999999.1",
         "184467440737095516160000.99999999999999999999",
@@ -183,8 +181,11 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
             "Payload-Oxum {oxum}"
         );
     }
+}
 
-    // Invalid UTF-8 in a manifest: it is unusable, so every payload file is unlisted in it.
+/// Invalid UTF-8 in a manifest: it is unusable, so every payload file is unlisted in it.
+fn check_invalid_utf8_manifest(x: &Exported, template: &Path) {
+    let fresh = |name: &str| fresh_bag(x, template, name);
     let bag = fresh("utf8-manifest");
     append(
         &bag.join("manifest-sha256.txt"),
@@ -209,8 +210,11 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
         &["bag_invalid", "file_unlisted"],
         "invalid UTF-8 manifest",
     );
+}
 
-    // Invalid UTF-8 in bag-info: no field of it can be trusted.
+/// Invalid UTF-8 in bag-info: no field of it can be trusted.
+fn check_invalid_utf8_bag_info(x: &Exported, template: &Path) {
+    let fresh = |name: &str| fresh_bag(x, template, name);
     let bag = fresh("utf8-info");
     append(&bag.join("bag-info.txt"), b"Contact-Name: \xff\xfe\n");
     reseal_tag_manifests(&bag);
@@ -226,8 +230,11 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
         &["bag_invalid", "head_mismatch", "metadata_mismatch"],
         "invalid UTF-8 bag-info",
     );
+}
 
-    // Garbage lines in bag-info and in a manifest.
+/// Garbage lines in bag-info and in a manifest.
+fn check_garbage_lines(x: &Exported, template: &Path) {
+    let fresh = |name: &str| fresh_bag(x, template, name);
     let bag = fresh("garbage-info");
     append(&bag.join("bag-info.txt"), b"no label on this line\n");
     reseal_tag_manifests(&bag);
@@ -244,8 +251,11 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
         found,
         BTreeSet::from([finding("bag_invalid", "manifest-sha512.txt")])
     );
+}
 
-    // A file whose name is not UTF-8, under data/.
+/// A file whose name is not UTF-8, under data/.
+fn check_non_utf8_name(x: &Exported, template: &Path) {
+    let fresh = |name: &str| fresh_bag(x, template, name);
     let bag = fresh("utf8-name");
     {
         use std::os::unix::ffi::OsStrExt;
@@ -262,26 +272,37 @@ fn hostile_bag_info_and_manifest_bytes_give_findings() {
 }
 
 #[test]
-fn malformed_json_in_evidence_and_custody_gives_findings() {
+fn hostile_bag_info_and_manifest_bytes_give_findings() {
     let x = exported();
     let template = x.env.path("template");
     copy_tree(&x.bag, &template);
-    let forged = |name: &str, file: &str, bytes: &[u8]| {
-        let bag = x.env.path(name);
-        copy_tree(&template, &bag);
-        std::fs::write(bag.join(file), bytes).unwrap();
-        reseal_bag(&bag);
-        bag
-    };
-    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    check_hostile_payload_oxums(&x, &template);
+    check_invalid_utf8_manifest(&x, &template);
+    check_invalid_utf8_bag_info(&x, &template);
+    check_garbage_lines(&x, &template);
+    check_non_utf8_name(&x, &template);
+}
 
+/// A copy of the template bag named `name` with `file` replaced by `bytes`, resealed.
+fn forged_bag(x: &Exported, template: &Path, name: &str, file: &str, bytes: &[u8]) -> PathBuf {
+    let bag = x.env.path(name);
+    copy_tree(template, &bag);
+    std::fs::write(bag.join(file), bytes).unwrap();
+    reseal_bag(&bag);
+    bag
+}
+
+/// evidence.json that is not the document: truncated, empty, not UTF-8, the wrong shape,
+/// deeply nested.
+fn check_malformed_evidence_documents(x: &Exported, template: &Path, deep: &str) {
+    let forged = |name: &str, file: &str, bytes: &[u8]| forged_bag(x, template, name, file, bytes);
     for (i, evidence) in [
         b"{\"items\": [".to_vec(),
         b"".to_vec(),
         b"\xff\xfe{}".to_vec(),
         b"[]".to_vec(),
         b"{\"items\": 5}".to_vec(),
-        deep.clone().into_bytes(),
+        deep.to_owned().into_bytes(),
         format!("{{\"items\": {deep}}}").into_bytes(),
     ]
     .iter()
@@ -294,8 +315,11 @@ fn malformed_json_in_evidence_and_custody_gives_findings() {
         // With no item to account for them, the payload files are unclaimed.
         only_kinds(&found, &["metadata_mismatch", "file_unlisted"], &what);
     }
+}
 
-    // Items of the wrong shape, and one whose file points out of the bag.
+/// Items of the wrong shape, and one whose file points out of the bag.
+fn check_evidence_items_of_wrong_shape(x: &Exported, template: &Path) {
+    let forged = |name: &str, file: &str, bytes: &[u8]| forged_bag(x, template, name, file, bytes);
     let ruling = x.id("documents/court-ruling.pdf").to_owned();
     let evidence: Value =
         serde_json::from_slice(&std::fs::read(template.join("data/evidence.json")).unwrap())
@@ -338,10 +362,14 @@ fn malformed_json_in_evidence_and_custody_gives_findings() {
         &["metadata_mismatch", "file_missing", "file_unlisted"],
         "evidence.json shapes",
     );
+}
 
-    // custody.jsonl: a line that is not JSON, is JSON but not an event, invalid UTF-8, NULs,
-    // no final newline, empty, deeply nested.
-    let lines = custody_lines(&template);
+/// custody.jsonl: a line that is not JSON, is JSON but not an event, invalid UTF-8, NULs,
+/// a huge seq, deeply nested.
+fn check_malformed_custody_lines(x: &Exported, template: &Path, deep: &str) {
+    let forged = |name: &str, file: &str, bytes: &[u8]| forged_bag(x, template, name, file, bytes);
+    let ruling = x.id("documents/court-ruling.pdf").to_owned();
+    let lines = custody_lines(template);
     let ruling_line = x.line_of(&lines, "ingest", "documents/court-ruling.pdf");
     let replaced = |line: &[u8]| {
         let mut l = lines.clone();
@@ -374,6 +402,11 @@ fn malformed_json_in_evidence_and_custody_gives_findings() {
             "{what}: independent checks must fail"
         );
     }
+}
+
+/// custody.jsonl as a whole: no final newline, empty, one newline, only garbage.
+fn check_malformed_custody_files(x: &Exported, template: &Path) {
+    let forged = |name: &str, file: &str, bytes: &[u8]| forged_bag(x, template, name, file, bytes);
     let whole = std::fs::read(template.join("data/custody.jsonl")).unwrap();
     for (i, (what, bytes)) in [
         ("no final newline", whole[..whole.len() - 1].to_vec()),
@@ -392,6 +425,20 @@ fn malformed_json_in_evidence_and_custody_gives_findings() {
             "{what}: {found:#?}"
         );
     }
+}
+
+#[test]
+fn malformed_json_in_evidence_and_custody_gives_findings() {
+    let x = exported();
+    let template = x.env.path("template");
+    copy_tree(&x.bag, &template);
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    check_malformed_evidence_documents(&x, &template, &deep);
+    check_evidence_items_of_wrong_shape(&x, &template);
+    // custody.jsonl: a line that is not JSON, is JSON but not an event, invalid UTF-8, NULs,
+    // no final newline, empty, deeply nested.
+    check_malformed_custody_lines(&x, &template, &deep);
+    check_malformed_custody_files(&x, &template);
 }
 
 #[test]

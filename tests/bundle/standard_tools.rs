@@ -7,13 +7,9 @@ use super::*;
 // ---------------------------------------------------------------------------------------------
 // 1. The exported bag, checked with the recipient's tools and against the sources.
 
-#[test]
-fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
-    require_tools();
-    let x = exported();
+/// The export's own report; returns the tag manifest's bytes.
+fn check_report(x: &Exported) -> Vec<u8> {
     let bag = &x.bag;
-
-    // The export's own report.
     assert_eq!(x.report["items"], 10, "{}", x.report);
     assert_eq!(x.report["bundle"], arg(bag), "{}", x.report);
     let tagmanifest = std::fs::read(bag.join("tagmanifest-sha256.txt")).unwrap();
@@ -24,7 +20,12 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         x.report
     );
 
-    // Exactly the documented layout, nothing else.
+    tagmanifest
+}
+
+/// Exactly the documented layout, nothing else; returns the bag's files.
+fn check_layout(x: &Exported) -> BTreeSet<String> {
+    let bag = &x.bag;
     let mut expected: BTreeSet<String> = TAG_FILES.iter().map(|s| s.to_string()).collect();
     for f in [
         "data/README-VERIFY.txt",
@@ -58,7 +59,12 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         "a temp dir was left beside the bundle: {parent:?}"
     );
 
-    // Every original file, byte for byte.
+    expected
+}
+
+/// Every original file, byte for byte; returns the payload files and their bytes.
+fn check_originals(x: &Exported, expected: &BTreeSet<String>) -> (BTreeSet<String>, u64) {
+    let bag = &x.bag;
     for fixture in x.ids.keys() {
         let original = std::fs::read(fixtures().join(fixture)).unwrap();
         let exported = std::fs::read(bag.join(x.payload_rel(fixture))).unwrap();
@@ -82,7 +88,12 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         "export's bytes are the payload's"
     );
 
-    // The recipient's tools.
+    (payload, payload_bytes)
+}
+
+/// The recipient's tools: bagit-python, sha256sum, sha512sum and b3sum.
+fn check_recipient_tools(bag: &Path, payload: &BTreeSet<String>) {
+    let payload = payload.clone();
     let (valid, log) = bagit_validate(bag);
     assert!(valid, "bagit-python rejects the bag:\n{log}");
     assert!(
@@ -114,8 +125,11 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         checksum_ok(bag, "sha512sum", "tagmanifest-sha512.txt"),
         tags
     );
+}
 
-    // custodia's own check, with no archive.
+/// custodia's own check, with no archive; returns the custody lines.
+fn check_verify_bundle(x: &Exported, payload_bytes: u64) -> Vec<Vec<u8>> {
+    let bag = &x.bag;
     let (code, report, stderr) = verify_bundle(bag);
     assert_eq!(
         code, 0,
@@ -128,7 +142,16 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
     let lines = custody_lines(bag);
     assert_eq!(report["checked"]["events"], lines.len(), "{report}");
 
-    // bag-info.txt.
+    lines
+}
+
+/// bag-info.txt; returns its fields.
+fn check_bag_info(
+    bag: &Path,
+    payload: &BTreeSet<String>,
+    payload_bytes: u64,
+    lines: &[Vec<u8>],
+) -> BTreeMap<String, String> {
     let info = bag_info(bag);
     assert_eq!(
         info["Payload-Oxum"],
@@ -153,7 +176,69 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         "the head is the SHA-256 of the last custody line"
     );
 
-    // data/evidence.json: every item, with hashes computed here and the known-answer vectors.
+    info
+}
+
+/// One item of data/evidence.json against its fixture and known-answer vector.
+fn check_evidence_item(
+    x: &Exported,
+    items: &[Value],
+    vectors: &[crate::util::FixtureVector],
+    (fixture, id): (&String, &String),
+    message: &String,
+    attachments: &BTreeSet<String>,
+) {
+    let item = items
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not in evidence.json"));
+    let bytes = std::fs::read(fixtures().join(fixture)).unwrap();
+    let name = Path::new(fixture).file_name().unwrap().to_str().unwrap();
+    let vector = vectors
+        .iter()
+        .find(|v| v.path == *fixture)
+        .unwrap_or_else(|| panic!("no vector for {fixture}"));
+    assert_eq!(item["blake3"], blake3_hex(&bytes), "{id}");
+    assert_eq!(item["blake3"], vector.blake3.as_str(), "{id}");
+    assert_eq!(item["sha256"], sha256_hex(&bytes), "{id}");
+    assert_eq!(item["sha256"], vector.sha256.as_str(), "{id}");
+    assert_eq!(item["sha512"], sha512_hex(&bytes), "{id}");
+    assert_eq!(item["size"], bytes.len(), "{id}");
+    assert_eq!(item["size"], vector.size, "{id}");
+    assert_eq!(item["name"], name, "{id}");
+    assert_eq!(item["name_hex"], hex::encode(name), "{id}");
+    assert_eq!(item["file"], x.payload_rel(fixture), "{id}");
+    assert_eq!(item["cases"], serde_json::json!([CASE]), "{id}");
+    let is_attachment = attachments.contains(id);
+    assert_eq!(
+        item["parent"],
+        if is_attachment {
+            Value::String(message.clone())
+        } else {
+            Value::Null
+        },
+        "{id}"
+    );
+    let children: BTreeSet<String> = item["attachments"]
+        .as_array()
+        .expect("attachments")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        children,
+        if id == message {
+            attachments.clone()
+        } else {
+            BTreeSet::new()
+        },
+        "{id}"
+    );
+}
+
+/// data/evidence.json: every item, with hashes computed here and the known-answer vectors.
+fn check_evidence_json(x: &Exported) {
+    let bag = &x.bag;
     let vectors = fixture_vectors();
     let evidence: Value =
         serde_json::from_slice(&std::fs::read(bag.join("data/evidence.json")).unwrap()).unwrap();
@@ -168,53 +253,12 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         .collect();
     assert_eq!(attachments.len(), 2);
     for (fixture, id) in &x.ids {
-        let item = items
-            .iter()
-            .find(|i| i["id"] == id.as_str())
-            .unwrap_or_else(|| panic!("{id} not in evidence.json"));
-        let bytes = std::fs::read(fixtures().join(fixture)).unwrap();
-        let name = Path::new(fixture).file_name().unwrap().to_str().unwrap();
-        let vector = vectors
-            .iter()
-            .find(|v| v.path == *fixture)
-            .unwrap_or_else(|| panic!("no vector for {fixture}"));
-        assert_eq!(item["blake3"], blake3_hex(&bytes), "{id}");
-        assert_eq!(item["blake3"], vector.blake3.as_str(), "{id}");
-        assert_eq!(item["sha256"], sha256_hex(&bytes), "{id}");
-        assert_eq!(item["sha256"], vector.sha256.as_str(), "{id}");
-        assert_eq!(item["sha512"], sha512_hex(&bytes), "{id}");
-        assert_eq!(item["size"], bytes.len(), "{id}");
-        assert_eq!(item["size"], vector.size, "{id}");
-        assert_eq!(item["name"], name, "{id}");
-        assert_eq!(item["name_hex"], hex::encode(name), "{id}");
-        assert_eq!(item["file"], x.payload_rel(fixture), "{id}");
-        assert_eq!(item["cases"], serde_json::json!([CASE]), "{id}");
-        let is_attachment = attachments.contains(id);
-        assert_eq!(
-            item["parent"],
-            if is_attachment {
-                Value::String(message.clone())
-            } else {
-                Value::Null
-            },
-            "{id}"
-        );
-        let children: BTreeSet<String> = item["attachments"]
-            .as_array()
-            .expect("attachments")
-            .iter()
-            .map(|a| a.as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(
-            children,
-            if *id == message {
-                attachments.clone()
-            } else {
-                BTreeSet::new()
-            },
-            "{id}"
-        );
+        check_evidence_item(x, items, &vectors, (fixture, id), &message, &attachments);
     }
+}
+
+/// data/case.json names the case; README-VERIFY.txt gives the recipient's commands.
+fn check_case_and_readme(bag: &Path) {
     let case: Value =
         serde_json::from_slice(&std::fs::read(bag.join("data/case.json")).unwrap()).unwrap();
     assert_eq!(case["id"], CASE);
@@ -230,8 +274,16 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
             "README-VERIFY.txt does not give `{command}`"
         );
     }
+}
 
-    // data/custody.jsonl: exactly the archive's events that name an exported item, then the export.
+/// data/custody.jsonl: exactly the archive's events that name an exported item, then the
+/// export; the seal follows.
+fn check_custody_and_seal(
+    x: &Exported,
+    lines: &[Vec<u8>],
+    info: &BTreeMap<String, String>,
+    tagmanifest: &[u8],
+) {
     let log = x.env.json(&["log"]);
     let events = log["events"].as_array().expect("log events");
     let exported_ids: BTreeSet<String> = x.ids.values().cloned().collect();
@@ -276,7 +328,7 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
     assert_eq!(seal["seq"], export["seq"].as_u64().unwrap() + 1);
     assert_eq!(
         seal["details"]["tagmanifest_sha256"],
-        sha256_hex(&tagmanifest),
+        sha256_hex(tagmanifest),
         "{seal}"
     );
     assert_eq!(
@@ -285,6 +337,22 @@ fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
         "the seal chains to the bundle's last line"
     );
     assert_eq!(events.len(), export_at + 2, "nothing after the seal");
+}
+
+#[test]
+fn exported_case_passes_bagit_python_coreutils_b3sum_and_verify_bundle() {
+    require_tools();
+    let x = exported();
+    let bag = &x.bag;
+    let tagmanifest = check_report(&x);
+    let expected = check_layout(&x);
+    let (payload, payload_bytes) = check_originals(&x, &expected);
+    check_recipient_tools(bag, &payload);
+    let lines = check_verify_bundle(&x, payload_bytes);
+    let info = check_bag_info(bag, &payload, payload_bytes, &lines);
+    check_evidence_json(&x);
+    check_case_and_readme(bag);
+    check_custody_and_seal(&x, &lines, &info, &tagmanifest);
 
     // The independent checkers agree with verify --bundle.
     let (rust, python_ok, said) = independent_checks(bag);

@@ -1,15 +1,18 @@
 //! The whole flow on the fixture case as a user runs it: ingest, list, show, log, extract,
 //! the custody log a stranger can check, and `demo`.
 
+use std::path::Path;
+
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
 // 1. The whole flow
 
-#[test]
-fn whole_flow_on_the_fixture_case() {
-    let env = Env::new();
-    let fx = util::fixtures();
+/// The fixture case's known-answer vectors, keyed by path.
+type Vectors = BTreeMap<String, util::FixtureVector>;
+
+/// The committed vectors still describe the files on disk (hashed here, independently).
+fn checked_vectors(fx: &Path) -> Vectors {
     let vectors: BTreeMap<String, util::FixtureVector> = fixture_vectors()
         .into_iter()
         .map(|v| (v.path.clone(), v))
@@ -23,6 +26,11 @@ fn whole_flow_on_the_fixture_case() {
         assert_eq!(blake3_hex(&bytes), v.blake3, "{}", v.path);
     }
 
+    vectors
+}
+
+/// init, then the fixture case created.
+fn init_and_create_case(env: &Env) {
     let init = env.json(&["init"]);
     assert_eq!(init["format"], 2);
     assert!(!json_str(&init["archive_id"]).is_empty());
@@ -41,8 +49,39 @@ fn whole_flow_on_the_fixture_case() {
     assert_eq!(case["title"], "Detentions after the March 2024 protest");
     assert_eq!(case["description"], "Synthetic fixture case");
     assert_eq!(case["actor"], "tester");
+}
 
-    // Ingest the top-level material with its context.
+/// An ingest report names `expected` new items, each as its vector; records their ids.
+fn check_ingest_report(
+    ids: &mut BTreeMap<String, String>,
+    report: &Value,
+    expected: usize,
+    vectors: &Vectors,
+) {
+    assert_eq!(json_items(report).len(), expected, "{report}");
+    for item in json_items(report) {
+        let rel = fixture_rel(json_str(&item["path"]));
+        let v = &vectors[&rel];
+        assert_eq!(item["blake3"], v.blake3.as_str(), "{rel}");
+        assert_eq!(item["sha256"], v.sha256.as_str(), "{rel}");
+        assert_eq!(item["size"], v.size, "{rel}");
+        assert_eq!(item["status"], "new", "{rel}");
+        assert!(json_str(&item["id"]).starts_with("EV-"), "{item}");
+        assert!(ids.insert(rel, json_str(&item["id"]).to_owned()).is_none());
+    }
+}
+
+/// The fixture case ingested: top-level material, then the e-mail's attachments.
+struct Ingested {
+    /// Fixture path -> evidence id.
+    ids: BTreeMap<String, String>,
+    eml: String,
+    all_ids: BTreeSet<String>,
+    children: BTreeSet<String>,
+}
+
+/// Ingest the top-level material with its context, then the e-mail's attachments.
+fn ingest_fixture(env: &Env, fx: &Path, vectors: &Vectors) -> Ingested {
     let top: Vec<PathBuf> = FIXTURE_TOP_LEVEL.iter().map(|p| fx.join(p)).collect();
     let mut args = vec![
         "ingest",
@@ -63,20 +102,7 @@ fn whole_flow_on_the_fixture_case() {
     let report = env.json(&args);
     assert_eq!(report["skipped"], serde_json::json!([]));
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
-    let check_report = |ids: &mut BTreeMap<String, String>, report: &Value, expected: usize| {
-        assert_eq!(json_items(report).len(), expected, "{report}");
-        for item in json_items(report) {
-            let rel = fixture_rel(json_str(&item["path"]));
-            let v = &vectors[&rel];
-            assert_eq!(item["blake3"], v.blake3.as_str(), "{rel}");
-            assert_eq!(item["sha256"], v.sha256.as_str(), "{rel}");
-            assert_eq!(item["size"], v.size, "{rel}");
-            assert_eq!(item["status"], "new", "{rel}");
-            assert!(json_str(&item["id"]).starts_with("EV-"), "{item}");
-            assert!(ids.insert(rel, json_str(&item["id"]).to_owned()).is_none());
-        }
-    };
-    check_report(&mut ids, &report, 8);
+    check_ingest_report(&mut ids, &report, 8, vectors);
 
     // The e-mail's attachments, as its children.
     let eml = ids["email/message.eml"].clone();
@@ -91,7 +117,7 @@ fn whole_flow_on_the_fixture_case() {
         "attachment",
         arg(&attachments),
     ]);
-    check_report(&mut ids, &report, 2);
+    check_ingest_report(&mut ids, &report, 2, vectors);
     let all_ids: BTreeSet<String> = ids.values().cloned().collect();
     assert_eq!(all_ids.len(), 10, "every file got its own id");
     let children: BTreeSet<String> = ids
@@ -100,7 +126,18 @@ fn whole_flow_on_the_fixture_case() {
         .map(|(_, id)| id.clone())
         .collect();
 
-    // list --case: every item with its hashes, name, case and parent.
+    Ingested {
+        ids,
+        eml,
+        all_ids,
+        children,
+    }
+}
+
+/// list --case: every item with its hashes, name, case and parent; list --tag.
+fn check_list(env: &Env, vectors: &Vectors, x: &Ingested) {
+    let (ids, eml) = (&x.ids, x.eml.clone());
+    let (all_ids, children) = (x.all_ids.clone(), x.children.clone());
     let listed = env.json(&["list", "--case", CASE]);
     assert_eq!(item_ids(&listed), all_ids);
     for item in json_items(&listed) {
@@ -128,8 +165,11 @@ fn whole_flow_on_the_fixture_case() {
     assert_eq!(json_items(&env.json(&["list", "--tag", "intake"])).len(), 8);
     assert!(json_items(&env.json(&["list", "--tag", "no-such-tag"])).is_empty());
     assert_eq!(item_ids(&env.json(&["list"])), all_ids);
+}
 
-    // show: the fields of docs/CLI.md, both hashes, attachments and custody.
+/// show: the fields of docs/CLI.md, both hashes, attachments and custody.
+fn check_show(env: &Env, vectors: &Vectors, x: &Ingested) {
+    let (eml, children) = (x.eml.clone(), x.children.clone());
     let shown = env.json(&["show", &eml]);
     let v = &vectors["email/message.eml"];
     assert_eq!(shown["id"], eml.as_str());
@@ -170,7 +210,11 @@ fn whole_flow_on_the_fixture_case() {
     assert_eq!(ev["details"]["blake3"], v.blake3.as_str());
     assert_eq!(ev["details"]["sha256"], v.sha256.as_str());
     assert_eq!(ev["details"]["source"], FIXTURE_SOURCE);
+}
 
+/// show on an attachment names its parent.
+fn check_show_child(env: &Env, vectors: &Vectors, x: &Ingested) {
+    let (ids, eml) = (&x.ids, x.eml.clone());
     let child = ids["email/attachments/scan.png"].clone();
     let shown_child = env.json(&["show", &child]);
     assert_eq!(shown_child["parent"], eml.as_str());
@@ -182,8 +226,11 @@ fn whole_flow_on_the_fixture_case() {
     );
     // Human show names the parent too.
     assert!(env.ok(&["show", &child]).contains(&eml));
+}
 
-    // case list / case show
+/// case list / case show
+fn check_cases(env: &Env, x: &Ingested) {
+    let all_ids = x.all_ids.clone();
     let cases = env.json(&["case", "list"]);
     let listed_cases = cases["cases"].as_array().unwrap();
     assert_eq!(listed_cases.len(), 1);
@@ -196,8 +243,11 @@ fn whole_flow_on_the_fixture_case() {
     assert_eq!(case_shown["case"]["id"], CASE);
     assert_eq!(item_ids(&case_shown), all_ids);
     assert!(env.ok(&["case", "list"]).contains(CASE));
+}
 
-    // A second case, and one item linked into it.
+/// A second case, and one item linked into it; returns the linked item.
+fn link_into_second_case(env: &Env, x: &Ingested) -> String {
+    let (ids, all_ids) = (&x.ids, x.all_ids.clone());
     env.json(&["case", "create", SECOND, "--title", "Related trial"]);
     let en = ids["testimonies/witness-statement-en.txt"].clone();
     let linked = env.json(&[
@@ -228,7 +278,11 @@ fn whole_flow_on_the_fixture_case() {
         "the first case keeps all"
     );
 
-    // log, oldest first, whole and filtered.
+    en
+}
+
+/// log, oldest first, whole and filtered; returns the whole log.
+fn check_log(env: &Env, en: &str) -> Value {
     let log = env.json(&["log"])["events"].clone();
     assert_oldest_first(&log);
     assert_eq!(log[0]["action"], "init");
@@ -244,17 +298,13 @@ fn whole_flow_on_the_fixture_case() {
         Some("link"),
         "{log_actions:?}"
     );
-    let by_item = env.json(&["log", "--evidence", &en])["events"].clone();
+    let by_item = env.json(&["log", "--evidence", en])["events"].clone();
     assert_oldest_first(&by_item);
     assert_eq!(event_actions(&by_item), vec!["ingest", "link"]);
     assert_eq!(by_item[1]["reason"], "same witness testifies");
     for e in by_item.as_array().unwrap() {
         assert!(
-            e["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|i| i["id"] == en.as_str()),
+            e["items"].as_array().unwrap().iter().any(|i| i["id"] == en),
             "{e}"
         );
     }
@@ -271,7 +321,11 @@ fn whole_flow_on_the_fixture_case() {
     assert!(!first_actions.contains(&"init".to_owned()));
     assert_eq!(first_actions.iter().filter(|a| *a == "ingest").count(), 10);
 
-    // verify: clean, and it checked exactly what was ingested.
+    log
+}
+
+/// verify: clean, and it checked exactly what was ingested.
+fn check_verify(env: &Env, vectors: &Vectors, log: &Value) {
     let (code, report) = env.verify();
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["ok"], true);
@@ -288,6 +342,22 @@ fn whole_flow_on_the_fixture_case() {
         log.as_array().unwrap().len() + 1
     );
     assert_eq!(event_actions(&after).last().unwrap(), "verify");
+}
+
+#[test]
+fn whole_flow_on_the_fixture_case() {
+    let env = Env::new();
+    let fx = util::fixtures();
+    let vectors = checked_vectors(&fx);
+    init_and_create_case(&env);
+    let x = ingest_fixture(&env, &fx, &vectors);
+    check_list(&env, &vectors, &x);
+    check_show(&env, &vectors, &x);
+    check_show_child(&env, &vectors, &x);
+    check_cases(&env, &x);
+    let en = link_into_second_case(&env, &x);
+    let log = check_log(&env, &en);
+    check_verify(&env, &vectors, &log);
 }
 
 /// Each event's `prev` is the SHA-256 of the previous event's exact (canonical JSON) bytes.

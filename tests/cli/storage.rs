@@ -6,17 +6,9 @@ use super::*;
 // ---------------------------------------------------------------------------------------------
 // 3. Dedup
 
-#[test]
-fn same_bytes_are_stored_once_across_names_and_cases() {
-    let env = Env::with_case();
-    env.ok(&["case", "create", SECOND, "--title", "Second"]);
-    let x = util::noise(7, 50_000);
-    let y = b"a different statement\n".to_vec();
-    write(&env.path("src/a.txt"), &x);
-    write(&env.path("src/b.txt"), &x);
-    write(&env.path("src/c.txt"), &y);
-    write(&env.path("other/copy-of-a.bin"), &x);
-
+/// The first ingest: a.txt and b.txt hold the same bytes, c.txt others; returns the ids of
+/// x and y.
+fn ingest_first(env: &Env, x: &[u8]) -> (String, String) {
     let first = env.json(&[
         "ingest",
         "--case",
@@ -43,13 +35,18 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
         b["id"], a["id"],
         "same content in the same case: the existing id"
     );
-    assert_eq!(a["blake3"], blake3_hex(&x).as_str());
-    assert_eq!(b["sha256"], sha256_hex(&x).as_str());
+    assert_eq!(a["blake3"], blake3_hex(x).as_str());
+    assert_eq!(b["sha256"], sha256_hex(x).as_str());
     let id_x = json_str(&a["id"]).to_owned();
     let id_y = json_str(&c["id"]).to_owned();
     assert_ne!(id_x, id_y);
 
-    // The same bytes into another case: a new item of its own, the bytes not stored again.
+    (id_x, id_y)
+}
+
+/// The same bytes into another case: a new item of its own, the bytes not stored again;
+/// returns its id.
+fn ingest_into_second_case(env: &Env, x: &[u8], id_x: &str) -> String {
     let second = env.json(&[
         "ingest",
         "--case",
@@ -60,7 +57,7 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
     ]);
     let copy = &json_items(&second)[0];
     assert_eq!(copy["status"], "duplicate");
-    assert_eq!(copy["blake3"], blake3_hex(&x).as_str());
+    assert_eq!(copy["blake3"], blake3_hex(x).as_str());
     let id_copy = json_str(&copy["id"]).to_owned();
     assert_ne!(id_copy, id_x, "another case gets its own item");
     let shown_copy = env.json(&["show", &id_copy]);
@@ -68,25 +65,25 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
     assert_eq!(shown_copy["name"], "copy-of-a.bin");
     assert_eq!(json_strings(&shown_copy["cases"]), vec![SECOND]);
 
-    let (code, report) = env.verify();
-    assert_eq!(code, 0, "{report}");
-    assert_eq!(report["checked"]["items"], 3);
-    assert_eq!(report["checked"]["contents"], 2, "x stored once");
-    assert_eq!(report["checked"]["bytes"], (x.len() + y.len()) as u64);
+    id_copy
+}
 
-    // The second name in the same case is an acquisition on the first item's record.
-    let shown = env.json(&["show", &id_x]);
+/// The second name in the same case is an acquisition on the first item's record.
+fn check_acquisition(env: &Env, x: &[u8], id_x: &str) {
+    let shown = env.json(&["show", id_x]);
     assert_eq!(shown["name"], "a.txt");
     assert_eq!(event_actions(&shown["custody"]), vec!["ingest", "acquire"]);
     let acq = &shown["custody"][1];
     assert_eq!(acq["details"]["name"], "b.txt");
     assert!(json_str(&acq["details"]["path"]).ends_with("src/b.txt"));
     assert_eq!(acq["details"]["source"], "first source");
-    assert_eq!(acq["details"]["blake3"], blake3_hex(&x).as_str());
+    assert_eq!(acq["details"]["blake3"], blake3_hex(x).as_str());
     assert_eq!(acq["actor"], "tester");
+}
 
-    // Same content again into the same case, from another source, under another name.
-    write(&env.path("later/renamed.dat"), &x);
+/// Same content again into the same case, from another source, under another name.
+fn ingest_again_under_another_name(env: &Env, x: &[u8], id_x: &str) {
+    write(&env.path("later/renamed.dat"), x);
     let again = env.json(&[
         "ingest",
         "--case",
@@ -98,8 +95,8 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
         arg(&env.path("later/renamed.dat")),
     ]);
     assert_eq!(json_items(&again)[0]["status"], "duplicate");
-    assert_eq!(json_items(&again)[0]["id"], id_x.as_str());
-    let shown = env.json(&["show", &id_x]);
+    assert_eq!(json_items(&again)[0]["id"], id_x);
+    let shown = env.json(&["show", id_x]);
     assert_eq!(
         event_actions(&shown["custody"]),
         vec!["ingest", "acquire", "acquire"]
@@ -112,6 +109,29 @@ fn same_bytes_are_stored_once_across_names_and_cases() {
     // The item keeps its first context; the second source lives in its history.
     assert_eq!(shown["source"], "first source");
     assert_eq!(shown["name"], "a.txt");
+}
+
+#[test]
+fn same_bytes_are_stored_once_across_names_and_cases() {
+    let env = Env::with_case();
+    env.ok(&["case", "create", SECOND, "--title", "Second"]);
+    let x = util::noise(7, 50_000);
+    let y = b"a different statement\n".to_vec();
+    write(&env.path("src/a.txt"), &x);
+    write(&env.path("src/b.txt"), &x);
+    write(&env.path("src/c.txt"), &y);
+    write(&env.path("other/copy-of-a.bin"), &x);
+    let (id_x, id_y) = ingest_first(&env, &x);
+    let id_copy = ingest_into_second_case(&env, &x, &id_x);
+
+    let (code, report) = env.verify();
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["checked"]["items"], 3);
+    assert_eq!(report["checked"]["contents"], 2, "x stored once");
+    assert_eq!(report["checked"]["bytes"], (x.len() + y.len()) as u64);
+
+    check_acquisition(&env, &x, &id_x);
+    ingest_again_under_another_name(&env, &x, &id_x);
 
     assert_eq!(
         item_ids(&env.json(&["list", "--case", CASE])),
@@ -179,6 +199,70 @@ fn multi_chunk_and_empty_files_round_trip() {
 // ---------------------------------------------------------------------------------------------
 // 5. Lookup by hash prefix
 
+/// show, extract, link, log by an 8-character prefix (and by longer ones, in any case).
+fn check_prefix_of_one_item(env: &Env, y: &[u8], hy: &str, id_y: &str) {
+    let upper = hy[..12].to_ascii_uppercase();
+    for prefix in [&hy[..8], &hy[..20], hy, upper.as_str()] {
+        assert_eq!(env.json(&["show", prefix])["id"], id_y, "{prefix}");
+    }
+    let out = env.path("y.out");
+    let done = env.json(&["extract", &hy[..8], "--out", arg(&out)]);
+    assert_eq!(done["id"], id_y);
+    assert_eq!(fs::read(&out).unwrap(), y);
+    let linked = env.json(&["link", &hy[..8], "--case", SECOND]);
+    assert_eq!(linked["id"], id_y);
+    assert_eq!(
+        json_strings(&env.json(&["show", id_y])["cases"]),
+        vec![CASE, SECOND]
+    );
+    assert_eq!(
+        event_actions(&env.json(&["log", "--evidence", &hy[..8]])["events"]),
+        vec!["ingest", "extract", "link"]
+    );
+}
+
+/// The same content as two items: `show` lists both (issue 12, tests/users/sha256.rs);
+/// a command that needs one item refuses, and the message names both.
+fn check_prefix_of_two_items(env: &Env, hx: &str, id_x1: &str, id_x2: &str) {
+    for cmd in [
+        vec!["link", &hx[..10], "--case", SECOND],
+        vec!["log", "--evidence", &hx[..8]],
+    ] {
+        let stderr = env.refused(&cmd, 1);
+        assert_one_sentence(&stderr);
+        assert!(
+            stderr.contains(id_x1) && stderr.contains(id_x2),
+            "{cmd:?}: both ids named:\n{stderr}"
+        );
+    }
+    let amb_out = env.path("ambiguous.out");
+    let stderr = env.refused(&["extract", &hx[..8], "--out", arg(&amb_out)], 1);
+    assert!(stderr.contains(id_x1) && stderr.contains(id_x2), "{stderr}");
+    assert!(
+        !amb_out.exists(),
+        "nothing extracted on an ambiguous prefix"
+    );
+    let out = env.run(&["--json", "link", &hx[..8], "--case", SECOND]);
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["kind"], "ambiguous_item");
+}
+
+/// Too short, not hex, or matching nothing.
+fn check_bad_prefixes(env: &Env, hx: &str, hy: &str) {
+    let stderr = env.refused(&["show", &hy[..7]], 2);
+    assert!(
+        stderr.contains('8'),
+        "says how long a prefix must be:\n{stderr}"
+    );
+    env.refused(&["show", "zzzzzzzz"], 2);
+    let unmatched = (0..16u8)
+        .map(|d| format!("{d:x}").repeat(8))
+        .find(|p| !hx.starts_with(p.as_str()) && !hy.starts_with(p.as_str()))
+        .unwrap();
+    let stderr = env.refused(&["show", &unmatched], 1);
+    assert_one_sentence(&stderr);
+}
+
 #[test]
 fn items_are_found_by_blake3_prefix() {
     let env = Env::with_case();
@@ -202,64 +286,7 @@ fn items_are_found_by_blake3_prefix() {
     let hy = blake3_hex(&y);
     let hx = blake3_hex(&x);
 
-    // show, extract, link, log by an 8-character prefix (and by longer ones, in any case).
-    let upper = hy[..12].to_ascii_uppercase();
-    for prefix in [&hy[..8], &hy[..20], &hy[..], upper.as_str()] {
-        assert_eq!(env.json(&["show", prefix])["id"], id_y.as_str(), "{prefix}");
-    }
-    let out = env.path("y.out");
-    let done = env.json(&["extract", &hy[..8], "--out", arg(&out)]);
-    assert_eq!(done["id"], id_y.as_str());
-    assert_eq!(fs::read(&out).unwrap(), y);
-    let linked = env.json(&["link", &hy[..8], "--case", SECOND]);
-    assert_eq!(linked["id"], id_y.as_str());
-    assert_eq!(
-        json_strings(&env.json(&["show", &id_y])["cases"]),
-        vec![CASE, SECOND]
-    );
-    assert_eq!(
-        event_actions(&env.json(&["log", "--evidence", &hy[..8]])["events"]),
-        vec!["ingest", "extract", "link"]
-    );
-
-    // The same content as two items: `show` lists both (issue 12, tests/users/sha256.rs);
-    // a command that needs one item refuses, and the message names both.
-    for cmd in [
-        vec!["link", &hx[..10], "--case", SECOND],
-        vec!["log", "--evidence", &hx[..8]],
-    ] {
-        let stderr = env.refused(&cmd, 1);
-        assert_one_sentence(&stderr);
-        assert!(
-            stderr.contains(&id_x1) && stderr.contains(&id_x2),
-            "{cmd:?}: both ids named:\n{stderr}"
-        );
-    }
-    let amb_out = env.path("ambiguous.out");
-    let stderr = env.refused(&["extract", &hx[..8], "--out", arg(&amb_out)], 1);
-    assert!(
-        stderr.contains(&id_x1) && stderr.contains(&id_x2),
-        "{stderr}"
-    );
-    assert!(
-        !amb_out.exists(),
-        "nothing extracted on an ambiguous prefix"
-    );
-    let out = env.run(&["--json", "link", &hx[..8], "--case", SECOND]);
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(err["error"]["kind"], "ambiguous_item");
-
-    // Too short, not hex, or matching nothing.
-    let stderr = env.refused(&["show", &hy[..7]], 2);
-    assert!(
-        stderr.contains('8'),
-        "says how long a prefix must be:\n{stderr}"
-    );
-    env.refused(&["show", "zzzzzzzz"], 2);
-    let unmatched = (0..16u8)
-        .map(|d| format!("{d:x}").repeat(8))
-        .find(|p| !hx.starts_with(p.as_str()) && !hy.starts_with(p.as_str()))
-        .unwrap();
-    let stderr = env.refused(&["show", &unmatched], 1);
-    assert_one_sentence(&stderr);
+    check_prefix_of_one_item(&env, &y, &hy, &id_y);
+    check_prefix_of_two_items(&env, &hx, &id_x1, &id_x2);
+    check_bad_prefixes(&env, &hx, &hy);
 }

@@ -93,7 +93,29 @@ fn check_commit<'a>(t: &'a Trace, p: &Paths, window_start: usize, rename: &'a Op
         "HEAD.tmp holds {head_text:?}"
     );
 
-    // The database: written in this window and fsynced, with db/db and db/ itself, before HEAD.tmp.
+    check_db_synced(t, p, window_start, head_open, rename);
+
+    // (2) The archive directory, fsynced after the rename: the new HEAD is durable.
+    let durable = t
+        .first_after(
+            rename.exit,
+            |k| matches!(k, Kind::Sync { path } if *path == p.root),
+        )
+        .unwrap_or_else(|| {
+            t.fail(
+                "the archive directory is not fsynced after HEAD.tmp is renamed over HEAD",
+                &[rename],
+            )
+        });
+    Commit {
+        rename,
+        durable,
+        head_text,
+    }
+}
+
+/// The database: written in this window and fsynced, with db/db and db/ itself, before HEAD.tmp.
+fn check_db_synced(t: &Trace, p: &Paths, window_start: usize, head_open: &Op, rename: &Op) {
     let db_writes = t.writes_under(&p.db, window_start, head_open.entry);
     let Some(last_db_write) = db_writes.last() else {
         t.fail("a commit that wrote nothing to db/ before HEAD", &[rename]);
@@ -121,24 +143,6 @@ fn check_commit<'a>(t: &'a Trace, p: &Paths, window_start: usize, rename: &'a Op
             "no fsync of the db/ directory between the commit's last write to db/ and HEAD.tmp",
             &[last_db_write, head_open],
         );
-    }
-
-    // (2) The archive directory, fsynced after the rename: the new HEAD is durable.
-    let durable = t
-        .first_after(
-            rename.exit,
-            |k| matches!(k, Kind::Sync { path } if *path == p.root),
-        )
-        .unwrap_or_else(|| {
-            t.fail(
-                "the archive directory is not fsynced after HEAD.tmp is renamed over HEAD",
-                &[rename],
-            )
-        });
-    Commit {
-        rename,
-        durable,
-        head_text,
     }
 }
 
@@ -215,9 +219,13 @@ struct Batch<'a> {
 /// Stdout writes that report items, each with the items it reports.
 type Reports<'a> = Vec<(&'a Op, Vec<Ack>)>;
 
-/// Checks "Write order" 1–5 for every batch of a traced ingest and returns the batches.
-fn check_ingest<'a>(t: &'a Trace, p: &Paths) -> Vec<Batch<'a>> {
-    let renames = head_renames(t, p);
+/// The stdout writes that report items, grouped by the HEAD rename whose commit holds them;
+/// `None` when no HEAD was written.
+fn group_reports<'a>(
+    t: &'a Trace,
+    p: &Paths,
+    renames: &[&'a Op],
+) -> Option<Vec<(&'a Op, Reports<'a>)>> {
     // Which commit holds which item: ingest writes one event per reported item, in the
     // order it reports them, so the k-th of n items has event `last - n + 1 + k`, where
     // `last` is the event the last HEAD names; its commit is the first HEAD naming an event
@@ -235,7 +243,7 @@ fn check_ingest<'a>(t: &'a Trace, p: &Paths) -> Vec<Batch<'a>> {
         if let Some((w, _)) = reports.first() {
             t.fail("items reported before any HEAD was written", &[w]);
         }
-        return Vec::new();
+        return None;
     };
     let mut groups: Vec<(&Op, Reports)> = Vec::new();
     let mut k = 0;
@@ -263,6 +271,94 @@ fn check_ingest<'a>(t: &'a Trace, p: &Paths) -> Vec<Batch<'a>> {
             }
         }
     }
+    Some(groups)
+}
+
+/// (1) Chunks first, for one batch: returns the commit's first write to db/, the storer's
+/// last fsync of volumes/ before it (if any) and the batch's volume writes.
+fn check_chunks_first<'a>(
+    t: &'a Trace,
+    p: &Paths,
+    rename: &'a Op,
+    acks: &Reports<'a>,
+    (commit_start, chunks_start): (usize, usize),
+) -> (&'a Op, Option<&'a Op>, usize) {
+    // (1) Chunks first. Ingest is a pipeline (src/ingest/pipeline.rs): the storer thread
+    // writes a batch's chunks, makes the volume it is filling durable (ending with an
+    // fsync of volumes/), and only then hands the batch to the committer thread, which
+    // syncs the volumes the batch filled and then commits. The storer goes on with the
+    // next batch meanwhile, so volume writes after that fsync of volumes/ belong to later
+    // batches; every volume write before it must be durable before the commit's first
+    // write to db/. The committer is the thread that renames HEAD.
+    // sled writes its log from its own threads too: the commit's first write to db/ is
+    // the first by any thread but the reading one (which opened the archive and reports).
+    let committer = &rename.tid;
+    let reader = &acks[0].0.tid;
+    let c0 = t
+        .ops
+        .iter()
+        .find(|o| {
+            o.entry > commit_start
+                && o.tid != *reader
+                && matches!(&o.kind, Kind::Write { path } if under(path, &p.db))
+        })
+        .unwrap_or_else(|| t.fail("a batch reported with no write to db/", &[rename]));
+    let storer_end = t.ops.iter().rfind(|o| {
+        o.entry > chunks_start
+            && o.exit < c0.entry
+            && o.tid != *committer
+            && matches!(&o.kind, Kind::Sync { path } if *path == p.volumes)
+    });
+    let chunks_end = storer_end.map_or(chunks_start, |o| o.entry);
+    let vol_writes = t.writes_under(&p.volumes, chunks_start, chunks_end);
+    t.check_synced_under(
+        &p.volumes,
+        chunks_start,
+        chunks_end,
+        c0.entry,
+        "chunk volumes",
+    );
+    // A `volumes/` this ingest created is a name in the archive directory.
+    for made in t
+        .between(chunks_start, chunks_end)
+        .filter(|o| matches!(&o.kind, Kind::Mkdir { path } if *path == p.volumes))
+    {
+        if t.synced(&p.root, made.exit, c0.entry).is_none() {
+            t.fail(
+                "volumes/ created and the archive directory not fsynced before the commit",
+                &[made, c0],
+            );
+        }
+    }
+    (c0, storer_end, vol_writes.len())
+}
+
+/// The reported files were read (opened) before the batch's transaction.
+fn check_reported_files_read(t: &Trace, rename: &Op, c0: &Op, acks: &Reports) {
+    for (w, list) in acks {
+        for ack in list {
+            let opened = t.between(0, c0.entry).any(
+                |o| matches!(&o.kind, Kind::Open { path, created: false } if *path == ack.path),
+            );
+            if !opened {
+                t.fail(
+                    &format!(
+                        "{} reported in a batch that did not read {} before its commit",
+                        ack.id, ack.path
+                    ),
+                    &[w, rename],
+                );
+            }
+        }
+    }
+}
+
+/// Checks "Write order" 1–5 for every batch of a traced ingest and returns the batches.
+fn check_ingest<'a>(t: &'a Trace, p: &Paths) -> Vec<Batch<'a>> {
+    let renames = head_renames(t, p);
+    let Some(groups) = group_reports(t, p, &renames) else {
+        return Vec::new();
+    };
     let mut batches = Vec::new();
     // Where the next batch's commit and chunks start (see (1) below).
     let mut commit_start = 0;
@@ -280,79 +376,17 @@ fn check_ingest<'a>(t: &'a Trace, p: &Paths) -> Vec<Batch<'a>> {
                 );
             }
         }
-
-        // (1) Chunks first. Ingest is a pipeline (src/ingest/pipeline.rs): the storer thread
-        // writes a batch's chunks, makes the volume it is filling durable (ending with an
-        // fsync of volumes/), and only then hands the batch to the committer thread, which
-        // syncs the volumes the batch filled and then commits. The storer goes on with the
-        // next batch meanwhile, so volume writes after that fsync of volumes/ belong to later
-        // batches; every volume write before it must be durable before the commit's first
-        // write to db/. The committer is the thread that renames HEAD.
-        // sled writes its log from its own threads too: the commit's first write to db/ is
-        // the first by any thread but the reading one (which opened the archive and reports).
-        let committer = &rename.tid;
-        let reader = &acks[0].0.tid;
-        let c0 = t
-            .ops
-            .iter()
-            .find(|o| {
-                o.entry > commit_start
-                    && o.tid != *reader
-                    && matches!(&o.kind, Kind::Write { path } if under(path, &p.db))
-            })
-            .unwrap_or_else(|| t.fail("a batch reported with no write to db/", &[rename]));
-        let storer_end = t.ops.iter().rfind(|o| {
-            o.entry > chunks_start
-                && o.exit < c0.entry
-                && o.tid != *committer
-                && matches!(&o.kind, Kind::Sync { path } if *path == p.volumes)
-        });
-        let chunks_end = storer_end.map_or(chunks_start, |o| o.entry);
-        let vol_writes = t.writes_under(&p.volumes, chunks_start, chunks_end);
-        t.check_synced_under(
-            &p.volumes,
-            chunks_start,
-            chunks_end,
-            c0.entry,
-            "chunk volumes",
-        );
-        // A `volumes/` this ingest created is a name in the archive directory.
-        for made in t
-            .between(chunks_start, chunks_end)
-            .filter(|o| matches!(&o.kind, Kind::Mkdir { path } if *path == p.volumes))
-        {
-            if t.synced(&p.root, made.exit, c0.entry).is_none() {
-                t.fail(
-                    "volumes/ created and the archive directory not fsynced before the commit",
-                    &[made, c0],
-                );
-            }
-        }
+        let (c0, storer_end, volume_writes) =
+            check_chunks_first(t, p, rename, &acks, (commit_start, chunks_start));
         if let Some(end) = storer_end {
             chunks_start = end.exit;
         }
         commit_start = rename.exit;
-        // The reported files were read (opened) before the batch's transaction.
-        for (w, list) in &acks {
-            for ack in list {
-                let opened = t.between(0, c0.entry).any(
-                    |o| matches!(&o.kind, Kind::Open { path, created: false } if *path == ack.path),
-                );
-                if !opened {
-                    t.fail(
-                        &format!(
-                            "{} reported in a batch that did not read {} before its commit",
-                            ack.id, ack.path
-                        ),
-                        &[w, rename],
-                    );
-                }
-            }
-        }
+        check_reported_files_read(t, rename, c0, &acks);
         batches.push(Batch {
             commit,
             acks,
-            volume_writes: vol_writes.len(),
+            volume_writes,
         });
     }
     // Every chunk a batch holds was written before that batch's volumes were made durable:

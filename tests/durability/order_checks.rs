@@ -57,92 +57,85 @@ fn check_fails(name: &str, log: &str, cwd: &Path, p: &Paths, expected: &str) {
     );
 }
 
-#[test]
-fn the_order_checks_reject_logs_that_break_the_order() {
-    let env = Env::with_case();
-    let p = Paths::of(&env);
-    let folder = env.path("seized");
-    write_files(
-        &folder,
-        &[
-            ("a.txt", b"a\n".to_vec()),
-            ("disk.img", noise(3, 2_500_000)),
-        ],
-    );
-    let (t, _) = traced(&env, &["ingest", "--case", CASE, folder.to_str().unwrap()]);
-    let cwd = env.dir.path();
-    check_ingest(&t, &p);
-    let syncs_of = |f: &dyn Fn(&str) -> bool| -> Vec<&Op> {
-        t.ops
-            .iter()
-            .filter(|o| matches!(&o.kind, Kind::Sync { path } if f(path)))
-            .collect()
-    };
-    let rename = head_renames(&t, &p)[0];
-    let ack = t
-        .stdout_writes()
-        .into_iter()
-        .find(|o| !acks_of(o).is_empty())
-        .expect("an ack");
-    let db_file = format!("{}/db", p.db);
+/// The fsyncs of the paths `f` accepts.
+fn syncs_of<'a>(t: &'a Trace, f: &dyn Fn(&str) -> bool) -> Vec<&'a Op> {
+    t.ops
+        .iter()
+        .filter(|o| matches!(&o.kind, Kind::Sync { path } if f(path)))
+        .collect()
+}
 
+/// HEAD.tmp never fsynced, no fsync of the archive directory after the HEAD rename, items
+/// reported before the HEAD rename.
+fn check_commit_breaks(t: &Trace, cwd: &Path, p: &Paths, rename: &Op, ack: &Op) {
     check_fails(
         "HEAD.tmp never fsynced",
-        &edited(&t, &syncs_of(&|path| path == p.head_tmp), None),
+        &edited(t, &syncs_of(t, &|path| path == p.head_tmp), None),
         cwd,
-        &p,
+        p,
         "HEAD.tmp renamed over HEAD before it was fsynced",
     );
-    let root_syncs_after: Vec<&Op> = syncs_of(&|path| path == p.root)
+    let root_syncs_after: Vec<&Op> = syncs_of(t, &|path| path == p.root)
         .into_iter()
         .filter(|o| o.entry > rename.exit)
         .collect();
     check_fails(
         "no fsync of the archive directory after the HEAD rename",
-        &edited(&t, &root_syncs_after, None),
+        &edited(t, &root_syncs_after, None),
         cwd,
-        &p,
+        p,
         "archive directory",
     );
     check_fails(
         "items reported before the HEAD rename",
-        &edited(&t, &[], Some((ack, rename.entry))),
+        &edited(t, &[], Some((ack, rename.entry))),
         cwd,
-        &p,
+        p,
         "reported",
     );
+}
+
+/// The volume's blob files, the archive directory after volumes/ was made, or db/db never
+/// fsynced.
+fn check_missing_data_fsyncs(t: &Trace, cwd: &Path, p: &Paths, rename: &Op) {
+    let db_file = format!("{}/db", p.db);
     check_fails(
         "the volume's blob files never fsynced",
         &edited(
-            &t,
-            &syncs_of(&|path| under(path, &p.volumes) && path.contains("/blobs/")),
+            t,
+            &syncs_of(t, &|path| {
+                under(path, &p.volumes) && path.contains("/blobs/")
+            }),
             None,
         ),
         cwd,
-        &p,
+        p,
         "chunk volumes",
     );
-    let root_syncs_before: Vec<&Op> = syncs_of(&|path| path == p.root)
+    let root_syncs_before: Vec<&Op> = syncs_of(t, &|path| path == p.root)
         .into_iter()
         .filter(|o| o.exit < rename.entry)
         .collect();
     check_fails(
         "volumes/ created with no fsync of the archive directory",
-        &edited(&t, &root_syncs_before, None),
+        &edited(t, &root_syncs_before, None),
         cwd,
-        &p,
+        p,
         "volumes/ created",
     );
     check_fails(
         "db/db never fsynced",
-        &edited(&t, &syncs_of(&|path| path == db_file), None),
+        &edited(t, &syncs_of(t, &|path| path == db_file), None),
         cwd,
-        &p,
+        p,
         "db/db",
     );
-    // A blob file of the volume written only once the batch is committed: its open and its
-    // write move after the HEAD rename (the write alone would land where its fd no longer
-    // names the file).
+}
+
+/// A blob file of the volume written only once the batch is committed: its open and its
+/// write move after the HEAD rename (the write alone would land where its fd no longer
+/// names the file).
+fn check_chunk_written_late(t: &Trace, cwd: &Path, p: &Paths, rename: &Op) {
     let blob_open = t
         .ops
         .iter()
@@ -160,18 +153,44 @@ fn the_order_checks_reject_logs_that_break_the_order() {
             |k| matches!(k, Kind::Write { path } if path == blob),
         )
         .expect("the blob file's write");
-    let once = Trace::parse(&edited(&t, &[], Some((blob_open, rename.exit + 1))), cwd);
+    let once = Trace::parse(&edited(t, &[], Some((blob_open, rename.exit + 1))), cwd);
     let write_line = once
         .ops
         .iter()
         .find(|o| o.line == blob_write.line)
         .expect("the write, moved past");
-    let renamed = head_renames(&once, &p)[0];
+    let renamed = head_renames(&once, p)[0];
     check_fails(
         "a chunk written after the index records that point at it",
         &edited(&once, &[], Some((write_line, renamed.exit + 2))),
         cwd,
-        &p,
+        p,
         "after the last batch's volumes were made durable",
     );
+}
+
+#[test]
+fn the_order_checks_reject_logs_that_break_the_order() {
+    let env = Env::with_case();
+    let p = Paths::of(&env);
+    let folder = env.path("seized");
+    write_files(
+        &folder,
+        &[
+            ("a.txt", b"a\n".to_vec()),
+            ("disk.img", noise(3, 2_500_000)),
+        ],
+    );
+    let (t, _) = traced(&env, &["ingest", "--case", CASE, folder.to_str().unwrap()]);
+    let cwd = env.dir.path();
+    check_ingest(&t, &p);
+    let rename = head_renames(&t, &p)[0];
+    let ack = t
+        .stdout_writes()
+        .into_iter()
+        .find(|o| !acks_of(o).is_empty())
+        .expect("an ack");
+    check_commit_breaks(&t, cwd, &p, rename, ack);
+    check_missing_data_fsyncs(&t, cwd, &p, rename);
+    check_chunk_written_late(&t, cwd, &p, rename);
 }

@@ -68,6 +68,54 @@ impl Arg {
     }
 }
 
+/// A C string literal as strace prints it, from the byte after its opening quote: its bytes
+/// with the escapes undone, `*at` moved past the closing quote; `None` if the call ends inside it.
+fn c_string(call: &str, at: &mut usize) -> Option<Vec<u8>> {
+    let b = call.as_bytes();
+    let mut i = *at;
+    let mut bytes = Vec::new();
+    loop {
+        let c = *b.get(i)?;
+        i += 1;
+        match c {
+            b'"' => break,
+            b'\\' => {
+                let e = *b.get(i)?;
+                i += 1;
+                bytes.push(match e {
+                    b'n' => b'\n',
+                    b't' => b'\t',
+                    b'r' => b'\r',
+                    b'v' => 0x0b,
+                    b'f' => 0x0c,
+                    b'x' => {
+                        let v = u8::from_str_radix(call.get(i..i + 2)?, 16).ok()?;
+                        i += 2;
+                        v
+                    }
+                    b'0'..=b'7' => {
+                        let mut v = u32::from(e - b'0');
+                        for _ in 0..2 {
+                            match b.get(i) {
+                                Some(d @ b'0'..=b'7') => {
+                                    v = v * 8 + u32::from(d - b'0');
+                                    i += 1;
+                                }
+                                _ => break,
+                            }
+                        }
+                        v as u8
+                    }
+                    other => other,
+                });
+            }
+            other => bytes.push(other),
+        }
+    }
+    *at = i;
+    Some(bytes)
+}
+
 /// Splits `name(arg, arg, ...) = ret ...` into its parts; `None` for a call with no numeric result.
 pub(super) fn parse_call(call: &str) -> Option<(String, Vec<Arg>, i64)> {
     let b = call.as_bytes();
@@ -89,46 +137,8 @@ pub(super) fn parse_call(call: &str) -> Option<(String, Vec<Arg>, i64)> {
         let c = *b.get(i)?;
         match c {
             b'"' => {
-                let mut bytes = Vec::new();
                 i += 1;
-                loop {
-                    let c = *b.get(i)?;
-                    i += 1;
-                    match c {
-                        b'"' => break,
-                        b'\\' => {
-                            let e = *b.get(i)?;
-                            i += 1;
-                            bytes.push(match e {
-                                b'n' => b'\n',
-                                b't' => b'\t',
-                                b'r' => b'\r',
-                                b'v' => 0x0b,
-                                b'f' => 0x0c,
-                                b'x' => {
-                                    let v = u8::from_str_radix(call.get(i..i + 2)?, 16).ok()?;
-                                    i += 2;
-                                    v
-                                }
-                                b'0'..=b'7' => {
-                                    let mut v = u32::from(e - b'0');
-                                    for _ in 0..2 {
-                                        match b.get(i) {
-                                            Some(d @ b'0'..=b'7') => {
-                                                v = v * 8 + u32::from(d - b'0');
-                                                i += 1;
-                                            }
-                                            _ => break,
-                                        }
-                                    }
-                                    v as u8
-                                }
-                                other => other,
-                            });
-                        }
-                        other => bytes.push(other),
-                    }
-                }
+                let bytes = c_string(call, &mut i)?;
                 let truncated = call[i..].starts_with("...");
                 if truncated {
                     i += 3;
@@ -161,6 +171,123 @@ pub(super) fn parse_call(call: &str) -> Option<(String, Vec<Arg>, i64)> {
     Some((name, args, ret.parse().ok()?))
 }
 
+/// A path as the traced command meant it: relative ones against its working directory.
+fn absolute(cwd: &Path, p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        cwd.join(p).to_string_lossy().into_owned()
+    }
+}
+
+/// One log line as (pid, line the call began on, the whole call), an `<unfinished ...>` call
+/// joined with its `resumed>`; `None` for a line that completes no call.
+fn whole_call<'l>(
+    line: &'l str,
+    pos: usize,
+    pending: &mut HashMap<String, (usize, String)>,
+) -> Option<(&'l str, usize, String)> {
+    // `PID TIME CALL`; strace pads short pids with spaces.
+    let (pid, rest) = line.trim_start().split_once(' ')?;
+    let (_time, rest) = rest.trim_start().split_once(' ')?;
+    let rest = rest.trim();
+    let (entry, call) = if let Some(resumed) = rest.strip_prefix("<... ") {
+        let (_, tail) = resumed.split_once(" resumed>")?;
+        let (entry, head) = pending.remove(pid)?;
+        (entry, format!("{head}{tail}"))
+    } else if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
+        pending.insert(pid.to_owned(), (pos, head.to_owned()));
+        return None;
+    } else if rest.starts_with("+++") || rest.starts_with("---") {
+        return None;
+    } else {
+        (pos, rest.to_owned())
+    };
+    Some((pid, entry, call))
+}
+
+/// What a successful call did, with the bytes it wrote and whether strace cut them short,
+/// keeping `fds` up to date; `None` for a call the checks do not look at.
+fn kind_of(
+    name: &str,
+    args: &[Arg],
+    ret: i64,
+    fds: &mut HashMap<i64, String>,
+    cwd: &Path,
+) -> Option<(Kind, Vec<u8>, bool)> {
+    let fd_path = |fds: &HashMap<i64, String>, a: Option<&Arg>| -> String {
+        let n: i64 = a
+            .map(|a| a.text())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(-1);
+        fds.get(&n).cloned().unwrap_or_else(|| format!("<fd {n}>"))
+    };
+    let str_at = |i: usize| {
+        args.get(i)
+            .map(|a| absolute(cwd, &a.text()))
+            .unwrap_or_default()
+    };
+    let mut bytes = Vec::new();
+    let mut truncated = false;
+    let kind = match name {
+        "openat" => {
+            if args.first().map(Arg::text).as_deref() != Some("AT_FDCWD") {
+                return None;
+            }
+            let path = str_at(1);
+            let created = args.get(2).is_some_and(|a| a.text().contains("O_CREAT"));
+            fds.insert(ret, path.clone());
+            Kind::Open { path, created }
+        }
+        "close" => {
+            let n = args
+                .first()
+                .and_then(|a| a.text().parse().ok())
+                .unwrap_or(-1);
+            fds.remove(&n);
+            return None;
+        }
+        "write" | "writev" | "pwrite64" | "pwritev" | "pwritev2" => {
+            if let Some(Arg::Str {
+                bytes: b,
+                truncated: t,
+            }) = args.get(1)
+            {
+                bytes = b.clone();
+                truncated = *t;
+            }
+            Kind::Write {
+                path: fd_path(fds, args.first()),
+            }
+        }
+        "fsync" | "fdatasync" => Kind::Sync {
+            path: fd_path(fds, args.first()),
+        },
+        "rename" => Kind::Rename {
+            from: str_at(0),
+            to: str_at(1),
+        },
+        "renameat" | "renameat2" => Kind::Rename {
+            from: str_at(1),
+            to: str_at(3),
+        },
+        "link" => Kind::Link {
+            from: str_at(0),
+            to: str_at(1),
+        },
+        "linkat" => Kind::Link {
+            from: str_at(1),
+            to: str_at(3),
+        },
+        "unlink" => Kind::Unlink { path: str_at(0) },
+        "unlinkat" => Kind::Unlink { path: str_at(1) },
+        "mkdir" => Kind::Mkdir { path: str_at(0) },
+        "mkdirat" => Kind::Mkdir { path: str_at(1) },
+        _ => return None,
+    };
+    Some((kind, bytes, truncated))
+}
+
 /// The log of one traced command, as operations on paths.
 pub(super) struct Trace {
     pub(super) ops: Vec<Op>,
@@ -169,42 +296,14 @@ pub(super) struct Trace {
 
 impl Trace {
     pub(super) fn parse(log: &str, cwd: &Path) -> Trace {
-        let absolute = |p: &str| -> String {
-            if p.starts_with('/') {
-                p.to_owned()
-            } else {
-                cwd.join(p).to_string_lossy().into_owned()
-            }
-        };
         let mut fds: HashMap<i64, String> = HashMap::new();
         fds.insert(1, "<stdout>".into());
         fds.insert(2, "<stderr>".into());
         let mut pending: HashMap<String, (usize, String)> = HashMap::new();
         let mut ops = Vec::new();
         for (pos, line) in log.lines().enumerate() {
-            // `PID TIME CALL`; strace pads short pids with spaces.
-            let Some((pid, rest)) = line.trim_start().split_once(' ') else {
+            let Some((pid, entry, call)) = whole_call(line, pos, &mut pending) else {
                 continue;
-            };
-            let Some((_time, rest)) = rest.trim_start().split_once(' ') else {
-                continue;
-            };
-            let rest = rest.trim();
-            let (entry, call) = if let Some(resumed) = rest.strip_prefix("<... ") {
-                let Some((_, tail)) = resumed.split_once(" resumed>") else {
-                    continue;
-                };
-                let Some((entry, head)) = pending.remove(pid) else {
-                    continue;
-                };
-                (entry, format!("{head}{tail}"))
-            } else if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
-                pending.insert(pid.to_owned(), (pos, head.to_owned()));
-                continue;
-            } else if rest.starts_with("+++") || rest.starts_with("---") {
-                continue;
-            } else {
-                (pos, rest.to_owned())
             };
             let Some((name, args, ret)) = parse_call(&call) else {
                 continue;
@@ -212,71 +311,8 @@ impl Trace {
             if ret < 0 {
                 continue;
             }
-            let fd_path = |fds: &HashMap<i64, String>, a: Option<&Arg>| -> String {
-                let n: i64 = a
-                    .map(|a| a.text())
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(-1);
-                fds.get(&n).cloned().unwrap_or_else(|| format!("<fd {n}>"))
-            };
-            let str_at = |i: usize| args.get(i).map(|a| absolute(&a.text())).unwrap_or_default();
-            let mut bytes = Vec::new();
-            let mut truncated = false;
-            let kind = match name.as_str() {
-                "openat" => {
-                    if args.first().map(Arg::text).as_deref() != Some("AT_FDCWD") {
-                        continue;
-                    }
-                    let path = str_at(1);
-                    let created = args.get(2).is_some_and(|a| a.text().contains("O_CREAT"));
-                    fds.insert(ret, path.clone());
-                    Kind::Open { path, created }
-                }
-                "close" => {
-                    let n = args
-                        .first()
-                        .and_then(|a| a.text().parse().ok())
-                        .unwrap_or(-1);
-                    fds.remove(&n);
-                    continue;
-                }
-                "write" | "writev" | "pwrite64" | "pwritev" | "pwritev2" => {
-                    if let Some(Arg::Str {
-                        bytes: b,
-                        truncated: t,
-                    }) = args.get(1)
-                    {
-                        bytes = b.clone();
-                        truncated = *t;
-                    }
-                    Kind::Write {
-                        path: fd_path(&fds, args.first()),
-                    }
-                }
-                "fsync" | "fdatasync" => Kind::Sync {
-                    path: fd_path(&fds, args.first()),
-                },
-                "rename" => Kind::Rename {
-                    from: str_at(0),
-                    to: str_at(1),
-                },
-                "renameat" | "renameat2" => Kind::Rename {
-                    from: str_at(1),
-                    to: str_at(3),
-                },
-                "link" => Kind::Link {
-                    from: str_at(0),
-                    to: str_at(1),
-                },
-                "linkat" => Kind::Link {
-                    from: str_at(1),
-                    to: str_at(3),
-                },
-                "unlink" => Kind::Unlink { path: str_at(0) },
-                "unlinkat" => Kind::Unlink { path: str_at(1) },
-                "mkdir" => Kind::Mkdir { path: str_at(0) },
-                "mkdirat" => Kind::Mkdir { path: str_at(1) },
-                _ => continue,
+            let Some((kind, bytes, truncated)) = kind_of(&name, &args, ret, &mut fds, cwd) else {
+                continue;
             };
             ops.push(Op {
                 entry,

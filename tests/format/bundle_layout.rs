@@ -31,9 +31,48 @@ fn pretty_json(bytes: &[u8]) -> Value {
     value
 }
 
-#[test]
-fn the_bundle_is_laid_out_as_format_md_says() {
-    let s = Scenario::build();
+/// The scenario's archive and its exported bundle, as the bundle checks read them.
+struct Exported {
+    log: Vec<(u64, Vec<u8>, Value)>,
+    meta: Meta,
+    index: BTreeMap<Vec<u8>, Vec<u8>>,
+    case: Case,
+    files: BTreeMap<String, Vec<u8>>,
+    export_seq: u64,
+    export_bytes: Vec<u8>,
+    export: Value,
+    exported: Vec<u64>,
+    exported_items: Vec<Item>,
+}
+
+/// An item's file in the bundle, relative to the bag.
+fn evidence_rel(item: &Item) -> String {
+    format!(
+        "data/evidence/{}/{}",
+        ev(item.id),
+        String::from_utf8(item.name.clone()).unwrap()
+    )
+}
+
+/// The payload files (under `data/`) with their bytes, in path order.
+fn payload_of(files: &BTreeMap<String, Vec<u8>>) -> Vec<(&String, &Vec<u8>)> {
+    files
+        .iter()
+        .filter(|(p, _)| p.starts_with("data/"))
+        .collect()
+}
+
+fn sha512_hex(b: &[u8]) -> String {
+    hex::encode(sha2::Sha512::digest(b))
+}
+
+fn b3_hex(b: &[u8]) -> String {
+    blake3::hash(b).to_hex().to_string()
+}
+
+/// Reads the archive and the bundle; the export event names every item of the case (its
+/// `c` entries), in number order.
+fn read_export(s: &Scenario) -> Exported {
     let db = s.db();
     let log = events(&db);
     let meta = decode_meta(&tree_map(&db, "meta")[&b"archive"[..]]);
@@ -55,6 +94,7 @@ fn the_bundle_is_laid_out_as_format_md_says() {
     let (export_seq, export_bytes, export) = log
         .iter()
         .find(|(_, _, e)| e["action"] == "export")
+        .cloned()
         .unwrap();
     let exported: Vec<u64> = export["items"]
         .as_array()
@@ -73,19 +113,27 @@ fn the_bundle_is_laid_out_as_format_md_says() {
         .iter()
         .map(|n| decode_item(&items[be(*n).as_slice()]))
         .collect();
+    Exported {
+        log,
+        meta,
+        index,
+        case,
+        files,
+        export_seq,
+        export_bytes,
+        export,
+        exported,
+        exported_items,
+    }
+}
 
-    // The layout: the seven tag files, the four metadata files, one file per item.
-    let evidence_rel = |item: &Item| {
-        format!(
-            "data/evidence/{}/{}",
-            ev(item.id),
-            String::from_utf8(item.name.clone()).unwrap()
-        )
-    };
+/// The layout: the seven tag files, the four metadata files, one file per item.
+fn check_layout(x: &Exported) {
+    let files = &x.files;
     let mut want: BTreeSet<String> = BUNDLE_FILES.iter().map(|f| f.to_string()).collect();
-    want.extend(exported_items.iter().map(evidence_rel));
+    want.extend(x.exported_items.iter().map(evidence_rel));
     assert_eq!(files.keys().cloned().collect::<BTreeSet<_>>(), want);
-    for item in &exported_items {
+    for item in &x.exported_items {
         let bytes = &files[&evidence_rel(item)];
         assert_eq!(
             blake3::hash(bytes).as_bytes(),
@@ -99,9 +147,12 @@ fn the_bundle_is_laid_out_as_format_md_says() {
         files["bagit.txt"],
         b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
     );
+}
 
-    // custody.jsonl: the exact bytes of every event naming an exported item, in log order,
-    // the export event last; each item's lines chain from its ingest to the export.
+/// custody.jsonl: the exact bytes of every event naming an exported item, in log order,
+/// the export event last; each item's lines chain from its ingest to the export.
+fn check_custody(x: &Exported) {
+    let exported = &x.exported;
     let names_exported = |e: &Value| {
         e["items"]
             .as_array()
@@ -110,20 +161,20 @@ fn the_bundle_is_laid_out_as_format_md_says() {
             .any(|l| exported.contains(&ev_number(l["id"].as_str().unwrap())))
     };
     let mut want_custody = Vec::new();
-    for (_, bytes, _) in log.iter().filter(|(_, _, e)| names_exported(e)) {
+    for (_, bytes, _) in x.log.iter().filter(|(_, _, e)| names_exported(e)) {
         want_custody.extend(bytes);
         want_custody.push(b'\n');
     }
-    assert_eq!(files["data/custody.jsonl"], want_custody);
+    assert_eq!(x.files["data/custody.jsonl"], want_custody);
     let lines: Vec<&[u8]> = want_custody[..want_custody.len() - 1]
         .split(|b| *b == b'\n')
         .collect();
     assert_eq!(
         *lines.last().unwrap(),
-        export_bytes.as_slice(),
+        x.export_bytes.as_slice(),
         "the export is the last line"
     );
-    for id in &exported {
+    for id in exported {
         let mut prev = Value::Null;
         let mut actions = Vec::new();
         for line in &lines {
@@ -142,9 +193,12 @@ fn the_bundle_is_laid_out_as_format_md_says() {
         assert_eq!(actions.first().map(String::as_str), Some("ingest"));
         assert_eq!(actions.last().map(String::as_str), Some("export"));
     }
+}
 
-    // bag-info.txt: `Label: value` lines in the documented order (no --organization or
-    // --contact were given).
+/// bag-info.txt: `Label: value` lines in the documented order (no --organization or
+/// --contact were given).
+fn check_bag_info(x: &Exported) {
+    let files = &x.files;
     let info: Vec<(String, String)> = String::from_utf8(files["bag-info.txt"].clone())
         .unwrap()
         .lines()
@@ -160,10 +214,7 @@ fn the_bundle_is_laid_out_as_format_md_says() {
         .collect();
     assert_eq!(labels, want_labels);
     let field = |k: &str| info.iter().find(|(l, _)| l == k).unwrap().1.clone();
-    let payload: Vec<(&String, &Vec<u8>)> = files
-        .iter()
-        .filter(|(p, _)| p.starts_with("data/"))
-        .collect();
+    let payload = payload_of(files);
     let payload_bytes: usize = payload.iter().map(|(_, b)| b.len()).sum();
     assert_eq!(
         field("Payload-Oxum"),
@@ -180,17 +231,22 @@ fn the_bundle_is_laid_out_as_format_md_says() {
         "{date}"
     );
     assert_eq!(field("External-Identifier"), SECOND_CASE);
-    assert_eq!(field("External-Description"), case.title);
-    assert_eq!(field("Bag-Software-Agent"), meta.tool);
-    assert_eq!(field("Custodia-Archive-Id"), meta.archive_id);
-    assert_eq!(field("Custodia-Export-Event"), export_seq.to_string());
-    assert_eq!(field("Custodia-Custody-Head"), sha256_hex(export_bytes));
+    assert_eq!(field("External-Description"), x.case.title);
+    assert_eq!(field("Bag-Software-Agent"), x.meta.tool);
+    assert_eq!(field("Custodia-Archive-Id"), x.meta.archive_id);
+    assert_eq!(field("Custodia-Export-Event"), x.export_seq.to_string());
+    assert_eq!(field("Custodia-Custody-Head"), sha256_hex(&x.export_bytes));
+}
 
-    // The manifests: every payload file in path order; the tag manifests: five tag files.
-    let sha512 = |b: &[u8]| hex::encode(sha2::Sha512::digest(b));
-    let b3 = |b: &[u8]| blake3::hash(b).to_hex().to_string();
-    let algorithms: [(&str, Digester); 3] =
-        [("sha256", sha256_hex), ("sha512", sha512), ("blake3", b3)];
+/// The manifests: every payload file in path order; the tag manifests: five tag files.
+fn check_manifests(x: &Exported) {
+    let files = &x.files;
+    let payload = payload_of(files);
+    let algorithms: [(&str, Digester); 3] = [
+        ("sha256", sha256_hex),
+        ("sha512", sha512_hex),
+        ("blake3", b3_hex),
+    ];
     for (name, digest) in algorithms {
         let want: String = payload
             .iter()
@@ -220,10 +276,14 @@ fn the_bundle_is_laid_out_as_format_md_says() {
             "tagmanifest-{name}.txt"
         );
     }
+}
 
-    // The export and seal events in the archive.
-    let d = &export["details"];
-    let item_bytes: u64 = exported_items.iter().map(|i| i.size).sum();
+/// The export and seal events in the archive.
+fn check_export_and_seal(x: &Exported) {
+    let (files, exported, export_seq) = (&x.files, &x.exported, &x.export_seq);
+    let payload_bytes: usize = payload_of(files).iter().map(|(_, b)| b.len()).sum();
+    let d = &x.export["details"];
+    let item_bytes: u64 = x.exported_items.iter().map(|i| i.size).sum();
     assert_eq!(
         [
             &d["bundle"],
@@ -240,7 +300,11 @@ fn the_bundle_is_laid_out_as_format_md_says() {
             &Value::Null
         ]
     );
-    let (seal_seq, _, seal) = log.iter().find(|(_, _, e)| e["action"] == "seal").unwrap();
+    let (seal_seq, _, seal) = x
+        .log
+        .iter()
+        .find(|(_, _, e)| e["action"] == "seal")
+        .unwrap();
     assert_eq!(*seal_seq, export_seq + 1);
     let details: Vec<&str> = seal["details"]
         .as_object()
@@ -258,26 +322,87 @@ fn the_bundle_is_laid_out_as_format_md_says() {
     );
     assert_eq!(d["items"], exported.len());
     assert_eq!(d["bytes"], payload_bytes, "the Payload-Oxum bytes");
+}
 
-    // data/case.json and data/evidence.json, from the records.
-    let case_json = pretty_json(&files["data/case.json"]);
+/// data/case.json, from the case record.
+fn check_case_json(x: &Exported) {
+    let case_json = pretty_json(&x.files["data/case.json"]);
     assert_eq!(
         case_json,
         serde_json::json!({
             "id": SECOND_CASE,
-            "title": case.title,
-            "description": case.description,
-            "created_at": case.created_at,
-            "created_by": case.actor,
-            "archive_id": meta.archive_id,
-            "exported_items": exported.iter().map(|n| ev(*n)).collect::<Vec<_>>(),
+            "title": x.case.title,
+            "description": x.case.description,
+            "created_at": x.case.created_at,
+            "created_by": x.case.actor,
+            "archive_id": x.meta.archive_id,
+            "exported_items": x.exported.iter().map(|n| ev(*n)).collect::<Vec<_>>(),
         })
     );
-    let evidence = pretty_json(&files["data/evidence.json"]);
+}
+
+/// The index entries under `tag` + the item's number, as what follows the prefix.
+fn index_after(x: &Exported, tag: &[u8], item: &Item) -> Vec<Vec<u8>> {
+    let prefix = [tag, &be(item.id)].concat();
+    x.index
+        .keys()
+        .filter(|k| k.starts_with(&prefix))
+        .map(|k| k[prefix.len()..].to_vec())
+        .collect()
+}
+
+/// What data/evidence.json lists for one item, from its record and the index.
+fn want_evidence_entry(x: &Exported, item: &Item) -> Value {
+    let cases: Vec<String> = index_after(x, b"i", item)
+        .into_iter()
+        .map(|k| String::from_utf8(k).unwrap())
+        .collect();
+    let attachments: Vec<String> = index_after(x, b"p", item)
+        .into_iter()
+        .map(|k| ev(u64::from_be_bytes(k.as_slice().try_into().unwrap())))
+        .collect();
+    let held: Vec<String> = x.exported.iter().map(|n| ev(*n)).collect();
+    let mut not_exported: Vec<String> = item
+        .parent
+        .map(ev)
+        .into_iter()
+        .chain(attachments.iter().cloned())
+        .filter(|r| !held.contains(r))
+        .collect();
+    not_exported.sort();
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+    serde_json::json!({
+        "id": ev(item.id),
+        "file": evidence_rel(item),
+        "blake3": hex::encode(item.blake3),
+        "sha256": hex::encode(item.sha256),
+        "sha512": sha512_hex(&x.files[&evidence_rel(item)]),
+        "size": item.size,
+        "name": text(&item.name),
+        "name_hex": hex::encode(&item.name),
+        "path": text(&item.path),
+        "path_hex": hex::encode(&item.path),
+        "source": item.source,
+        "note": item.note,
+        "tags": item.tags,
+        "captured_at": item.captured_at,
+        "modified_at": item.modified_at,
+        "ingested_at": item.ingested_at,
+        "ingested_by": item.actor,
+        "parent": item.parent.map(ev),
+        "attachments": attachments,
+        "not_exported": not_exported,
+        "cases": cases,
+    })
+}
+
+/// data/evidence.json, from the records.
+fn check_evidence_json(x: &Exported) {
+    let evidence = pretty_json(&x.files["data/evidence.json"]);
     assert_eq!(evidence["case"], SECOND_CASE);
     let listed = evidence["items"].as_array().unwrap();
-    assert_eq!(listed.len(), exported_items.len());
-    for (item, got) in exported_items.iter().zip(listed) {
+    assert_eq!(listed.len(), x.exported_items.len());
+    for (item, got) in x.exported_items.iter().zip(listed) {
         let keys: Vec<&str> = got
             .as_object()
             .unwrap()
@@ -285,51 +410,7 @@ fn the_bundle_is_laid_out_as_format_md_says() {
             .map(String::as_str)
             .collect();
         assert_eq!(keys, EVIDENCE_FIELDS);
-        let i_prefix = [&b"i"[..], &be(item.id)].concat();
-        let cases: Vec<String> = index
-            .keys()
-            .filter(|k| k.starts_with(&i_prefix))
-            .map(|k| String::from_utf8(k[i_prefix.len()..].to_vec()).unwrap())
-            .collect();
-        let p_prefix = [&b"p"[..], &be(item.id)].concat();
-        let attachments: Vec<String> = index
-            .keys()
-            .filter(|k| k.starts_with(&p_prefix))
-            .map(|k| ev(u64::from_be_bytes(k[p_prefix.len()..].try_into().unwrap())))
-            .collect();
-        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
-        let held: Vec<String> = exported.iter().map(|n| ev(*n)).collect();
-        let mut not_exported: Vec<String> = item
-            .parent
-            .map(ev)
-            .into_iter()
-            .chain(attachments.iter().cloned())
-            .filter(|r| !held.contains(r))
-            .collect();
-        not_exported.sort();
-        let want = serde_json::json!({
-            "id": ev(item.id),
-            "file": evidence_rel(item),
-            "blake3": hex::encode(item.blake3),
-            "sha256": hex::encode(item.sha256),
-            "sha512": sha512(&files[&evidence_rel(item)]),
-            "size": item.size,
-            "name": text(&item.name),
-            "name_hex": hex::encode(&item.name),
-            "path": text(&item.path),
-            "path_hex": hex::encode(&item.path),
-            "source": item.source,
-            "note": item.note,
-            "tags": item.tags,
-            "captured_at": item.captured_at,
-            "modified_at": item.modified_at,
-            "ingested_at": item.ingested_at,
-            "ingested_by": item.actor,
-            "parent": item.parent.map(ev),
-            "attachments": attachments,
-            "cases": cases,
-            "not_exported": not_exported,
-        });
+        let want = want_evidence_entry(x, item);
         assert_eq!(got, &want, "{}", ev(item.id));
     }
     assert!(
@@ -338,4 +419,17 @@ fn the_bundle_is_laid_out_as_format_md_says() {
             .any(|i| i["cases"].as_array().unwrap().len() == 2),
         "a linked item lists both its cases"
     );
+}
+
+#[test]
+fn the_bundle_is_laid_out_as_format_md_says() {
+    let s = Scenario::build();
+    let x = read_export(&s);
+    check_layout(&x);
+    check_custody(&x);
+    check_bag_info(&x);
+    check_manifests(&x);
+    check_export_and_seal(&x);
+    check_case_json(&x);
+    check_evidence_json(&x);
 }

@@ -6,107 +6,126 @@ use super::*;
 // ---------------------------------------------------------------------------------------
 // Contents and chunks: every item, back from its chunks.
 
-#[test]
-fn every_item_reassembles_from_its_chunks_by_hand() {
-    let s = Scenario::build();
-    let db = s.db();
-    let items = tree_map(&db, "items");
-    let contents = tree_map(&db, "contents");
-    let mut chunks = ChunkStore::new(&s.env.archive, &db);
-    let vectors = vectors();
-    let by_path: HashMap<PathBuf, &Vec<u8>> = s.files.iter().map(|(p, b)| (p.clone(), b)).collect();
+/// Files by absolute path.
+type ByPath<'a> = HashMap<PathBuf, &'a Vec<u8>>;
 
-    assert_eq!(items.len(), 12);
-    let mut used_chunks = BTreeSet::new();
-    let mut checked_vectors = 0;
-    for (key, value) in &items {
-        let item = decode_item(value);
-        assert_eq!(
-            key.as_slice(),
-            be(item.id),
-            "items are keyed by number, big-endian"
-        );
-        let content = decode_content(
-            contents
-                .get(item.blake3.as_slice())
-                .unwrap_or_else(|| panic!("content of {}", ev(item.id))),
-        );
-        let mut whole = Vec::new();
-        for (n, (id, len)) in content.chunks.iter().enumerate() {
-            used_chunks.insert(id.to_vec());
-            let stored = &chunks.record(id);
-            let (compression, raw) = decode_chunk(id, stored);
-            assert_eq!(raw.len(), *len as usize);
-            let last = n + 1 == content.chunks.len();
-            if last {
-                assert!((1..=CHUNK_SIZE).contains(&raw.len()));
-            } else {
-                assert_eq!(raw.len(), CHUNK_SIZE, "every chunk but the last is 1 MiB");
-            }
-            // The compression rule: zstd level 3 when it saves at least 1/32, raw otherwise.
-            let worth = stored_as_zstd(&raw);
-            assert_eq!(compression, u8::from(worth), "chunk {n} of {}", ev(item.id));
-            if worth {
-                let packed = zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap();
-                assert_eq!(&stored[6..], packed.as_slice(), "one zstd frame, level 3");
-            } else {
-                assert_eq!(&stored[6..], raw.as_slice());
-            }
-            whole.extend_from_slice(&raw);
+/// An item's content, back from its chunks, each checked against the 1 MiB split and the
+/// compression rule; records the chunks it uses.
+fn reassemble(
+    chunks: &mut ChunkStore,
+    content: &Content,
+    item: &Item,
+    used_chunks: &mut BTreeSet<Vec<u8>>,
+) -> Vec<u8> {
+    let mut whole = Vec::new();
+    for (n, (id, len)) in content.chunks.iter().enumerate() {
+        used_chunks.insert(id.to_vec());
+        let stored = &chunks.record(id);
+        let (compression, raw) = decode_chunk(id, stored);
+        assert_eq!(raw.len(), *len as usize);
+        let last = n + 1 == content.chunks.len();
+        if last {
+            assert!((1..=CHUNK_SIZE).contains(&raw.len()));
+        } else {
+            assert_eq!(raw.len(), CHUNK_SIZE, "every chunk but the last is 1 MiB");
         }
-        // The content address is the plain BLAKE3 of the original bytes.
-        assert_eq!(blake3::hash(&whole).as_bytes(), &item.blake3);
-        assert_eq!(<[u8; 32]>::from(Sha256::digest(&whole)), item.sha256);
-        assert_eq!(content.sha256, item.sha256);
-        assert_eq!((whole.len() as u64, content.size), (item.size, item.size));
-
-        let path = PathBuf::from(String::from_utf8(item.path.clone()).unwrap());
-        assert!(path.is_absolute());
-        assert_eq!(
-            item.name,
-            path.file_name().unwrap().to_string_lossy().as_bytes()
-        );
-        assert_eq!(
-            &whole,
-            by_path[&path],
-            "{} is its file, byte for byte",
-            ev(item.id)
-        );
-        if let Ok(rel) = path.strip_prefix(util::fixtures()) {
-            let v = vectors["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|v| v["path"] == rel.to_str().unwrap())
-                .unwrap();
-            assert_eq!(v["size"], item.size);
-            assert_eq!(v["sha256"], hex::encode(item.sha256));
-            assert_eq!(v["blake3"], hex::encode(item.blake3));
-            checked_vectors += 1;
+        // The compression rule: zstd level 3 when it saves at least 1/32, raw otherwise.
+        let worth = stored_as_zstd(&raw);
+        assert_eq!(compression, u8::from(worth), "chunk {n} of {}", ev(item.id));
+        if worth {
+            let packed = zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap();
+            assert_eq!(&stored[6..], packed.as_slice(), "one zstd frame, level 3");
+        } else {
+            assert_eq!(&stored[6..], raw.as_slice());
         }
-        if item.size == 0 {
-            // FORMAT.md's worked example, byte for byte.
-            let want = hex::decode(concat!(
-                "01",
-                "0000000000000000",
-                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                "0000000000000000"
-            ))
-            .unwrap();
-            assert_eq!(contents[item.blake3.as_slice()], want);
-            assert_eq!(
-                hex::encode(item.blake3),
-                "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
-            );
-            assert!(content.chunks.is_empty(), "an empty file has no chunks");
-        }
+        whole.extend_from_slice(&raw);
     }
-    assert_eq!(checked_vectors, 10);
-    // No orphans here: every chunk a volume holds is in chunk_volumes, in that volume, and
-    // named by a content.
+    whole
+}
+
+/// The item is its file, byte for byte; returns whether a fixture vector was checked too.
+fn check_item_is_its_file(item: &Item, whole: &[u8], by_path: &ByPath, vectors: &Value) -> bool {
+    let path = PathBuf::from(String::from_utf8(item.path.clone()).unwrap());
+    assert!(path.is_absolute());
+    assert_eq!(
+        item.name,
+        path.file_name().unwrap().to_string_lossy().as_bytes()
+    );
+    assert_eq!(
+        whole,
+        by_path[&path],
+        "{} is its file, byte for byte",
+        ev(item.id)
+    );
+    if let Ok(rel) = path.strip_prefix(util::fixtures()) {
+        let v = vectors["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["path"] == rel.to_str().unwrap())
+            .unwrap();
+        assert_eq!(v["size"], item.size);
+        assert_eq!(v["sha256"], hex::encode(item.sha256));
+        assert_eq!(v["blake3"], hex::encode(item.blake3));
+        return true;
+    }
+    false
+}
+
+/// One item: keyed by number, back from its chunks, its hashes and its file; returns whether a
+/// fixture vector was checked.
+fn check_item(
+    chunks: &mut ChunkStore,
+    contents: &BTreeMap<Vec<u8>, Vec<u8>>,
+    (key, value): (&Vec<u8>, &Vec<u8>),
+    by_path: &ByPath,
+    vectors: &Value,
+    used_chunks: &mut BTreeSet<Vec<u8>>,
+) -> bool {
+    let item = decode_item(value);
+    assert_eq!(
+        key.as_slice(),
+        be(item.id),
+        "items are keyed by number, big-endian"
+    );
+    let content = decode_content(
+        contents
+            .get(item.blake3.as_slice())
+            .unwrap_or_else(|| panic!("content of {}", ev(item.id))),
+    );
+    let whole = reassemble(chunks, &content, &item, used_chunks);
+    // The content address is the plain BLAKE3 of the original bytes.
+    assert_eq!(blake3::hash(&whole).as_bytes(), &item.blake3);
+    assert_eq!(<[u8; 32]>::from(Sha256::digest(&whole)), item.sha256);
+    assert_eq!(content.sha256, item.sha256);
+    assert_eq!((whole.len() as u64, content.size), (item.size, item.size));
+
+    let checked = check_item_is_its_file(&item, &whole, by_path, vectors);
+    if item.size == 0 {
+        // FORMAT.md's worked example, byte for byte.
+        let want = hex::decode(concat!(
+            "01",
+            "0000000000000000",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "0000000000000000"
+        ))
+        .unwrap();
+        assert_eq!(contents[item.blake3.as_slice()], want);
+        assert_eq!(
+            hex::encode(item.blake3),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
+        assert!(content.chunks.is_empty(), "an empty file has no chunks");
+    }
+    checked
+}
+
+/// No orphans here: every chunk a volume holds is in chunk_volumes, in that volume, and
+/// named by a content.
+fn check_no_orphans(chunks: &mut ChunkStore, used_chunks: &BTreeSet<Vec<u8>>) {
     let located: BTreeSet<Vec<u8>> = chunks.locations.keys().cloned().collect();
     assert_eq!(
-        located, used_chunks,
+        located, *used_chunks,
         "chunk_volumes holds exactly the chunks contents name"
     );
     let mut in_volumes = BTreeSet::new();
@@ -121,10 +140,18 @@ fn every_item_reassembles_from_its_chunks_by_hand() {
         }
     }
     assert_eq!(
-        in_volumes, used_chunks,
+        in_volumes, *used_chunks,
         "the volumes hold exactly those chunks"
     );
+}
 
+/// The large file: three full chunks, zstd for the text, raw for the noise, in its own
+/// volume; identical bytes are stored once.
+fn check_large_file(
+    chunks: &mut ChunkStore,
+    items: &BTreeMap<Vec<u8>, Vec<u8>>,
+    contents: &BTreeMap<Vec<u8>, Vec<u8>>,
+) {
     // The large file: three full chunks, zstd for the text, raw for the noise.
     let big = items
         .values()
@@ -150,12 +177,42 @@ fn every_item_reassembles_from_its_chunks_by_hand() {
     assert_eq!(contents.len(), 11);
 }
 
+#[test]
+fn every_item_reassembles_from_its_chunks_by_hand() {
+    let s = Scenario::build();
+    let db = s.db();
+    let items = tree_map(&db, "items");
+    let contents = tree_map(&db, "contents");
+    let mut chunks = ChunkStore::new(&s.env.archive, &db);
+    let vectors = vectors();
+    let by_path: ByPath = s.files.iter().map(|(p, b)| (p.clone(), b)).collect();
+
+    assert_eq!(items.len(), 12);
+    let mut used_chunks = BTreeSet::new();
+    let mut checked_vectors = 0;
+    for entry in &items {
+        if check_item(
+            &mut chunks,
+            &contents,
+            entry,
+            &by_path,
+            &vectors,
+            &mut used_chunks,
+        ) {
+            checked_vectors += 1;
+        }
+    }
+    assert_eq!(checked_vectors, 10);
+    check_no_orphans(&mut chunks, &used_chunks);
+    check_large_file(&mut chunks, &items, &contents);
+}
+
 /// FORMAT.md "Volumes": a volume takes 8 packs, a pack is written once it holds 1 MiB,
 /// each ingest command that stores a new chunk starts a new volume, numbers
 /// run from 1, and a chunk already located is never stored again.
-#[test]
-fn volumes_fill_to_8_packs_and_each_ingest_starts_its_own() {
-    let env = Env::with_case();
+/// A big file, a small one, the big one again into a second case, then the big file's first
+/// MiB with a new tail, each its own ingest; the archive verifies. Returns the three contents.
+fn ingest_big_small_and_mixed(env: &Env) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let ingest = |path: &Path, status: &str| {
         let report = env.json(&["ingest", "--case", "BY-2024-017", path.to_str().unwrap()]);
         assert_eq!(report["items"][0]["status"], status, "{report}");
@@ -182,6 +239,55 @@ fn volumes_fill_to_8_packs_and_each_ingest_starts_its_own() {
     ingest(&mixed_path, "new");
     let (code, verdict) = env.verify();
     assert_eq!((code, &verdict["ok"]), (0, &Value::Bool(true)), "{verdict}");
+
+    (big, small, mixed)
+}
+
+/// A 1 MiB chunk fills a pack on its own, and a volume takes 8 packs, numbered from 0; the
+/// big file comes back from the volumes, by hand.
+fn check_packs(
+    store: &mut ChunkStore,
+    volumes: &BTreeMap<u32, BTreeMap<Vec<u8>, Vec<u8>>>,
+    (big, big_ids, mixed_ids): (&[u8], &[Vec<u8>], &[Vec<u8>]),
+) {
+    let packs = store.packs(1);
+    assert_eq!(packs.len() as u64, PACKS_PER_VOLUME);
+    for (n, (key, pack)) in packs.iter().enumerate() {
+        assert_eq!(
+            key,
+            &(n as u32).to_be_bytes().to_vec(),
+            "pack numbers, u32 BE"
+        );
+        let entries = decode_pack(pack);
+        assert_eq!(entries.len(), 1, "pack {n}");
+        assert_eq!(entries[0].1, big_ids[n], "pack {n} holds chunk {n}");
+        assert!(pack.len() >= PACK_BYTES);
+        assert_eq!(
+            store.location(&big_ids[n]),
+            Location::Packed(1, n as u32, 1),
+            "the first entry starts after the version byte"
+        );
+    }
+    assert_eq!(store.packs(2).len(), 3);
+    for id in big_ids.iter().chain(mixed_ids) {
+        let n = store.volume_of(id);
+        assert!(
+            volumes[&n].contains_key(id),
+            "chunk_volumes names the volume holding it"
+        );
+    }
+    // Back from the volumes, by hand.
+    let mut whole = Vec::new();
+    for id in big_ids {
+        whole.extend(decode_chunk(id, &store.record(id)).1);
+    }
+    assert!(whole == big, "the big file, byte for byte");
+}
+
+#[test]
+fn volumes_fill_to_8_packs_and_each_ingest_starts_its_own() {
+    let env = Env::with_case();
+    let (big, small, mixed) = ingest_big_small_and_mixed(&env);
 
     let db = env.sled();
     let contents = tree_map(&db, "contents");
@@ -221,39 +327,7 @@ fn volumes_fill_to_8_packs_and_each_ingest_starts_its_own() {
         "only the new chunk"
     );
 
-    // A 1 MiB chunk fills a pack on its own, and a volume takes 8 packs, numbered from 0.
-    let packs = store.packs(1);
-    assert_eq!(packs.len() as u64, PACKS_PER_VOLUME);
-    for (n, (key, pack)) in packs.iter().enumerate() {
-        assert_eq!(
-            key,
-            &(n as u32).to_be_bytes().to_vec(),
-            "pack numbers, u32 BE"
-        );
-        let entries = decode_pack(pack);
-        assert_eq!(entries.len(), 1, "pack {n}");
-        assert_eq!(entries[0].1, big_ids[n], "pack {n} holds chunk {n}");
-        assert!(pack.len() >= PACK_BYTES);
-        assert_eq!(
-            store.location(&big_ids[n]),
-            Location::Packed(1, n as u32, 1),
-            "the first entry starts after the version byte"
-        );
-    }
-    assert_eq!(store.packs(2).len(), 3);
-    for id in big_ids.iter().chain(&mixed_ids) {
-        let n = store.volume_of(id);
-        assert!(
-            volumes[&n].contains_key(id),
-            "chunk_volumes names the volume holding it"
-        );
-    }
-    // Back from the volumes, by hand.
-    let mut whole = Vec::new();
-    for id in &big_ids {
-        whole.extend(decode_chunk(id, &store.record(id)).1);
-    }
-    assert!(whole == big, "the big file, byte for byte");
+    check_packs(&mut store, &volumes, (&big, &big_ids, &mixed_ids));
 }
 
 /// FORMAT.md "Packs": the chunks of small files share a pack, in the order they were

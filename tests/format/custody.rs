@@ -122,6 +122,263 @@ fn the_custody_log_is_canonical_and_both_chains_link() {
     }
 }
 
+/// An index key: its parts concatenated.
+fn ikey(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// A `k` value: the record of an EvidenceId, 01 ‖ u64 LE.
+fn k_record(id: u64) -> Vec<u8> {
+    [&[RECORD_VERSION][..], &id.to_le_bytes()].concat()
+}
+
+/// The value of an index entry that is only a marker.
+fn marker() -> Vec<u8> {
+    vec![RECORD_VERSION]
+}
+
+/// One custody event, as the replay reads it.
+struct Event<'e> {
+    seq: &'e u64,
+    e: &'e Value,
+    d: &'e Value,
+    case: &'e [u8],
+    ids: Vec<u64>,
+}
+
+/// The records and index entries the custody log implies, built event by event.
+struct Replay<'a> {
+    s: &'a Scenario,
+    items: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    cases: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    index: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    want: BTreeMap<Vec<u8>, Vec<u8>>,
+    want_cases: BTreeSet<Vec<u8>>,
+    want_items: BTreeSet<Vec<u8>>,
+    export_seq: Option<u64>,
+}
+
+impl Replay<'_> {
+    /// Every event's e entries and the H (head) entry of each item it names.
+    fn chain(&mut self, seq: &u64, bytes: &[u8], ids: &[u64]) {
+        for id in ids {
+            self.want
+                .insert(ikey(&[b"e", &be(*id), &be(*seq)]), marker());
+            let mut head = vec![RECORD_VERSION];
+            head.extend(Sha256::digest(bytes));
+            self.want.insert(ikey(&[b"H", &be(*id)]), head);
+        }
+    }
+
+    /// A case_create event: the case record, from its details.
+    fn case_create(&mut self, event: Event) {
+        let Event {
+            seq, e, d, case, ..
+        } = event;
+        let c = decode_case(&self.cases[case]);
+        assert_eq!(c.id.as_bytes(), case);
+        assert_eq!(c.title, d["title"].as_str().unwrap());
+        assert_eq!(c.description.as_deref(), d["description"].as_str());
+        assert_eq!(
+            (c.created_at.as_str(), c.actor.as_str()),
+            (e["time"].as_str().unwrap(), e["actor"].as_str().unwrap())
+        );
+        assert_eq!(c.seq, *seq);
+        self.want_cases.insert(case.to_vec());
+    }
+
+    /// An ingest event: the item record from its details; its c, i, h, k, t and p entries.
+    fn ingest(&mut self, event: Event) {
+        let Event {
+            seq,
+            e,
+            d,
+            case,
+            ids,
+        } = event;
+        let id = ids[0];
+        let item = decode_item(&self.items[&be(id).to_vec()]);
+        assert_eq!(item.id, id);
+        assert_eq!(hex::encode(item.blake3), d["blake3"].as_str().unwrap());
+        assert_eq!(hex::encode(item.sha256), d["sha256"].as_str().unwrap());
+        assert_eq!(item.size, d["size"].as_u64().unwrap());
+        assert_eq!(hex::encode(&item.name), d["name_hex"].as_str().unwrap());
+        assert_eq!(hex::encode(&item.path), d["path_hex"].as_str().unwrap());
+        assert_eq!(item.name, d["name"].as_str().unwrap().as_bytes());
+        assert_eq!(item.source.as_deref(), d["source"].as_str());
+        assert_eq!(item.note.as_deref(), d["note"].as_str());
+        assert_eq!(item.captured_at.as_deref(), d["captured_at"].as_str());
+        assert_eq!(item.modified_at.as_deref(), d["modified_at"].as_str());
+        assert_eq!(item.parent.map(ev), d["parent"].as_str().map(String::from));
+        let tags: Vec<&str> = d["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(item.tags, tags);
+        assert_eq!(item.ingested_at, e["time"].as_str().unwrap());
+        assert_eq!(item.actor, e["actor"].as_str().unwrap());
+        assert_eq!(item.case.as_bytes(), case);
+        assert_eq!(item.seq, *seq);
+        self.want_items.insert(be(id).to_vec());
+
+        // LinkRecord { linked_at: String, seq: u64 }, laid out by hand.
+        let linked_at = e["time"].as_str().unwrap();
+        let mut c_value = vec![RECORD_VERSION];
+        c_value.extend((linked_at.len() as u64).to_le_bytes());
+        c_value.extend(linked_at.as_bytes());
+        c_value.extend(seq.to_le_bytes());
+        self.want
+            .insert(ikey(&[b"c", case, &[0], &be(id)]), c_value);
+        self.want.insert(ikey(&[b"i", &be(id), case]), marker());
+        self.want
+            .insert(ikey(&[b"h", &item.blake3, &be(id)]), marker());
+        self.want
+            .insert(ikey(&[b"k", case, &[0], &item.blake3]), k_record(id));
+        for tag in &item.tags {
+            self.want
+                .insert(ikey(&[b"t", tag.as_bytes(), &[0], &be(id)]), marker());
+        }
+        if let Some(parent) = item.parent {
+            self.want
+                .insert(ikey(&[b"p", &be(parent), &be(id)]), marker());
+        }
+    }
+
+    /// A link event: its c and i entries, and a k entry unless the case held the bytes.
+    fn link(&mut self, event: Event) {
+        let Event {
+            seq,
+            e,
+            d,
+            case,
+            ids,
+        } = event;
+        let id = ids[0];
+        let blake3 = hex::decode(d["blake3"].as_str().unwrap()).unwrap();
+        let (linked_at, link_seq) = decode_link(&self.index[&ikey(&[b"c", case, &[0], &be(id)])]);
+        assert_eq!(
+            (linked_at.as_str(), link_seq),
+            (e["time"].as_str().unwrap(), *seq)
+        );
+        self.want.insert(
+            ikey(&[b"c", case, &[0], &be(id)]),
+            self.index[&ikey(&[b"c", case, &[0], &be(id)])].clone(),
+        );
+        self.want.insert(ikey(&[b"i", &be(id), case]), marker());
+        self.want
+            .entry(ikey(&[b"k", case, &[0], &blake3]))
+            .or_insert(k_record(id));
+    }
+
+    /// An acquire event: a second source of bytes the case already holds: the event and
+    /// its chain, and, acquired as an attachment of another item, its `p` entry.
+    fn acquire(&mut self, event: Event) {
+        let Event { d, case, ids, .. } = event;
+        assert!(self.items.contains_key(be(ids[0]).as_slice()));
+        if let Some(parent) = d["parent"].as_str().and_then(|p| p.strip_prefix("EV-")) {
+            let parent: u64 = parent.parse().unwrap();
+            if parent != ids[0] {
+                self.want
+                    .insert(ikey(&[b"p", &be(parent), &be(ids[0])]), marker());
+            }
+        }
+        assert_eq!(
+            self.index[&ikey(&[
+                b"k",
+                case,
+                &[0],
+                &hex::decode(d["blake3"].as_str().unwrap()).unwrap()
+            ])],
+            k_record(ids[0])
+        );
+    }
+
+    /// An extract event: the item's hashes and size, the out path and reason.
+    fn extract(&self, event: Event) {
+        let Event { e, d, ids, .. } = event;
+        let item = decode_item(&self.items[&be(ids[0]).to_vec()]);
+        assert_eq!(d["blake3"], hex::encode(item.blake3));
+        assert_eq!(d["sha256"], hex::encode(item.sha256));
+        assert_eq!(d["size"], item.size);
+        assert!(d["out"].as_str().unwrap().ends_with("out.bin"));
+        assert_eq!(e["reason"], "court");
+    }
+
+    /// A verify event: clean, and what it checked.
+    fn verify(&self, event: Event) {
+        let Event { seq, d, .. } = event;
+        assert_eq!(d["ok"], true);
+        assert_eq!(d["problems"], 0);
+        assert_eq!(
+            [&d["items"], &d["contents"], &d["events"]],
+            [&Value::from(12), &Value::from(11), &Value::from(*seq - 1)]
+        );
+    }
+
+    /// An export event: the bundle's own event names every exported item of the case.
+    fn export(&mut self, event: Event) {
+        let Event {
+            seq,
+            e,
+            d,
+            case,
+            ids,
+        } = event;
+        // The bundle's own event names every exported item of the case.
+        assert_eq!(case, SECOND_CASE.as_bytes());
+        assert_eq!(ids, [2, 12]);
+        assert_eq!(d["items"], 2);
+        assert_eq!(d["bundle"], "bundle-018");
+        assert_eq!(e["reason"], "for the court");
+        self.export_seq = Some(*seq);
+    }
+
+    /// A seal event: it follows its export and records the tag manifest's digest.
+    fn seal(&self, event: Event) {
+        let Event {
+            seq, d, case, ids, ..
+        } = event;
+        assert_eq!(case, SECOND_CASE.as_bytes());
+        assert!(ids.is_empty());
+        assert_eq!(Some(d["export_event"].as_u64().unwrap()), self.export_seq);
+        assert_eq!(
+            self.export_seq,
+            Some(seq - 1),
+            "the seal follows its export"
+        );
+        let tagmanifest =
+            std::fs::read(self.s.env.path("bundle-018/tagmanifest-sha256.txt")).unwrap();
+        assert_eq!(d["tagmanifest_sha256"], sha256_hex(&tagmanifest));
+    }
+
+    /// The case and item records are exactly those the log made, and the index exactly
+    /// the entries it implies.
+    fn check_records_and_index(&self) {
+        let (cases, items, index, want) = (self.cases, self.items, self.index, &self.want);
+        assert_eq!(
+            cases.keys().cloned().collect::<BTreeSet<_>>(),
+            self.want_cases
+        );
+        assert_eq!(
+            items.keys().cloned().collect::<BTreeSet<_>>(),
+            self.want_items
+        );
+        let got: BTreeSet<&Vec<u8>> = index.keys().collect();
+        let expected: BTreeSet<&Vec<u8>> = want.keys().collect();
+        let extra: Vec<String> = got.difference(&expected).map(hex::encode).collect();
+        let missing: Vec<String> = expected.difference(&got).map(hex::encode).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty(),
+            "index keys: extra {extra:?}, missing {missing:?}"
+        );
+        for (k, v) in want {
+            assert_eq!(&index[k], v, "value of index key {}", hex::encode(k));
+        }
+    }
+}
+
 #[test]
 fn records_and_the_whole_index_follow_from_the_custody_log() {
     let s = Scenario::build();
@@ -130,15 +387,16 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
     let items = tree_map(&db, "items");
     let cases = tree_map(&db, "cases");
     let index = tree_map(&db, "index");
-
-    let marker = vec![RECORD_VERSION];
-    let mut want: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    let mut want_cases = BTreeSet::new();
-    let mut want_items = BTreeSet::new();
-    let key = |parts: &[&[u8]]| parts.concat();
-    // A `k` value: the record of an EvidenceId, 01 ‖ u64 LE.
-    let k_value = |id: u64| [&[RECORD_VERSION][..], &id.to_le_bytes()].concat();
-    let mut export_seq = None;
+    let mut r = Replay {
+        s: &s,
+        items: &items,
+        cases: &cases,
+        index: &index,
+        want: BTreeMap::new(),
+        want_cases: BTreeSet::new(),
+        want_items: BTreeSet::new(),
+        export_seq: None,
+    };
     for (seq, bytes, e) in &log {
         let d = &e["details"];
         let case = e["case"].as_str().unwrap_or_default().as_bytes();
@@ -148,157 +406,28 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
             .iter()
             .map(|l| ev_number(l["id"].as_str().unwrap()))
             .collect();
-        for id in &ids {
-            want.insert(key(&[b"e", &be(*id), &be(*seq)]), marker.clone());
-            let mut head = vec![RECORD_VERSION];
-            head.extend(Sha256::digest(bytes));
-            want.insert(key(&[b"H", &be(*id)]), head);
-        }
+        r.chain(seq, bytes, &ids);
+        let event = Event {
+            seq,
+            e,
+            d,
+            case,
+            ids,
+        };
         match e["action"].as_str().unwrap() {
-            "case_create" => {
-                let c = decode_case(&cases[case]);
-                assert_eq!(c.id.as_bytes(), case);
-                assert_eq!(c.title, d["title"].as_str().unwrap());
-                assert_eq!(c.description.as_deref(), d["description"].as_str());
-                assert_eq!(
-                    (c.created_at.as_str(), c.actor.as_str()),
-                    (e["time"].as_str().unwrap(), e["actor"].as_str().unwrap())
-                );
-                assert_eq!(c.seq, *seq);
-                want_cases.insert(case.to_vec());
-            }
-            "ingest" => {
-                let id = ids[0];
-                let item = decode_item(&items[&be(id).to_vec()]);
-                assert_eq!(item.id, id);
-                assert_eq!(hex::encode(item.blake3), d["blake3"].as_str().unwrap());
-                assert_eq!(hex::encode(item.sha256), d["sha256"].as_str().unwrap());
-                assert_eq!(item.size, d["size"].as_u64().unwrap());
-                assert_eq!(hex::encode(&item.name), d["name_hex"].as_str().unwrap());
-                assert_eq!(hex::encode(&item.path), d["path_hex"].as_str().unwrap());
-                assert_eq!(item.name, d["name"].as_str().unwrap().as_bytes());
-                assert_eq!(item.source.as_deref(), d["source"].as_str());
-                assert_eq!(item.note.as_deref(), d["note"].as_str());
-                assert_eq!(item.captured_at.as_deref(), d["captured_at"].as_str());
-                assert_eq!(item.modified_at.as_deref(), d["modified_at"].as_str());
-                assert_eq!(item.parent.map(ev), d["parent"].as_str().map(String::from));
-                let tags: Vec<&str> = d["tags"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t.as_str().unwrap())
-                    .collect();
-                assert_eq!(item.tags, tags);
-                assert_eq!(item.ingested_at, e["time"].as_str().unwrap());
-                assert_eq!(item.actor, e["actor"].as_str().unwrap());
-                assert_eq!(item.case.as_bytes(), case);
-                assert_eq!(item.seq, *seq);
-                want_items.insert(be(id).to_vec());
-
-                // LinkRecord { linked_at: String, seq: u64 }, laid out by hand.
-                let linked_at = e["time"].as_str().unwrap();
-                let mut c_value = vec![RECORD_VERSION];
-                c_value.extend((linked_at.len() as u64).to_le_bytes());
-                c_value.extend(linked_at.as_bytes());
-                c_value.extend(seq.to_le_bytes());
-                want.insert(key(&[b"c", case, &[0], &be(id)]), c_value);
-                want.insert(key(&[b"i", &be(id), case]), marker.clone());
-                want.insert(key(&[b"h", &item.blake3, &be(id)]), marker.clone());
-                want.insert(key(&[b"k", case, &[0], &item.blake3]), k_value(id));
-                for tag in &item.tags {
-                    want.insert(key(&[b"t", tag.as_bytes(), &[0], &be(id)]), marker.clone());
-                }
-                if let Some(parent) = item.parent {
-                    want.insert(key(&[b"p", &be(parent), &be(id)]), marker.clone());
-                }
-            }
-            "link" => {
-                let id = ids[0];
-                let blake3 = hex::decode(d["blake3"].as_str().unwrap()).unwrap();
-                let (linked_at, link_seq) = decode_link(&index[&key(&[b"c", case, &[0], &be(id)])]);
-                assert_eq!(
-                    (linked_at.as_str(), link_seq),
-                    (e["time"].as_str().unwrap(), *seq)
-                );
-                want.insert(
-                    key(&[b"c", case, &[0], &be(id)]),
-                    index[&key(&[b"c", case, &[0], &be(id)])].clone(),
-                );
-                want.insert(key(&[b"i", &be(id), case]), marker.clone());
-                want.entry(key(&[b"k", case, &[0], &blake3]))
-                    .or_insert(k_value(id));
-            }
-            "acquire" => {
-                // A second source of bytes the case already holds: the event and its chain,
-                // and, acquired as an attachment of another item, its `p` entry.
-                assert!(items.contains_key(be(ids[0]).as_slice()));
-                if let Some(parent) = d["parent"].as_str().and_then(|p| p.strip_prefix("EV-")) {
-                    let parent: u64 = parent.parse().unwrap();
-                    if parent != ids[0] {
-                        want.insert(key(&[b"p", &be(parent), &be(ids[0])]), marker.clone());
-                    }
-                }
-                assert_eq!(
-                    index[&key(&[
-                        b"k",
-                        case,
-                        &[0],
-                        &hex::decode(d["blake3"].as_str().unwrap()).unwrap()
-                    ])],
-                    k_value(ids[0])
-                );
-            }
-            "extract" => {
-                let item = decode_item(&items[&be(ids[0]).to_vec()]);
-                assert_eq!(d["blake3"], hex::encode(item.blake3));
-                assert_eq!(d["sha256"], hex::encode(item.sha256));
-                assert_eq!(d["size"], item.size);
-                assert!(d["out"].as_str().unwrap().ends_with("out.bin"));
-                assert_eq!(e["reason"], "court");
-            }
-            "verify" => {
-                assert_eq!(d["ok"], true);
-                assert_eq!(d["problems"], 0);
-                assert_eq!(
-                    [&d["items"], &d["contents"], &d["events"]],
-                    [&Value::from(12), &Value::from(11), &Value::from(*seq - 1)]
-                );
-            }
-            "export" => {
-                // The bundle's own event names every exported item of the case.
-                assert_eq!(case, SECOND_CASE.as_bytes());
-                assert_eq!(ids, [2, 12]);
-                assert_eq!(d["items"], 2);
-                assert_eq!(d["bundle"], "bundle-018");
-                assert_eq!(e["reason"], "for the court");
-                export_seq = Some(*seq);
-            }
-            "seal" => {
-                assert_eq!(case, SECOND_CASE.as_bytes());
-                assert!(ids.is_empty());
-                assert_eq!(Some(d["export_event"].as_u64().unwrap()), export_seq);
-                assert_eq!(export_seq, Some(seq - 1), "the seal follows its export");
-                let tagmanifest =
-                    std::fs::read(s.env.path("bundle-018/tagmanifest-sha256.txt")).unwrap();
-                assert_eq!(d["tagmanifest_sha256"], sha256_hex(&tagmanifest));
-            }
+            "case_create" => r.case_create(event),
+            "ingest" => r.ingest(event),
+            "link" => r.link(event),
+            "acquire" => r.acquire(event),
+            "extract" => r.extract(event),
+            "verify" => r.verify(event),
+            "export" => r.export(event),
+            "seal" => r.seal(event),
             "init" => {}
             other => panic!("action {other} is not expected here"),
         }
     }
-    assert_eq!(cases.keys().cloned().collect::<BTreeSet<_>>(), want_cases);
-    assert_eq!(items.keys().cloned().collect::<BTreeSet<_>>(), want_items);
-    let got: BTreeSet<&Vec<u8>> = index.keys().collect();
-    let expected: BTreeSet<&Vec<u8>> = want.keys().collect();
-    let extra: Vec<String> = got.difference(&expected).map(hex::encode).collect();
-    let missing: Vec<String> = expected.difference(&got).map(hex::encode).collect();
-    assert!(
-        extra.is_empty() && missing.is_empty(),
-        "index keys: extra {extra:?}, missing {missing:?}"
-    );
-    for (k, v) in &want {
-        assert_eq!(&index[k], v, "value of index key {}", hex::encode(k));
-    }
+    r.check_records_and_index();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -115,8 +115,19 @@ fn directed_sequences_agree_with_the_model() {
 
 /// The directed sequences, each with what it is about.
 fn directed_scenarios() -> Vec<(&'static str, Vec<Op>)> {
+    [
+        ingest_scenarios(),
+        link_scenarios(),
+        refusal_scenarios(),
+        content_scenarios(),
+    ]
+    .concat()
+}
+
+/// Duplicates within one ingest and across cases.
+fn ingest_scenarios() -> Vec<(&'static str, Vec<Op>)> {
     let f = |name, content| FileSpec { name, content };
-    let [by, two, k3] = CASES;
+    let [by, two, _] = CASES;
     vec![
         (
             "the same bytes twice in one ingest: one item, the second file a duplicate of it",
@@ -170,6 +181,14 @@ fn directed_scenarios() -> Vec<(&'static str, Vec<Op>)> {
                 },
             ],
         ),
+    ]
+}
+
+/// Which item an acquisition attaches to once an item is linked.
+fn link_scenarios() -> Vec<(&'static str, Vec<Op>)> {
+    let f = |name, content| FileSpec { name, content };
+    let [_, two, k3] = CASES;
+    vec![
         (
             "linked into a case that holds the same bytes: acquisitions still attach to the case's first item",
             vec![
@@ -215,48 +234,62 @@ fn directed_scenarios() -> Vec<(&'static str, Vec<Op>)> {
                 },
             ],
         ),
-        (
-            "refusals change nothing",
-            vec![
-                Op::Extract {
-                    item: 0,
-                    by_prefix: false,
-                },
-                Op::Extract {
-                    item: 0,
-                    by_prefix: true,
-                },
-                Op::Link { item: 0, case: by },
-                Op::Ingest {
-                    case: by,
-                    files: vec![f("a.txt", Content::Text)],
-                },
-                Op::Export(by),
-                Op::CreateCase(by),
-                Op::CreateCase(by),
-                Op::Ingest {
-                    case: by,
-                    files: vec![f("a.txt", Content::Text)],
-                },
-                Op::Link { item: 0, case: two },
-                Op::Link { item: 0, case: by },
-                Op::Link { item: 60, case: by },
-                Op::Extract {
-                    item: 60,
-                    by_prefix: true,
-                },
-                Op::Extract {
-                    item: 60,
-                    by_prefix: false,
-                },
-                Op::Export(k3),
-                Op::KillDuringIngest {
-                    case: k3,
-                    files: vec![f("a.txt", Content::Text)],
-                    delay_us: 200_000,
-                },
-            ],
-        ),
+    ]
+}
+
+/// Refusals, each of which changes nothing.
+fn refusal_scenarios() -> Vec<(&'static str, Vec<Op>)> {
+    let f = |name, content| FileSpec { name, content };
+    let [by, two, k3] = CASES;
+    vec![(
+        "refusals change nothing",
+        vec![
+            Op::Extract {
+                item: 0,
+                by_prefix: false,
+            },
+            Op::Extract {
+                item: 0,
+                by_prefix: true,
+            },
+            Op::Link { item: 0, case: by },
+            Op::Ingest {
+                case: by,
+                files: vec![f("a.txt", Content::Text)],
+            },
+            Op::Export(by),
+            Op::CreateCase(by),
+            Op::CreateCase(by),
+            Op::Ingest {
+                case: by,
+                files: vec![f("a.txt", Content::Text)],
+            },
+            Op::Link { item: 0, case: two },
+            Op::Link { item: 0, case: by },
+            Op::Link { item: 60, case: by },
+            Op::Extract {
+                item: 60,
+                by_prefix: true,
+            },
+            Op::Extract {
+                item: 60,
+                by_prefix: false,
+            },
+            Op::Export(k3),
+            Op::KillDuringIngest {
+                case: k3,
+                files: vec![f("a.txt", Content::Text)],
+                delay_us: 200_000,
+            },
+        ],
+    )]
+}
+
+/// Shared and repeated chunks, empty ingests and exports, a killed ingest.
+fn content_scenarios() -> Vec<(&'static str, Vec<Op>)> {
+    let f = |name, content| FileSpec { name, content };
+    let [by, _, _] = CASES;
+    vec![
         (
             "contents sharing chunks, a chunk repeated in one content, multi-chunk noise",
             vec![

@@ -167,30 +167,11 @@ fn verify_bounded(f: &mut Findings, env: &Env, what: &str) -> Option<(Option<i32
     Some((out.status.code(), report))
 }
 
-#[test]
-fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
-    let mut env = Env::new();
-    let small = env.path("small");
-    // Declared after `env`, so it is unmounted before the temp dir is removed.
-    let disk = match Tmpfs::mount(&small, 24) {
-        Ok(m) => m,
-        // Under CI the full disk is always tested: a test that cannot run fails there.
-        Err(why) => {
-            skip_outside_ci(
-                "a_full_disk_fails_cleanly_and_loses_nothing_acknowledged",
-                &format!("cannot mount a tmpfs at {}: {why}", small.display()),
-            );
-            return;
-        }
-    };
-    env.archive = small.join("archive");
-    env.ok(&["init"]);
-    env.ok(&["case", "create", CASE, "--title", "A disk that fills up"]);
+/// Every content the test ingests, by BLAKE3, with the file it came from (off the small disk).
+type Known = BTreeMap<String, PathBuf>;
 
-    // Every content the test ingests, by BLAKE3, with the file it came from (off the small disk).
-    let mut known: BTreeMap<String, PathBuf> = BTreeMap::new();
-
-    // Acknowledged first: a few small files.
+/// Acknowledged first: a few small files; returns id -> BLAKE3 of what was acknowledged.
+fn ingest_acknowledged(env: &Env, known: &mut Known) -> BTreeMap<String, String> {
     let first = env.path("first");
     for i in 0..4u64 {
         let path = first.join(format!("small-{i}.bin"));
@@ -211,11 +192,12 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
     assert_eq!(acked.len(), 4, "{acked:?}");
     assert!(acked.values().all(|b3| known.contains_key(b3)));
 
-    // Space to give back later, taken before the disk fills: 4 MiB of real pages.
-    let scratch = small.join("scratch");
-    write(&scratch, &vec![0u8; 4 << 20]);
+    acked
+}
 
-    // Then more than the disk holds: 6 × 8 MiB of noise (incompressible).
+/// Then more than the disk holds: 6 × 8 MiB of noise (incompressible); returns the folder
+/// and its contents' BLAKE3.
+fn write_big_files(env: &Env, known: &mut Known) -> (PathBuf, BTreeSet<String>) {
     let big = env.path("big");
     fs::create_dir_all(&big).unwrap();
     let mut big_contents = BTreeSet::new();
@@ -226,16 +208,18 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
         big_contents.insert(b3);
     }
 
-    let mut f = Findings::default();
+    (big, big_contents)
+}
 
-    // With --json: exit 1 and one error object of kind no_space.
+/// With --json: exit 1 and one error object of kind no_space.
+fn ingest_json_onto_full_disk(f: &mut Findings, env: &Env, big: &Path) {
     let what = "ingest --json onto a full disk";
     if let Some(out) = bounded(
-        &mut f,
+        f,
         what,
         env.std_cmd()
             .args(["--json", "ingest", "--case", CASE])
-            .arg(&big),
+            .arg(big),
     ) {
         let stderr = text(&out.stderr);
         if f.check(out.status.code() == Some(1), || {
@@ -253,13 +237,15 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
             });
         }
     }
+}
 
-    // Without --json, as a user retrying it: one sentence saying there is no space.
+/// Without --json, as a user retrying it: one sentence saying there is no space.
+fn ingest_retried_onto_full_disk(f: &mut Findings, env: &Env, big: &Path) {
     let what = "ingest retried onto a full disk";
     if let Some(out) = bounded(
-        &mut f,
+        f,
         what,
-        env.std_cmd().args(["ingest", "--case", CASE]).arg(&big),
+        env.std_cmd().args(["ingest", "--case", CASE]).arg(big),
     ) {
         let stderr = text(&out.stderr);
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -276,11 +262,19 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
             || format!("{what}: expected one line \"custodia: ... no space ...\", got:\n{stderr}"),
         );
     }
+}
 
-    // Still on the full disk: the archive opens and holds every acknowledged item.
+/// Still on the full disk: the archive opens and holds every acknowledged item; a full disk
+/// is not damage: verify checks (exit 0) or says it cannot (exit 1), never exit 3.
+fn check_still_on_full_disk(
+    f: &mut Findings,
+    env: &Env,
+    known: &Known,
+    acked: &BTreeMap<String, String>,
+) {
     let what = "list on the full disk";
-    if let Some(ids) = list_known(&mut f, &env, what, &known) {
-        for (id, b3) in &acked {
+    if let Some(ids) = list_known(f, env, what, known) {
+        for (id, b3) in acked {
             f.check(ids.get(id) == Some(b3), || {
                 format!("{what}: acknowledged {id} ({b3}) is missing: {ids:?}")
             });
@@ -288,25 +282,27 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
     }
     // A full disk is not damage: verify checks (exit 0) or says it cannot (exit 1), never exit 3.
     let what = "verify on the full disk";
-    if let Some((code, report)) = verify_bounded(&mut f, &env, what) {
+    if let Some((code, report)) = verify_bounded(f, env, what) {
         f.check(code == Some(0) || code == Some(1), || {
             format!("{what}: exit {code:?}; a full disk must not be reported as damaged evidence:\n{report:#}")
         });
     }
+}
 
-    // Every last page taken, then what a user does next: verify again, list. Opening sled
-    // writes (a snapshot, the verify event); failing to must not damage the archive.
+/// Every last page taken, then what a user does next: verify again, list. Opening sled
+/// writes (a snapshot, the verify event); failing to must not damage the archive.
+fn check_without_a_free_page(f: &mut Findings, env: &Env, small: &Path) {
     let filler = small.join("filler");
     fill_up(&filler);
     for round in 1..=2 {
         let what = format!("verify on a disk without one free page (round {round})");
-        if let Some((code, report)) = verify_bounded(&mut f, &env, &what) {
+        if let Some((code, report)) = verify_bounded(f, env, &what) {
             f.check(code == Some(0) || code == Some(1), || {
                 format!("{what}: exit {code:?}; a full disk must not be reported as damaged evidence:\n{report:#}")
             });
         }
         let what = format!("list on a disk without one free page (round {round})");
-        if let Some(out) = bounded(&mut f, &what, env.std_cmd().arg("list")) {
+        if let Some(out) = bounded(f, &what, env.std_cmd().arg("list")) {
             f.check(out.status.code() != Some(3), || {
                 format!(
                     "{what}: exit 3, the archive is reported damaged:\n{}",
@@ -316,29 +312,37 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
         }
     }
     fs::remove_file(&filler).expect("remove filler");
+}
 
-    // Space given back: everything acknowledged verifies and extracts byte for byte.
-    fs::remove_file(&scratch).expect("remove scratch");
+/// Space given back: everything acknowledged verifies and extracts byte for byte.
+fn check_after_freeing(
+    f: &mut Findings,
+    env: &Env,
+    known: &Known,
+    acked: &BTreeMap<String, String>,
+) {
     let what = "after freeing 4 MiB";
-    let listed = list_known(&mut f, &env, &format!("{what}: list"), &known);
+    let listed = list_known(f, env, &format!("{what}: list"), known);
     if let Some(ids) = &listed {
-        for (id, b3) in &acked {
+        for (id, b3) in acked {
             f.check(ids.get(id) == Some(b3), || {
                 format!("{what}: acknowledged {id} ({b3}) is missing: {ids:?}")
             });
         }
     }
-    if let Some((code, report)) = verify_bounded(&mut f, &env, &format!("{what}: verify")) {
+    if let Some((code, report)) = verify_bounded(f, env, &format!("{what}: verify")) {
         f.check(
             code == Some(0) && report["problems"] == Value::Array(vec![]),
             || format!("{what}: verify exit {code:?}, expected 0 and no problems:\n{report:#}"),
         );
     }
     if let Some(ids) = &listed {
-        extract_all(&mut f, &env, what, ids, &known, &env.path("out-1"));
+        extract_all(f, env, what, ids, known, &env.path("out-1"));
     }
+}
 
-    // A second, smaller attempt fits in the space given back.
+/// A second, smaller attempt fits in the space given back.
+fn second_smaller_ingest(f: &mut Findings, env: &Env, known: &mut Known) {
     let second = env.path("second");
     for i in 0..2u64 {
         let path = second.join(format!("second-{i}.bin"));
@@ -348,7 +352,7 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
     }
     let what = "a second, smaller ingest after freeing space";
     if let Some(out) = bounded(
-        &mut f,
+        f,
         what,
         env.std_cmd()
             .args(["--json", "ingest", "--case", CASE])
@@ -365,16 +369,22 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
             format!("{what}: expected 2 items:\n{report:#}")
         });
     }
+}
 
-    // A bigger disk: the failed ingest, retried, now succeeds and everything verifies.
-    disk.resize(160);
+/// On a bigger disk the failed ingest, retried, now succeeds.
+fn big_ingest_on_bigger_disk(
+    f: &mut Findings,
+    env: &Env,
+    big: &Path,
+    big_contents: &BTreeSet<String>,
+) {
     let what = "the big ingest retried on a bigger disk";
     if let Some(out) = bounded(
-        &mut f,
+        f,
         what,
         env.std_cmd()
             .args(["--json", "ingest", "--case", CASE])
-            .arg(&big),
+            .arg(big),
     ) && f.check(out.status.code() == Some(0), || {
         format!(
             "{what}: exit {:?}:\n{}",
@@ -387,13 +397,17 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
             .iter()
             .map(|i| json_str(&i["blake3"]).to_owned())
             .collect();
-        f.check(got == big_contents, || {
+        f.check(got == *big_contents, || {
             format!("{what}: expected the six big contents:\n{report:#}")
         });
     }
+}
+
+/// At the end: everything verifies, every acknowledged item is listed and extracts.
+fn check_at_the_end(f: &mut Findings, env: &Env, known: &Known, acked: &BTreeMap<String, String>) {
     let what = "at the end";
-    let listed = list_known(&mut f, &env, &format!("{what}: list"), &known);
-    if let Some((code, report)) = verify_bounded(&mut f, &env, &format!("{what}: verify")) {
+    let listed = list_known(f, env, &format!("{what}: list"), known);
+    if let Some((code, report)) = verify_bounded(f, env, &format!("{what}: verify")) {
         f.check(
             code == Some(0)
                 && report["problems"] == Value::Array(vec![])
@@ -404,7 +418,7 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
         );
     }
     if let Some(ids) = &listed {
-        for (id, b3) in &acked {
+        for (id, b3) in acked {
             f.check(ids.get(id) == Some(b3), || {
                 format!("{what}: acknowledged {id} ({b3}) is missing: {ids:?}")
             });
@@ -412,8 +426,53 @@ fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
         f.check(ids.len() == 4 + 2 + 6, || {
             format!("{what}: expected 12 items, listed {ids:?}")
         });
-        extract_all(&mut f, &env, what, ids, &known, &env.path("out-2"));
+        extract_all(f, env, what, ids, known, &env.path("out-2"));
     }
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_loses_nothing_acknowledged() {
+    let mut env = Env::new();
+    let small = env.path("small");
+    // Declared after `env`, so it is unmounted before the temp dir is removed.
+    let disk = match Tmpfs::mount(&small, 24) {
+        Ok(m) => m,
+        // Under CI the full disk is always tested: a test that cannot run fails there.
+        Err(why) => {
+            skip_outside_ci(
+                "a_full_disk_fails_cleanly_and_loses_nothing_acknowledged",
+                &format!("cannot mount a tmpfs at {}: {why}", small.display()),
+            );
+            return;
+        }
+    };
+    env.archive = small.join("archive");
+    env.ok(&["init"]);
+    env.ok(&["case", "create", CASE, "--title", "A disk that fills up"]);
+
+    let mut known: Known = BTreeMap::new();
+    let acked = ingest_acknowledged(&env, &mut known);
+
+    // Space to give back later, taken before the disk fills: 4 MiB of real pages.
+    let scratch = small.join("scratch");
+    write(&scratch, &vec![0u8; 4 << 20]);
+
+    let (big, big_contents) = write_big_files(&env, &mut known);
+
+    let mut f = Findings::default();
+    ingest_json_onto_full_disk(&mut f, &env, &big);
+    ingest_retried_onto_full_disk(&mut f, &env, &big);
+    check_still_on_full_disk(&mut f, &env, &known, &acked);
+    check_without_a_free_page(&mut f, &env, &small);
+
+    fs::remove_file(&scratch).expect("remove scratch");
+    check_after_freeing(&mut f, &env, &known, &acked);
+    second_smaller_ingest(&mut f, &env, &mut known);
+
+    // A bigger disk: the failed ingest, retried, now succeeds and everything verifies.
+    disk.resize(160);
+    big_ingest_on_bigger_disk(&mut f, &env, &big, &big_contents);
+    check_at_the_end(&mut f, &env, &known, &acked);
     drop(disk);
     f.finish();
 }

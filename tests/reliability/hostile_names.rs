@@ -106,13 +106,11 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-#[test]
-fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
-    let env = Env::with_case();
-    let dir = env.path("hostile");
-    fs::create_dir_all(&dir).unwrap();
-    let names = hostile_names();
-    let ansi = &names[1];
+/// Contents by name.
+type Contents = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// One file per hostile name in `dir`, each its own noise; returns the contents by name.
+fn write_hostile_files(dir: &Path, names: &[Vec<u8>]) -> Contents {
     let mut contents: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for (i, name) in names.iter().enumerate() {
         let bytes = noise(500 + i as u64, 3000 + i);
@@ -120,8 +118,12 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
         contents.insert(name.clone(), bytes);
     }
 
-    // Ingest, as a person at a terminal would: one line per item, every name escaped.
-    let out = env.run(&["ingest", "--case", CASE, arg(&dir)]);
+    contents
+}
+
+/// Ingest, as a person at a terminal would: one line per item, every name escaped.
+fn ingest_shown_safely(env: &Env, dir: &Path, names: &[Vec<u8>]) {
+    let out = env.run(&["ingest", "--case", CASE, arg(dir)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_shown_safely("ingest", &out);
     let shown = text(&out.stdout);
@@ -134,8 +136,15 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
             "ingest shows {visible:?}:\n{shown}"
         );
     }
+}
 
-    // Stored exactly: name_hex is the hex of the very bytes, the content is the file's.
+/// Stored exactly: name_hex is the hex of the very bytes, the content is the file's; returns
+/// the ids by name.
+fn check_stored_exactly(
+    env: &Env,
+    names: &[Vec<u8>],
+    contents: &Contents,
+) -> BTreeMap<Vec<u8>, String> {
     let listed = env.json(&["list"]);
     let mut ids: BTreeMap<Vec<u8>, String> = BTreeMap::new();
     for item in json_items(&listed) {
@@ -152,7 +161,11 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
     }
     assert_eq!(ids.len(), names.len(), "{listed:#}");
 
-    // Every human view of them.
+    ids
+}
+
+/// Every human view of them.
+fn check_human_views(env: &Env, ids: &BTreeMap<Vec<u8>, String>) {
     let mut views: Vec<Vec<String>> = vec![
         vec!["list".into()],
         vec!["log".into()],
@@ -178,8 +191,10 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
     for id in ids.values() {
         assert!(list.contains(id.as_str()), "list shows {id}:\n{list}");
     }
+}
 
-    // Exported: a valid bag whose payload names are all portable, with the exact bytes kept.
+/// Exported: a valid bag (bagit-python, verify --bundle); returns the bag.
+fn export_valid_bag(env: &Env) -> PathBuf {
     let bag = env.path("bag");
     let out = env.run(&["export", "--case", CASE, "--out", arg(&bag)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -203,6 +218,16 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
         text(&checked.stdout),
         text(&checked.stderr)
     );
+    bag
+}
+
+/// The bag's payload names are all portable, with the exact bytes kept.
+fn check_exported_names(
+    bag: &Path,
+    names: &[Vec<u8>],
+    contents: &Contents,
+    ids: &BTreeMap<Vec<u8>, String>,
+) {
     let evidence_files = files_under(&bag.join("data/evidence"));
     assert_eq!(evidence_files.len(), names.len(), "{evidence_files:?}");
     for (rel, name) in &evidence_files {
@@ -235,8 +260,10 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
             "{item}"
         );
     }
+}
 
-    // Damaged: verify names the item and still shows nothing raw.
+/// Damaged: verify names the item and still shows nothing raw.
+fn check_damaged(env: &Env, ansi: &[u8], contents: &Contents, ids: &BTreeMap<Vec<u8>, String>) {
     let damaged = &ids[ansi];
     let chunk = hex::decode(blake3_hex(&contents[ansi])).unwrap();
     let mut stored = env.chunk_record(&chunk);
@@ -269,9 +296,12 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
     let out = env.run(&["extract", damaged, "--out", arg(&env.path("damaged.out"))]);
     assert_eq!(out.status.code(), Some(3));
     assert_shown_safely("extract of a damaged hostile-named item", &out);
+}
 
-    // Error messages that name a hostile path, each checked (last: nothing above depends on
-    // them, and every one that fails is reported).
+/// Error messages that name a hostile path, each checked (last: nothing above depends on
+/// them, and every one that fails is reported).
+fn check_error_messages(env: &Env, names: &[Vec<u8>], ids: &BTreeMap<Vec<u8>, String>) {
+    let ansi = &names[1];
     let mut f = Findings::default();
     let existing = env.path("out").join(OsStr::from_bytes(ansi));
     write(&existing, b"already here\n");
@@ -316,4 +346,21 @@ fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
         f.check(shown.is_ok(), || shown.unwrap_err());
     }
     f.finish();
+}
+
+#[test]
+fn hostile_names_are_stored_exactly_shown_escaped_and_exported_safely() {
+    let env = Env::with_case();
+    let dir = env.path("hostile");
+    fs::create_dir_all(&dir).unwrap();
+    let names = hostile_names();
+    let ansi = &names[1];
+    let contents = write_hostile_files(&dir, &names);
+    ingest_shown_safely(&env, &dir, &names);
+    let ids = check_stored_exactly(&env, &names, &contents);
+    check_human_views(&env, &ids);
+    let bag = export_valid_bag(&env);
+    check_exported_names(&bag, &names, &contents, &ids);
+    check_damaged(&env, ansi, &contents, &ids);
+    check_error_messages(&env, &names, &ids);
 }

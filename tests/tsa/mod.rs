@@ -34,11 +34,8 @@ pub fn have_openssl() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "openssl does not run; the RFC 3161 tests need it (run .ci/setup)"
-        );
-        eprintln!("SKIPPED: openssl does not run; the RFC 3161 tests need it");
+        // The one rule for a missing tool: fail under CI (any CI value, not only "true").
+        crate::util::skip_outside_ci("the RFC 3161 tests", "openssl does not run");
     }
     ok
 }

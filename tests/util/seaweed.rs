@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub const S3_ACCESS_KEY: &str = "AKCUSTODIATEST";
 pub const S3_SECRET_KEY: &str = "custodia-test-secret-key";
 pub const S3_BUCKET: &str = "evidence";
+/// Written and deleted by the readiness check, outside every prefix the tests use.
+const READY_PROBE: &str = "custodia-test-ready-probe";
 
 /// Whether `weed` can run here; under CI a missing one fails the calling test.
 pub fn have_weed(test: &str) -> bool {
@@ -109,24 +111,27 @@ impl Seaweed {
         self.wait_ready();
     }
 
-    /// Waits until the bucket answers a listing (the server is up and made it).
+    /// Waits until the bucket answers a listing and takes a write. A listing alone is not
+    /// enough: after a restart the filer answers before a volume server has registered with
+    /// the master, and writes fail with 500 for some seconds (seen on CI's slower machine).
     fn wait_ready(&self) {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(60) {
-            if self
+        while start.elapsed() < Duration::from_secs(90) {
+            let listed = self
                 .curl(&[
                     "-f",
                     &format!("{}/{S3_BUCKET}?list-type=2", self.endpoint()),
                 ])
                 .status
-                .success()
-            {
+                .success();
+            if listed && self.try_put(READY_PROBE, b"ready") {
+                self.delete(READY_PROBE);
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!(
-            "SeaweedFS did not come up in 60 s; its log:\n{}",
+            "SeaweedFS did not take a write in 90 s; its log:\n{}",
             std::fs::read_to_string(self.dir.join("weed.log")).unwrap_or_default()
         );
     }
@@ -191,11 +196,16 @@ impl Seaweed {
 
     /// Overwrites an object (a plain PUT: what custodia never does).
     pub fn put(&self, key: &str, bytes: &[u8]) {
+        assert!(self.try_put(key, bytes), "PUT {key} failed");
+    }
+
+    /// A plain PUT; whether the server took it.
+    fn try_put(&self, key: &str, bytes: &[u8]) -> bool {
         let file = self.dir.join("upload.tmp");
         std::fs::write(&file, bytes).expect("temp upload");
         // SeaweedFS wants the payload's SHA-256 signed, which curl does not add itself.
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-        let out = self.curl(&[
+        self.curl(&[
             "-f",
             "-H",
             &format!("x-amz-content-sha256: {digest}"),
@@ -204,8 +214,9 @@ impl Seaweed {
             "--data-binary",
             &format!("@{}", file.display()),
             &self.object_url(key),
-        ]);
-        assert!(out.status.success(), "PUT {key} failed");
+        ])
+        .status
+        .success()
     }
 
     pub fn delete(&self, key: &str) {

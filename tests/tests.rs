@@ -22,6 +22,7 @@ mod hardening;
 mod model;
 mod reliability;
 mod replica;
+mod replica_profile;
 mod signing;
 mod timestamp;
 mod users;

@@ -12,7 +12,7 @@ pub enum RemoteFailure {
     Denied,
     /// The bucket does not exist.
     NoBucket,
-    /// No credentials in the environment.
+    /// No credentials in the environment or the shared credentials file.
     NoCredentials,
     /// Anything else the server answered.
     Failed,
@@ -48,16 +48,13 @@ impl fmt::Display for RemoteError {
             ),
             RemoteFailure::Denied => write!(
                 f,
-                "the server of {url} refused the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY ({detail})"
+                "the server of {url} refused the credentials it was given ({detail})"
             ),
             RemoteFailure::NoBucket => write!(
                 f,
                 "the bucket of {url} does not exist on the server; create it first ({detail})"
             ),
-            RemoteFailure::NoCredentials => write!(
-                f,
-                "no credentials for {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-            ),
+            RemoteFailure::NoCredentials => write!(f, "no credentials for {url}: {detail}"),
             RemoteFailure::Failed => write!(f, "the server of {url} failed: {detail}"),
         }
     }

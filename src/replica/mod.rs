@@ -5,9 +5,10 @@
 //! recipients: whole closed volumes, the custody log in append-only segments, the content
 //! records the log's ingests introduced, and one manifest per push (docs/FORMAT.md,
 //! "Replicas"). Which replicas exist and what each push stored is recorded in the custody
-//! log only; credentials come from the environment and are never recorded.
+//! log only; credentials come from the environment or an AWS profile and are never recorded.
 
 mod check;
+mod credentials;
 mod crypt;
 mod layout;
 mod push;

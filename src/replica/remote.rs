@@ -17,6 +17,8 @@ use object_store::{
 
 use crate::error::{Error, RemoteError, RemoteFailure, Result};
 
+use super::credentials;
+
 /// Where a replica is: `s3://BUCKET/PREFIX`, split.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
@@ -102,31 +104,32 @@ fn retry() -> RetryConfig {
 }
 
 impl Remote {
-    /// Connects (lazily: nothing is sent yet) with credentials from the environment only.
+    /// Connects (lazily: nothing is sent yet) with credentials from the environment or a
+    /// profile of the shared credentials file (`credentials.rs`), and from nowhere else.
     pub fn connect(url: &str, at: &Endpoint) -> Result<Remote> {
         let location = parse_url(url)?;
-        let no_credentials = || {
+        let creds = credentials::resolve(&|name| std::env::var(name).ok()).map_err(|missing| {
             Error::Remote(RemoteError {
                 failure: RemoteFailure::NoCredentials,
                 url: url.to_owned(),
-                detail: String::new(),
+                detail: missing.to_string(),
             })
-        };
-        // Without these, object_store would ask a cloud metadata service for credentials:
+        })?;
+        // Given explicitly, so object_store never asks a cloud metadata service for them:
         // custodia never reaches beyond the endpoint it was given.
-        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-            if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
-                return Err(no_credentials());
-            }
-        }
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&location.bucket)
+            .with_access_key_id(creds.access_key_id)
+            .with_secret_access_key(creds.secret_access_key)
             .with_retry(retry())
             .with_client_options(
                 ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(3))
                     .with_timeout(Duration::from_secs(120)),
             );
+        if let Some(token) = creds.session_token {
+            builder = builder.with_token(token);
+        }
         let region = at
             .region
             .clone()

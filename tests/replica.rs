@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::util::*;
 
+mod profile;
+mod push_event;
+
 /// An archive with a case, a SeaweedFS, and an age key pair.
 struct Rig {
     env: Env,
@@ -184,10 +187,12 @@ fn restore_round_trip_prints_the_same_and_verifies() {
         "same event",
     ]);
     rig.add("offsite", "org/archive");
-    let before = views(env);
     let pushed = rig.json(&["push"]);
     assert!(pushed["sent"].as_u64().unwrap() >= 4, "{pushed}");
     assert_eq!(pushed["found"], 0);
+    // The push event itself reaches the replica: the restore prints what the archive
+    // prints after the push.
+    let before = views(env);
 
     let restored = env.path("restored");
     let out = rig.restore("org/archive", &restored, &rig.key);
@@ -206,7 +211,7 @@ fn restore_round_trip_prints_the_same_and_verifies() {
     assert_eq!(
         report["head"].as_u64(),
         Some(head),
-        "the replica holds the log up to the push"
+        "the replica holds the log up to and with the push"
     );
     let reader = Env {
         dir: tempfile::tempdir().expect("temp"),

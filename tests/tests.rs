@@ -22,7 +22,6 @@ mod hardening;
 mod model;
 mod reliability;
 mod replica;
-mod replica_profile;
 mod signing;
 mod timestamp;
 mod users;

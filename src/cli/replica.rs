@@ -234,6 +234,8 @@ struct PushOut {
     found: u64,
     manifest: String,
     seq: u64,
+    push_event_stored: bool,
+    push_events_resent: u64,
 }
 
 pub fn push(archive: &mut Archive, name: Option<String>, out: &mut Out) -> Run {
@@ -251,12 +253,21 @@ pub fn push(archive: &mut Archive, name: Option<String>, out: &mut Out) -> Run {
         found: r.found,
         manifest: r.manifest.clone(),
         seq: r.seq,
+        push_event_stored: r.push_event_stored,
+        push_events_resent: r.push_events_resent,
     };
     emit(out, &json, |o| {
         o.line(&format!(
             "pushed to {} ({}): it holds events up to {}; {} object(s) sent ({} bytes), {} found already there",
             r.replica, r.url, r.head, r.sent, r.bytes, r.found
-        ))
+        ))?;
+        if !r.push_event_stored {
+            o.line(&format!(
+                "the push event {} did not reach the replica; the next push sends it",
+                r.seq
+            ))?;
+        }
+        Ok(())
     })
 }
 
@@ -267,6 +278,7 @@ struct ReplicaCheckedOut {
     read: u64,
     bytes: u64,
     decrypted: u64,
+    push_events: u64,
 }
 
 #[derive(Serialize)]
@@ -309,6 +321,7 @@ pub fn verify(archive: &Archive, a: VerifyReplicaArgs, out: &mut Out) -> Run {
             read: r.read,
             bytes: r.bytes,
             decrypted: r.decrypted,
+            push_events: r.push_events,
         },
         problems: r.problems.iter().map(ProblemOut::from).collect(),
     };
@@ -352,6 +365,7 @@ struct RestoreOut {
     bytes: u64,
     items: u64,
     events: u64,
+    push_event: bool,
 }
 
 pub fn restore(a: RestoreArgs, actor: String, out: &mut Out) -> Run {
@@ -378,6 +392,7 @@ pub fn restore(a: RestoreArgs, actor: String, out: &mut Out) -> Run {
         bytes: r.bytes,
         items: r.items,
         events: r.events,
+        push_event: r.push_event,
     };
     let shown = custodia::text::escape_path(&r.archive);
     emit(out, &json, |o| {

@@ -15,6 +15,7 @@ use super::crypt::{OpenFailure, Opener, open};
 use super::layout::Stored;
 use super::remote::Listed;
 use super::remote::Remote;
+use super::tail;
 
 /// How much of the data to download.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -48,6 +49,9 @@ pub struct ReplicaVerifyReport {
     pub bytes: u64,
     /// Of those, decrypted with the identity.
     pub decrypted: u64,
+    /// The push events' own objects (`push/S`, named by no push event) checked: listed,
+    /// and with data read and an identity, holding exactly the archive's event.
+    pub push_events: u64,
     pub problems: Vec<Finding>,
 }
 
@@ -108,8 +112,22 @@ impl Archive {
                 report.problems.extend(f.map(Finding::Replica));
             }
         }
+        let read_with = opener.as_ref().filter(|_| opts.read_data != ReadData::None);
+        let mut found = Vec::new();
+        let tails = tail::check(
+            &remote,
+            &replica,
+            &self.catalog,
+            &on_server,
+            read_with,
+            &mut found,
+        )?;
+        report.push_events = tails.len() as u64;
+        report
+            .problems
+            .extend(found.into_iter().map(Finding::Replica));
         for l in &listed {
-            if !expected.contains_key(&l.name) {
+            if !expected.contains_key(&l.name) && !tails.contains(&l.name) {
                 report
                     .problems
                     .push(Finding::Replica(ReplicaFinding::Extra {

@@ -37,6 +37,8 @@ pub enum What {
     Contents { first: u64, last: u64 },
     /// A push's manifest, for the log up to `head`; `digest` is hex SHA-256 of its plaintext.
     Manifest { head: u64, digest: String },
+    /// A push's own event `seq`, alone, stored once it is committed (`tail.rs`).
+    PushEvent(u64),
 }
 
 impl What {
@@ -47,6 +49,7 @@ impl What {
             What::Log { first, last } => format!("log/{first}-{last}"),
             What::Contents { first, last } => format!("contents/{first}-{last}"),
             What::Manifest { head, digest } => format!("manifest/{head}/{digest}"),
+            What::PushEvent(seq) => format!("push/{seq}"),
         }
     }
 
@@ -60,6 +63,7 @@ impl What {
             "volume" => rest.parse().ok().map(What::Volume),
             "log" => range(rest).map(|(first, last)| What::Log { first, last }),
             "contents" => range(rest).map(|(first, last)| What::Contents { first, last }),
+            "push" => rest.parse().ok().map(What::PushEvent),
             "manifest" => {
                 let (head, digest) = rest.split_once('/')?;
                 Some(What::Manifest {
@@ -157,6 +161,10 @@ pub struct Manifest {
     pub head: u64,
     pub head_sha256: String,
     pub objects: Vec<Stored>,
+    /// The object that will hold this push's own event (`push/<head + 1>`), stored once
+    /// the event is committed. Absent in manifests of earlier releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_event: Option<String>,
 }
 
 impl Manifest {
@@ -305,6 +313,7 @@ mod tests {
                 head: 42,
                 digest: "ab".into(),
             },
+            What::PushEvent(43),
         ] {
             assert_eq!(What::parse(&what.label()), Some(what.clone()));
             let name = what.object_name(&key);

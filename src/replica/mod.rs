@@ -15,6 +15,7 @@ mod push;
 mod registry;
 mod remote;
 mod restore;
+mod tail;
 
 pub use crate::error::{RemoteError, RemoteFailure};
 pub use crate::findings::ReplicaFinding;

@@ -27,6 +27,7 @@ use super::crypt::Sealing;
 use super::layout::{self, Manifest, ManifestArchive, SEGMENT_BYTES, SEGMENT_EVENTS, Stored, What};
 use super::registry::Replica;
 use super::remote::{Listed, Put, Remote};
+use super::tail;
 
 /// Objects prepared and sent at once: each holds at most a volume (about 8 MiB) twice,
 /// plain and sealed, so memory stays near 3 × 16 MiB whatever the archive's size.
@@ -49,6 +50,11 @@ pub struct PushReport {
     pub manifest: String,
     /// The `push` event.
     pub seq: u64,
+    /// Whether the push event itself reached the replica (`push/<seq>`); when not, the
+    /// next push sends it.
+    pub push_event_stored: bool,
+    /// Earlier push events the server lacked, sent again by this push.
+    pub push_events_resent: u64,
 }
 
 enum Step {
@@ -84,6 +90,8 @@ impl Archive {
             .into_iter()
             .map(|l| (l.name.clone(), l))
             .collect();
+        let push_events_resent =
+            tail::resend_missing(&remote, &replica, &sealing, &self.catalog, &listed)?;
         let recorded = replica.stored();
         let jobs = plan(self, &replica, head.seq, &recorded, &listed)?;
         let found = jobs
@@ -95,28 +103,16 @@ impl Archive {
             volumes: self.root().join(VOLUMES_DIR),
         };
         let new = run_jobs(&jobs, &source, &sealing, &remote, progress)?;
-        let mut sent = 0;
-        let mut bytes = 0;
-        for (job, stored) in jobs.iter().zip(&new) {
-            if matches!(job.step, Step::Upload) {
-                sent += 1;
-                bytes += stored.size;
-            }
-        }
-        let manifest = self.manifest(&head, recorded, &new);
-        let plain = serde_json::to_vec(&manifest).expect("a manifest is plain JSON data");
-        let what = What::Manifest {
-            head: head.seq,
-            digest: hex::encode(Sha256::digest(&plain)),
-        };
-        let name = what.object_name(&replica.name_key);
-        let stored_manifest = store_one(&remote, &what, &name, sealing.seal(&plain), None)?;
-        if stored_manifest.1 {
+        let (mut sent, mut bytes) = uploaded(&jobs, &new);
+        let manifest = self.manifest(&head, recorded, &new, &replica);
+        let (name, stored_manifest, was_sent) =
+            store_manifest(&remote, &replica, &sealing, &manifest)?;
+        if was_sent {
             sent += 1;
-            bytes += stored_manifest.0.size;
+            bytes += stored_manifest.size;
         }
         let mut lines: Vec<String> = new.iter().map(Stored::to_line).collect();
-        lines.push(stored_manifest.0.to_line());
+        lines.push(stored_manifest.to_line());
         let draft = Draft::new(Action::Push).with(&PushDetails {
             replica: replica.name.clone(),
             url: replica.url.clone(),
@@ -128,6 +124,15 @@ impl Archive {
             bytes,
         });
         let seq = self.commit(|tx| tx.append(&draft).map(|(seq, _)| seq))?;
+        debug_assert_eq!(
+            seq,
+            head.seq + 1,
+            "the push event follows the head it names"
+        );
+        // The push is recorded and done; its own event reaching the replica is the last
+        // step, and a failure there is said, not an error: the next push sends it.
+        let push_event_stored =
+            tail::store(&remote, &replica, &sealing, &self.catalog, seq).unwrap_or(false);
         Ok(PushReport {
             replica: replica.name,
             url: replica.url,
@@ -138,6 +143,8 @@ impl Archive {
             found,
             manifest: name,
             seq,
+            push_event_stored,
+            push_events_resent,
         })
     }
 }
@@ -162,14 +169,17 @@ impl Archive {
         }
     }
 
-    /// The manifest of a push: the archive, the head, and every data object, the earlier
-    /// pushes' and this one's.
+    /// The manifest of a push: the archive, the head, every data object (the earlier
+    /// pushes' and this one's), and where the push event will be.
     fn manifest(
         &self,
         head: &Head,
         recorded: BTreeMap<String, Stored>,
         new: &[Stored],
+        replica: &Replica,
     ) -> Manifest {
+        // The lock is held and signing is prepared: the push event is the next event.
+        let push_event = tail::name(replica, head.seq + 1);
         // The manifest names every data object: the earlier pushes' and this one's.
         let mut objects: BTreeMap<String, Stored> = recorded
             .into_iter()
@@ -193,8 +203,39 @@ impl Archive {
             head: head.seq,
             head_sha256: head.digest.to_hex(),
             objects,
+            push_event: Some(push_event),
         }
     }
+}
+
+/// Objects this push uploaded (not found already there), and their bytes.
+fn uploaded(jobs: &[Job], new: &[Stored]) -> (u64, u64) {
+    let mut sent = 0;
+    let mut bytes = 0;
+    for (job, stored) in jobs.iter().zip(new) {
+        if matches!(job.step, Step::Upload) {
+            sent += 1;
+            bytes += stored.size;
+        }
+    }
+    (sent, bytes)
+}
+
+/// Stores a manifest under its name: the name, its record, and whether this call sent it.
+fn store_manifest(
+    remote: &Remote,
+    replica: &Replica,
+    sealing: &Sealing,
+    manifest: &Manifest,
+) -> Result<(String, Stored, bool)> {
+    let plain = serde_json::to_vec(manifest).expect("a manifest is plain JSON data");
+    let what = What::Manifest {
+        head: manifest.head,
+        digest: hex::encode(Sha256::digest(&plain)),
+    };
+    let name = what.object_name(&replica.name_key);
+    let (stored, sent) = store_one(remote, &what, &name, sealing.seal(&plain), None)?;
+    Ok((name, stored, sent))
 }
 
 /// Decides, for every object the replica should hold, whether it is there already, must
@@ -346,7 +387,9 @@ impl Source<'_> {
                 }
                 Ok(layout::encode_contents(&records))
             }
-            What::Manifest { .. } => unreachable!("manifests are made by push itself"),
+            What::Manifest { .. } | What::PushEvent(_) => {
+                unreachable!("manifests and push events are stored by push itself")
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::archive::{DB_DIR, FORMAT_FILE, HEAD_FILE, LOCK_FILE, OpenOptions, head_text};
-use crate::catalog::{Catalog, ContentRecord, Head, Restoring, rebuild_index};
+use crate::catalog::{Catalog, ContentRecord, Restoring, rebuild_index};
 use crate::codec;
 use crate::custody::Event;
 use crate::durable;
@@ -27,6 +27,7 @@ use super::TransferProgress;
 use super::crypt::{OpenFailure, Opener, open};
 use super::layout::{self, MANIFEST_DIR, Manifest, Stored, What};
 use super::remote::{Endpoint, Remote};
+use super::tail;
 
 const WORKERS: usize = 3;
 
@@ -56,6 +57,8 @@ pub struct RestoreReport {
     pub bytes: u64,
     pub items: u64,
     pub events: u64,
+    /// Whether the newest push's own event was on the replica and restored.
+    pub push_event: bool,
 }
 
 /// Removes the temporary directory unless the restore got to its end.
@@ -90,6 +93,53 @@ pub fn restore(opts: &RestoreOptions, progress: &dyn TransferProgress) -> Result
         bytes: AtomicUsize::new(0),
     };
     restore_volumes(&fetch, &manifest, &tmp.join(VOLUMES_DIR))?;
+    let push_event = match &manifest.push_event {
+        Some(object) => tail::fetch_for_restore(
+            &remote,
+            opener.as_ref(),
+            object,
+            &manifest_name,
+            manifest.head,
+            &manifest.head_sha256,
+        )?,
+        None => None,
+    };
+    let rebuilt = rebuild_at(
+        &tmp,
+        &fetch,
+        &manifest,
+        &manifest_name,
+        push_event.as_deref(),
+    )?;
+    let head = &rebuilt.head;
+    let a = &manifest.archive;
+    create_lock(&tmp.join(LOCK_FILE))?;
+    check_restored(&tmp, &opts.actor)?;
+    durable::rename_noreplace(&tmp, to)?;
+    scratch.0 = None;
+    durable::sync_path(&parent)?;
+    Ok(RestoreReport {
+        archive: to.clone(),
+        archive_id: a.archive_id.clone(),
+        head: head.seq,
+        head_sha256: head.digest.to_hex(),
+        objects: manifest.objects.len() as u64 + 1 + u64::from(push_event.is_some()),
+        bytes: fetch.bytes.load(Ordering::Relaxed) as u64,
+        items: rebuilt.items,
+        events: rebuilt.events,
+        push_event: push_event.is_some(),
+    })
+}
+
+/// Writes the log, content records and index into `tmp` (volumes are there already), checks
+/// the head against the manifest, syncs the database and writes `HEAD` and `FORMAT`.
+fn rebuild_at(
+    tmp: &Path,
+    fetch: &Fetch,
+    manifest: &Manifest,
+    manifest_name: &str,
+    push_event: Option<&[u8]>,
+) -> Result<crate::catalog::Rebuilt> {
     let db = open_sled(&tmp.join(DB_DIR), 16 << 20)?;
     let catalog = Catalog::open(&db)?;
     let a = &manifest.archive;
@@ -100,12 +150,18 @@ pub fn restore(opts: &RestoreOptions, progress: &dyn TransferProgress) -> Result
         chunk_size: a.chunk_size,
         tool: a.tool.clone(),
     })?;
-    restore_log(&fetch, &manifest, &db)?;
+    restore_log(fetch, manifest, &db, push_event)?;
     let volumes = tmp.join(VOLUMES_DIR);
     let rebuilt = rebuild_index(&db, &mut |put| crate::store::scan_volumes(&volumes, put))?;
-    if rebuilt.head.seq != manifest.head || rebuilt.head.digest.to_hex() != manifest.head_sha256 {
+    // With its push event the log ends one later; that event's `prev` was checked to be
+    // the manifest's head, and verify below checks the whole chain.
+    let (end, end_sha256) = match push_event {
+        Some(line) => (manifest.head + 1, hex::encode(Sha256::digest(line))),
+        None => (manifest.head, manifest.head_sha256.clone()),
+    };
+    if rebuilt.head.seq != end || rebuilt.head.digest.to_hex() != end_sha256 {
         return Err(Error::ReplicaDamaged {
-            object: manifest_name,
+            object: manifest_name.to_owned(),
             why: format!(
                 "it names event {} ({}) as the head, but its log ends at event {} ({})",
                 manifest.head,
@@ -119,28 +175,10 @@ pub fn restore(opts: &RestoreOptions, progress: &dyn TransferProgress) -> Result
     drop(catalog);
     drop(db);
     durable::sync_tree(&tmp.join(DB_DIR), &mut HashSet::new())?;
-    let head = Head {
-        seq: rebuilt.head.seq,
-        digest: rebuilt.head.digest,
-    };
-    durable::replace_file(&tmp.join(HEAD_FILE), head_text(&head).as_bytes())?;
+    durable::replace_file(&tmp.join(HEAD_FILE), head_text(&rebuilt.head).as_bytes())?;
     let format = format!("custodia archive\nformat {}\n", a.format);
     durable::replace_file(&tmp.join(FORMAT_FILE), format.as_bytes())?;
-    create_lock(&tmp.join(LOCK_FILE))?;
-    check_restored(&tmp, &opts.actor)?;
-    durable::rename_noreplace(&tmp, to)?;
-    scratch.0 = None;
-    durable::sync_path(&parent)?;
-    Ok(RestoreReport {
-        archive: to.clone(),
-        archive_id: a.archive_id.clone(),
-        head: head.seq,
-        head_sha256: head.digest.to_hex(),
-        objects: manifest.objects.len() as u64 + 1,
-        bytes: fetch.bytes.load(Ordering::Relaxed) as u64,
-        items: rebuilt.items,
-        events: rebuilt.events,
-    })
+    Ok(rebuilt)
 }
 
 /// The directory a new output goes into: it must exist, and the output must not.
@@ -295,7 +333,12 @@ fn restore_volume(fetch: &Fetch, number: u32, s: &Stored, volumes: &Path) -> Res
 }
 
 /// The log segments, in order, into the `custody` tree; the content records into `contents`.
-fn restore_log(fetch: &Fetch, manifest: &Manifest, db: &sled::Db) -> Result<()> {
+fn restore_log(
+    fetch: &Fetch,
+    manifest: &Manifest,
+    db: &sled::Db,
+    push_event: Option<&[u8]>,
+) -> Result<()> {
     let restoring = Restoring::new(db)?;
     let mut next_seq = 1;
     for s in &manifest.objects {
@@ -343,6 +386,19 @@ fn restore_log(fetch: &Fetch, manifest: &Manifest, db: &sled::Db) -> Result<()> 
             }
             _ => {}
         }
+    }
+    if let Some(line) = push_event {
+        if next_seq != manifest.head + 1 {
+            return Err(Error::ReplicaDamaged {
+                object: format!("{MANIFEST_DIR}/"),
+                why: format!(
+                    "the manifest's log objects end at event {}, not at its head {}; nothing was restored",
+                    next_seq - 1,
+                    manifest.head
+                ),
+            });
+        }
+        restoring.put_event(next_seq, line)?;
     }
     Ok(())
 }

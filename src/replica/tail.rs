@@ -1,0 +1,147 @@
+//! A push's own event on the replica: stored right after it is committed, under a name
+//! its manifest gives in advance (`push/S`), so a restore ends with the same head as the
+//! archive had when the push finished.
+//!
+//! The event cannot name the object that holds it, so no push event records it: the
+//! manifest names where it will be, verify checks it against the archive's own copy of
+//! the event, and a push re-sends any that a crash or a deletion left missing.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::Catalog;
+use crate::custody::details::PushDetails;
+use crate::custody::{Action, Event};
+use crate::error::{Error, Result};
+use crate::findings::ReplicaFinding;
+
+use super::crypt::{OpenFailure, Opener, Sealing, open};
+use super::layout::{self, What};
+use super::registry::Replica;
+use super::remote::{Listed, Put, Remote};
+
+/// Where push event `seq` of a replica is stored.
+pub fn name(replica: &Replica, seq: u64) -> String {
+    What::PushEvent(seq).object_name(&replica.name_key)
+}
+
+/// The plaintext of the object holding event `seq`: a log of that one event.
+fn plaintext(catalog: &Catalog, seq: u64) -> Result<Vec<u8>> {
+    let bytes = catalog.event_bytes(seq)?.ok_or_else(|| {
+        Error::Damaged(format!("event {seq} is missing from the log; run verify"))
+    })?;
+    Ok(layout::encode_log(std::iter::once(bytes.as_slice())))
+}
+
+/// Stores push event `seq` unless its object exists. True when it is there afterwards.
+pub fn store(
+    remote: &Remote,
+    replica: &Replica,
+    sealing: &Sealing,
+    catalog: &Catalog,
+    seq: u64,
+) -> Result<bool> {
+    let sealed = sealing.seal(&plaintext(catalog, seq)?);
+    match remote.put_new(&name(replica, seq), sealed)? {
+        Put::Created { .. } | Put::Exists => Ok(true),
+    }
+}
+
+/// Sends the earlier push events of this replica that the server does not list (a crash
+/// after a push's commit, or a deletion). Returns how many were sent.
+pub fn resend_missing(
+    remote: &Remote,
+    replica: &Replica,
+    sealing: &Sealing,
+    catalog: &Catalog,
+    listed: &BTreeMap<String, Listed>,
+) -> Result<u64> {
+    let mut sent = 0;
+    for push in &replica.pushes {
+        if !listed.contains_key(&name(replica, push.seq)) {
+            store(remote, replica, sealing, catalog, push.seq)?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+/// What verify finds of the push events' objects: each must be listed and, when read with
+/// an identity, hold exactly the archive's event. Returns the names it accounted for.
+pub fn check(
+    remote: &Remote,
+    replica: &Replica,
+    catalog: &Catalog,
+    listed: &BTreeMap<&str, &Listed>,
+    read_with: Option<&Opener>,
+    problems: &mut Vec<ReplicaFinding>,
+) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for push in &replica.pushes {
+        let object = name(replica, push.seq);
+        let what = What::PushEvent(push.seq).label();
+        names.push(object.clone());
+        if !listed.contains_key(object.as_str()) {
+            problems.push(ReplicaFinding::Missing { object, what });
+            continue;
+        }
+        let Some(opener) = read_with else { continue };
+        let expected = plaintext(catalog, push.seq)?;
+        let why = match remote.get(&object)? {
+            None => Some("it was listed but cannot be read".to_owned()),
+            Some(bytes) => match open(Some(opener), &bytes) {
+                Ok(plain) if plain == expected => None,
+                Ok(_) => Some("it does not hold the archive's push event".to_owned()),
+                Err(OpenFailure::NotForUs) => Some("it is not encrypted to the identity".into()),
+                Err(OpenFailure::Damaged(e)) => Some(format!("it does not decrypt: {e}")),
+            },
+        };
+        if let Some(why) = why {
+            problems.push(ReplicaFinding::Altered { object, what, why });
+        }
+    }
+    Ok(names)
+}
+
+/// The push event a manifest announces, when it is on the server: checked to be one event,
+/// the `push` that follows the manifest's head, naming that manifest. `None` when absent
+/// (a push whose last step did not happen); anything else wrong is damage.
+pub fn fetch_for_restore(
+    remote: &Remote,
+    opener: Option<&Opener>,
+    object: &str,
+    manifest_name: &str,
+    head: u64,
+    head_sha256: &str,
+) -> Result<Option<Vec<u8>>> {
+    let Some(stored) = remote.get(object)? else {
+        return Ok(None);
+    };
+    let bad = |why: &str| Error::ReplicaDamaged {
+        object: object.to_owned(),
+        why: format!("the push event the manifest announces {why}; nothing was restored"),
+    };
+    let plain = match open(opener, &stored) {
+        Ok(p) => p,
+        Err(OpenFailure::NotForUs) => return Err(bad("is not encrypted to the identity")),
+        Err(OpenFailure::Damaged(e)) => return Err(bad(&format!("does not decrypt ({e})"))),
+    };
+    let lines = layout::decode_log(&plain).ok_or_else(|| bad("is not a log"))?;
+    let [line] = lines.as_slice() else {
+        return Err(bad("does not hold exactly one event"));
+    };
+    let event = Event::parse(line).map_err(|_| bad("is not an event"))?;
+    let names_manifest = event
+        .details_as::<PushDetails>()
+        .is_some_and(|d| d.manifest == manifest_name && d.head == head);
+    if event.action != Action::Push
+        || event.seq != head + 1
+        || event.prev.as_deref() != Some(head_sha256)
+        || !names_manifest
+    {
+        return Err(bad(&format!(
+            "is not the push of event {} that follows the manifest",
+            head + 1
+        )));
+    }
+    Ok(Some(line.to_vec()))
+}

@@ -167,13 +167,10 @@ fn views(env: &Env) -> Vec<(String, Value)> {
     out
 }
 
-/// `restore` rebuilds an archive that verifies and prints what the original printed at the
-/// pushed head; objects open with the stock `age -d`, and their names reveal nothing.
-#[test]
-fn restore_round_trip_prints_the_same_and_verifies() {
-    let Some(rig) = rig("restore_round_trip_prints_the_same_and_verifies") else {
-        return;
-    };
+/// Ingests the fixture case, links one of its items into a second case, adds the replica
+/// `offsite` at `org/archive` and pushes everything to it: a first push sends at least four
+/// objects and finds none there. Returns what the archive prints after the push.
+fn push_fixture_case(rig: &Rig) -> Vec<(String, Value)> {
     let env = &rig.env;
     let ids = env.ingest_fixture_case();
     env.ok(&["case", "create", "BY-2024-018", "--title", "Second"]);
@@ -192,9 +189,13 @@ fn restore_round_trip_prints_the_same_and_verifies() {
     assert_eq!(pushed["found"], 0);
     // The push event itself reaches the replica: the restore prints what the archive
     // prints after the push.
-    let before = views(env);
+    views(env)
+}
 
-    let restored = env.path("restored");
+/// Restores `org/archive`: the restored archive holds the log up to and with the push, prints what
+/// the original printed (`before`) and verifies.
+fn check_restore_prints_the_same(rig: &Rig, before: &[(String, Value)]) {
+    let restored = rig.env.path("restored");
     let out = rig.restore("org/archive", &restored, &rig.key);
     assert_eq!(
         out.status.code(),
@@ -224,11 +225,13 @@ fn restore_round_trip_prints_the_same_and_verifies() {
     assert_eq!(before.len(), after.len());
     let (code, v) = reader.verify();
     assert_eq!(code, 0, "the restored archive verifies: {v}");
+}
 
-    // Names reveal no case id, file name or content hash.
+/// The names of the objects on the server reveal no case id, file name or content hash.
+fn check_names_reveal_nothing(rig: &Rig) {
     let keys = rig.server.keys("org/archive/");
     assert!(keys.len() >= 5, "{keys:?}");
-    let items = env.json(&["list"]);
+    let items = rig.env.json(&["list"]);
     for k in &keys {
         assert!(!k.contains("BY-2024"), "{k}");
         for item in items["items"].as_array().unwrap() {
@@ -240,8 +243,11 @@ fn restore_round_trip_prints_the_same_and_verifies() {
             );
         }
     }
+}
 
-    // The stock age tool opens an object by hand: the first log segment is the log.
+/// The stock age tool opens an object by hand: the first log segment is the log, beginning
+/// with the init event. Skipped (outside CI only) where `age` is not installed.
+fn check_age_opens_the_log(rig: &Rig) {
     let (_, log_object, _) = rig
         .pushed_objects()
         .into_iter()
@@ -256,7 +262,7 @@ fn restore_round_trip_prints_the_same_and_verifies() {
         );
         return;
     }
-    let file = env.path("object.age");
+    let file = rig.env.path("object.age");
     std::fs::write(&file, &stored).unwrap();
     let opened = Command::new("age")
         .args(["-d", "-i", &arg(&rig.key), &arg(&file)])
@@ -273,6 +279,19 @@ fn restore_round_trip_prints_the_same_and_verifies() {
     assert_eq!(event["seq"], 1);
 }
 
+/// `restore` rebuilds an archive that verifies and prints what the original printed at the
+/// pushed head; objects open with the stock `age -d`, and their names reveal nothing.
+#[test]
+fn restore_round_trip_prints_the_same_and_verifies() {
+    let Some(rig) = rig("restore_round_trip_prints_the_same_and_verifies") else {
+        return;
+    };
+    let before = push_fixture_case(&rig);
+    check_restore_prints_the_same(&rig, &before);
+    check_names_reveal_nothing(&rig);
+    check_age_opens_the_log(&rig);
+}
+
 /// Deterministic incompressible bytes (xorshift), so volumes fill and objects are large.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -287,13 +306,10 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// The server killed in the middle of a push: exit 1 with one sentence and no push event;
-/// after a restart a second push sends only what is missing, and the replica verifies.
-#[test]
-fn a_push_cut_short_by_a_dead_server_resumes_without_resending() {
-    let Some(mut rig) = rig("a_push_cut_short_by_a_dead_server_resumes_without_resending") else {
-        return;
-    };
+/// Starts a push of six incompressible 16 MiB clips to the replica `offsite` at `cut`, and
+/// kills the server as soon as the first data object is listed there. Returns the push's
+/// output and when the server was killed.
+fn kill_the_server_mid_push(rig: &mut Rig) -> (Output, Instant) {
     let dir = rig.env.path("video");
     std::fs::create_dir(&dir).unwrap();
     for i in 0..6 {
@@ -319,6 +335,12 @@ fn a_push_cut_short_by_a_dead_server_resumes_without_resending() {
     rig.server.kill();
     let killed_at = Instant::now();
     let out = child.wait_with_output().expect("push ends");
+    (out, killed_at)
+}
+
+/// The cut push gave up in bounded time with exit 1 and one sentence (a `remote_` error),
+/// and recorded no push event.
+fn check_cut_push_failed_cleanly(rig: &Rig, out: &Output, killed_at: Instant) {
     assert!(
         killed_at.elapsed() < Duration::from_secs(90),
         "gave up in bounded time"
@@ -343,7 +365,11 @@ fn a_push_cut_short_by_a_dead_server_resumes_without_resending() {
             .all(|e| e["action"] != "push"),
         "no push event for a push that did not finish"
     );
+}
 
+/// After a restart, a second push keeps what arrived and sends only the rest and the
+/// manifest; the replica then verifies, every object read and decrypted.
+fn check_second_push_resumes(rig: &mut Rig) {
     rig.server.restart();
     let arrived = rig.server.keys("cut/data/").len() as u64;
     let second = rig.json(&["push"]);
@@ -376,19 +402,32 @@ fn a_push_cut_short_by_a_dead_server_resumes_without_resending() {
     assert_eq!(v["checked"]["decrypted"].as_u64(), Some(objects + 1));
 }
 
-/// Objects deleted, truncated, altered or added on the server are named findings (exit 3);
-/// restore refuses such a replica, names the bad object and leaves nothing behind.
+/// The server killed in the middle of a push: exit 1 with one sentence and no push event;
+/// after a restart a second push sends only what is missing, and the replica verifies.
 #[test]
-fn damage_on_the_server_is_named_and_restore_refuses_it() {
-    let Some(rig) = rig("damage_on_the_server_is_named_and_restore_refuses_it") else {
+fn a_push_cut_short_by_a_dead_server_resumes_without_resending() {
+    let Some(mut rig) = rig("a_push_cut_short_by_a_dead_server_resumes_without_resending") else {
         return;
     };
-    rig.env.ingest_fixture_case();
-    rig.add("offsite", "dmg");
-    rig.json(&["push"]);
-    let v = rig.json(&["verify", "--replica", "offsite", "--read-data"]);
-    assert_eq!(v["ok"], true, "{v}");
+    let (out, killed_at) = kill_the_server_mid_push(&mut rig);
+    check_cut_push_failed_cleanly(&rig, &out, killed_at);
+    check_second_push_resumes(&mut rig);
+}
 
+/// The objects damaged on the server under `dmg/`, by name.
+struct Damage {
+    /// A volume object, deleted.
+    deleted: String,
+    /// A log object, cut to half its length.
+    truncated: String,
+    /// A contents object, one bit of it flipped.
+    altered: String,
+    /// An object custodia never wrote, added.
+    extra: String,
+}
+
+/// Damages one object of each kind the replica `offsite` at `dmg` holds, and adds one.
+fn damage_the_replica(rig: &Rig) -> Damage {
     let objects = rig.pushed_objects();
     let pick = |prefix: &str| {
         objects
@@ -410,12 +449,22 @@ fn damage_on_the_server_is_named_and_restore_refuses_it() {
     changed[at] ^= 0x01;
     rig.server.put(&key(&altered), &changed);
     rig.server.put(&key(&extra), b"not custodia's");
+    Damage {
+        deleted,
+        truncated,
+        altered,
+        extra,
+    }
+}
 
+/// `verify --replica`, with and without `--read-data`, exits 3 with exactly one finding per
+/// damaged object, of the kind of its damage.
+fn check_verify_names_the_damage(rig: &Rig, d: &Damage) {
     let expected = [
-        ("replica_object_missing", deleted.as_str()),
-        ("replica_object_truncated", truncated.as_str()),
-        ("replica_object_altered", altered.as_str()),
-        ("replica_object_extra", extra.as_str()),
+        ("replica_object_missing", d.deleted.as_str()),
+        ("replica_object_truncated", d.truncated.as_str()),
+        ("replica_object_altered", d.altered.as_str()),
+        ("replica_object_extra", d.extra.as_str()),
     ];
     for read_data in [false, true] {
         let mut args = vec!["verify", "--replica", "offsite"];
@@ -443,7 +492,17 @@ fn damage_on_the_server_is_named_and_restore_refuses_it() {
         want.sort();
         assert_eq!(found, want, "read_data {read_data}");
     }
+}
 
+/// `restore` of the damaged replica exits 3 (`replica_damaged`), names a bad object, and
+/// leaves neither an archive nor its temporary directory behind.
+fn check_restore_refuses_the_damage(rig: &Rig, d: &Damage) {
+    let Damage {
+        deleted,
+        truncated,
+        altered,
+        ..
+    } = d;
     let restored = rig.env.path("restored");
     let out = rig.restore("dmg", &restored, &rig.key);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -452,7 +511,7 @@ fn damage_on_the_server_is_named_and_restore_refuses_it() {
     assert_eq!(error["error"]["kind"], "replica_damaged");
     let message = error["error"]["message"].as_str().unwrap();
     assert!(
-        [&deleted, &truncated, &altered]
+        [deleted, truncated, altered]
             .iter()
             .any(|n| message.contains(n.as_str())),
         "names the bad object: {message}"
@@ -466,14 +525,60 @@ fn damage_on_the_server_is_named_and_restore_refuses_it() {
     assert!(leftovers.is_empty(), "the temporary directory is removed");
 }
 
-/// No encryption choice, wrong credentials, a missing bucket, an unreachable endpoint, a
-/// wrong age identity: one sentence each, exit 1, in bounded time, no secret printed.
+/// Objects deleted, truncated, altered or added on the server are named findings (exit 3);
+/// restore refuses such a replica, names the bad object and leaves nothing behind.
 #[test]
-fn bad_settings_fail_in_one_sentence_and_bounded_time() {
-    let Some(rig) = rig("bad_settings_fail_in_one_sentence_and_bounded_time") else {
+fn damage_on_the_server_is_named_and_restore_refuses_it() {
+    let Some(rig) = rig("damage_on_the_server_is_named_and_restore_refuses_it") else {
         return;
     };
-    let endpoint = rig.server.endpoint();
+    rig.env.ingest_fixture_case();
+    rig.add("offsite", "dmg");
+    rig.json(&["push"]);
+    let v = rig.json(&["verify", "--replica", "offsite", "--read-data"]);
+    assert_eq!(v["ok"], true, "{v}");
+    let damage = damage_the_replica(&rig);
+    check_verify_names_the_damage(&rig, &damage);
+    check_restore_refuses_the_damage(&rig, &damage);
+}
+
+/// Runs `custodia --json ARGS` (with `secret_env` as the secret key, if given): it must fail
+/// with exit 1 within a minute, in one sentence, a JSON error of `kind`, printing no secret.
+fn check_fails_in_one_sentence(rig: &Rig, args: &[&str], kind: &str, secret_env: Option<&str>) {
+    let start = Instant::now();
+    let mut c = rig.command(&[&["--json"][..], args].concat());
+    if let Some(secret) = secret_env {
+        c.env("AWS_SECRET_ACCESS_KEY", secret);
+    }
+    let out = run_with_timeout(&mut c, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{args:?} took too long"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
+    let e: Value = serde_json::from_str(stderr.trim()).expect("JSON error");
+    assert_eq!(e["error"]["kind"], kind, "{stderr}");
+    assert!(!stderr.contains(S3_SECRET_KEY) && !stderr.contains("wrong-secret"));
+}
+
+/// A replica `name` at `url` behind `endpoint`, encrypted to the rig's key.
+fn add_replica_at(rig: &Rig, name: &str, url: &str, endpoint: &str) {
+    rig.json(&[
+        "replica",
+        "add",
+        name,
+        url,
+        "--endpoint",
+        endpoint,
+        "--encrypt-to",
+        &rig.recipient,
+    ]);
+}
+
+/// A replica added with no encryption choice is refused (`encryption_unspecified`).
+fn check_encryption_is_required(rig: &Rig, endpoint: &str) {
     let (v, _) = rig.fails(
         &[
             "replica",
@@ -481,71 +586,36 @@ fn bad_settings_fail_in_one_sentence_and_bounded_time() {
             "x",
             "s3://evidence/x",
             "--endpoint",
-            &endpoint,
+            endpoint,
         ],
         1,
     );
     assert_eq!(v["error"]["kind"], "encryption_unspecified");
+}
 
-    rig.add("good", "good");
-    rig.json(&["push"]);
-    let check = |args: &[&str], kind: &str, secret_env: Option<&str>| {
-        let start = Instant::now();
-        let mut c = rig.command(&[&["--json"][..], args].concat());
-        if let Some(secret) = secret_env {
-            c.env("AWS_SECRET_ACCESS_KEY", secret);
-        }
-        let out = run_with_timeout(&mut c, Duration::from_secs(120));
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{args:?} took too long"
-        );
-        assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
-        let e: Value = serde_json::from_str(stderr.trim()).expect("JSON error");
-        assert_eq!(e["error"]["kind"], kind, "{stderr}");
-        assert!(!stderr.contains(S3_SECRET_KEY) && !stderr.contains("wrong-secret"));
-    };
-    check(&["push", "good"], "remote_denied", Some("wrong-secret"));
-
-    rig.json(&[
-        "replica",
-        "add",
-        "nobucket",
-        "s3://no-such-bucket/x",
-        "--endpoint",
-        &endpoint,
-        "--encrypt-to",
-        &rig.recipient,
-    ]);
-    check(&["push", "nobucket"], "remote_no_bucket", None);
-
+/// A push to an endpoint where nothing listens: a loopback port bound, then released.
+fn check_unreachable_endpoint(rig: &Rig) {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_port = dead.local_addr().unwrap().port();
     drop(dead);
     let nowhere = format!("http://127.0.0.1:{dead_port}");
-    rig.json(&[
-        "replica",
-        "add",
-        "nowhere",
-        "s3://evidence/x",
-        "--endpoint",
-        &nowhere,
-        "--encrypt-to",
-        &rig.recipient,
-    ]);
-    check(&["push", "nowhere"], "remote_unreachable", None);
+    add_replica_at(rig, "nowhere", "s3://evidence/x", &nowhere);
+    check_fails_in_one_sentence(rig, &["push", "nowhere"], "remote_unreachable", None);
+}
 
+/// A restore of the good replica with an age identity it was not encrypted to creates
+/// nothing.
+fn check_wrong_identity(rig: &Rig, endpoint: &str) {
     let (other, _) = age_key(&rig.env.path("other.txt"));
     let to = rig.env.path("restored");
-    check(
+    check_fails_in_one_sentence(
+        rig,
         &[
             "restore",
             "--from",
             "s3://evidence/good",
             "--endpoint",
-            &endpoint,
+            endpoint,
             "--identity",
             &arg(&other),
             "--to",
@@ -555,6 +625,30 @@ fn bad_settings_fail_in_one_sentence_and_bounded_time() {
         None,
     );
     assert!(!to.exists());
+}
+
+/// No encryption choice, wrong credentials, a missing bucket, an unreachable endpoint, a
+/// wrong age identity: one sentence each, exit 1, in bounded time, no secret printed.
+#[test]
+fn bad_settings_fail_in_one_sentence_and_bounded_time() {
+    let Some(rig) = rig("bad_settings_fail_in_one_sentence_and_bounded_time") else {
+        return;
+    };
+    let endpoint = rig.server.endpoint();
+    check_encryption_is_required(&rig, &endpoint);
+
+    rig.add("good", "good");
+    rig.json(&["push"]);
+    check_fails_in_one_sentence(
+        &rig,
+        &["push", "good"],
+        "remote_denied",
+        Some("wrong-secret"),
+    );
+    add_replica_at(&rig, "nobucket", "s3://no-such-bucket/x", &endpoint);
+    check_fails_in_one_sentence(&rig, &["push", "nobucket"], "remote_no_bucket", None);
+    check_unreachable_endpoint(&rig);
+    check_wrong_identity(&rig, &endpoint);
 
     // The archive records no credential anywhere in its log.
     let log = rig.env.ok(&["--json", "log"]);

@@ -3,17 +3,12 @@
 
 use super::*;
 
-#[test]
-fn export_refuses_existing_out_unknown_case_and_items_outside_the_case() {
-    let env = Env::with_case();
-    let ids = env.ingest_fixture_case();
-    let outs = env.path("outs");
-    std::fs::create_dir(&outs).unwrap();
-
-    // --out exists: a directory with something in it, a plain file, a dangling link.
+/// `--out` exists: a directory with something in it, an empty directory, a plain file, a
+/// dangling link. Each is refused and left as it was; nothing is written through the link.
+fn check_existing_out_refused(env: &Env, outs: &Path) {
     let dir = outs.join("bundle");
     write(&dir.join("keep.txt"), b"someone else's work");
-    export_refused(&env, &dir, &[], 1);
+    export_refused(env, &dir, &[], 1);
     assert_eq!(
         std::fs::read(dir.join("keep.txt")).unwrap(),
         b"someone else's work"
@@ -21,7 +16,7 @@ fn export_refuses_existing_out_unknown_case_and_items_outside_the_case() {
     assert_eq!(files_under(&dir), BTreeSet::from(["keep.txt".to_owned()]));
     let empty = outs.join("empty");
     std::fs::create_dir(&empty).unwrap();
-    export_refused(&env, &empty, &[], 1);
+    export_refused(env, &empty, &[], 1);
     assert_eq!(
         std::fs::read_dir(&empty).unwrap().count(),
         0,
@@ -29,20 +24,21 @@ fn export_refuses_existing_out_unknown_case_and_items_outside_the_case() {
     );
     let file = outs.join("file");
     write(&file, b"not a bundle");
-    export_refused(&env, &file, &[], 1);
+    export_refused(env, &file, &[], 1);
     assert_eq!(std::fs::read(&file).unwrap(), b"not a bundle");
     let link = outs.join("link");
     std::os::unix::fs::symlink(env.path("nowhere"), &link).unwrap();
-    export_refused(&env, &link, &[], 1);
+    export_refused(env, &link, &[], 1);
     assert!(
         !env.path("nowhere").exists(),
         "export wrote through a dangling --out link"
     );
+}
 
-    // An unknown case.
-    let fresh = outs.join("fresh");
+/// An unknown case is refused by name, and `fresh` is not created.
+fn check_unknown_case_refused(env: &Env, fresh: &Path) {
     let stderr = env.refused(
-        &["export", "--case", "NO-SUCH-CASE", "--out", arg(&fresh)],
+        &["export", "--case", "NO-SUCH-CASE", "--out", arg(fresh)],
         1,
     );
     assert!(
@@ -50,8 +46,11 @@ fn export_refuses_existing_out_unknown_case_and_items_outside_the_case() {
         "the message names the case: {stderr}"
     );
     assert!(!fresh.exists());
+}
 
-    // An item of another case, and an unknown item.
+/// An item of another case beside one of this case, and an unknown item: each refused by
+/// its id, and `fresh` is not created.
+fn check_items_outside_the_case_refused(env: &Env, ids: &BTreeMap<String, String>, fresh: &Path) {
     env.ok(&["case", "create", "BY-2024-018", "--title", "Another case"]);
     write(
         &env.path("other/elsewhere.txt"),
@@ -65,8 +64,8 @@ fn export_refuses_existing_out_unknown_case_and_items_outside_the_case() {
     ]);
     let other_id = other["items"][0]["id"].as_str().unwrap().to_owned();
     let stderr = export_refused(
-        &env,
-        &fresh,
+        env,
+        fresh,
         &[
             "--evidence",
             ids["documents/court-ruling.pdf"].as_str(),
@@ -80,9 +79,21 @@ fn export_refuses_existing_out_unknown_case_and_items_outside_the_case() {
         "the message names the item outside the case: {stderr}"
     );
     assert!(!fresh.exists());
-    let stderr = export_refused(&env, &fresh, &["--evidence", "EV-999999"], 1);
+    let stderr = export_refused(env, fresh, &["--evidence", "EV-999999"], 1);
     assert!(stderr.contains("EV-999999"), "{stderr}");
     assert!(!fresh.exists());
+}
+
+#[test]
+fn export_refuses_existing_out_unknown_case_and_items_outside_the_case() {
+    let env = Env::with_case();
+    let ids = env.ingest_fixture_case();
+    let outs = env.path("outs");
+    std::fs::create_dir(&outs).unwrap();
+    check_existing_out_refused(&env, &outs);
+    let fresh = outs.join("fresh");
+    check_unknown_case_refused(&env, &fresh);
+    check_items_outside_the_case_refused(&env, &ids, &fresh);
 
     // The same archive still exports fine afterwards.
     let report = env.json(&["export", "--case", CASE, "--out", arg(&fresh)]);
@@ -111,61 +122,77 @@ fn bag_ids(bag: &Path) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>)
     (listed, dirs, chained)
 }
 
-#[test]
-fn export_selection_takes_attachments_unless_told_not_to() {
-    // Each export in an archive of its own, so its custody holds no earlier export.
-    let check = |name: &str,
-                 args: &dyn Fn(&BTreeMap<String, String>) -> Vec<String>,
-                 want: &dyn Fn(&BTreeMap<String, String>) -> BTreeSet<String>| {
-        let env = Env::with_case();
-        let ids = env.ingest_fixture_case();
-        let want = want(&ids);
-        let bag = env.path(name);
-        let extra = args(&ids);
-        let mut all = vec!["export", "--case", CASE, "--out", arg(&bag)];
-        all.extend(extra.iter().map(String::as_str));
-        let report = env.json(&all);
-        assert_eq!(report["items"], want.len(), "{name}: {report}");
-        let (listed, dirs, chained) = bag_ids(&bag);
-        assert_eq!(listed, want, "{name}: evidence.json");
-        assert_eq!(dirs, want, "{name}: data/evidence/");
-        assert_eq!(
-            chained, want,
-            "{name}: custody.jsonl names only the exported items"
-        );
-        let lines = custody_lines(&bag);
-        assert_eq!(
-            lines.len(),
-            want.len() + 1,
-            "{name}: one ingest per item, then the export"
-        );
-        let last = parse_line(lines.last().unwrap());
-        assert_eq!(last["action"], "export");
-        assert_eq!(
-            named(&last).into_iter().collect::<BTreeSet<_>>(),
-            want,
-            "{name}: the export event"
-        );
-        let (code, verify, stderr) = verify_bundle(&bag);
-        assert_eq!(code, 0, "{name}: {verify:#}\n{stderr}");
-        let (rust, python_ok, said) = independent_checks(&bag);
-        assert!(
-            rust.is_empty() && python_ok,
-            "{name}: independent checks: {rust:?}\n{said}"
-        );
-    };
-    let one = |fixture: &'static str| {
-        move |ids: &BTreeMap<String, String>| BTreeSet::from([ids[fixture].clone()])
-    };
-    let email = |ids: &BTreeMap<String, String>| -> BTreeSet<String> {
-        ids.iter()
-            .filter(|(f, _)| f.starts_with("email/"))
-            .map(|(_, id)| id.clone())
-            .collect()
-    };
+/// The fixture ids of a case, by fixture path.
+type Ids = BTreeMap<String, String>;
 
-    // The e-mail brings its two attachments.
-    check(
+/// Exports the selection `args` gives in an archive of its own (so its custody holds no
+/// earlier export) and checks that the bag holds, lists and chains exactly the items `want`
+/// gives, ends with an export event naming them, and passes `verify --bundle` and the
+/// independent checks.
+fn check_selection(
+    name: &str,
+    args: &dyn Fn(&Ids) -> Vec<String>,
+    want: &dyn Fn(&Ids) -> BTreeSet<String>,
+) {
+    let env = Env::with_case();
+    let ids = env.ingest_fixture_case();
+    let want = want(&ids);
+    let bag = env.path(name);
+    let extra = args(&ids);
+    let mut all = vec!["export", "--case", CASE, "--out", arg(&bag)];
+    all.extend(extra.iter().map(String::as_str));
+    let report = env.json(&all);
+    assert_eq!(report["items"], want.len(), "{name}: {report}");
+    let (listed, dirs, chained) = bag_ids(&bag);
+    assert_eq!(listed, want, "{name}: evidence.json");
+    assert_eq!(dirs, want, "{name}: data/evidence/");
+    assert_eq!(
+        chained, want,
+        "{name}: custody.jsonl names only the exported items"
+    );
+    check_selection_export_event(name, &bag, &want);
+    let (code, verify, stderr) = verify_bundle(&bag);
+    assert_eq!(code, 0, "{name}: {verify:#}\n{stderr}");
+    let (rust, python_ok, said) = independent_checks(&bag);
+    assert!(
+        rust.is_empty() && python_ok,
+        "{name}: independent checks: {rust:?}\n{said}"
+    );
+}
+
+/// The bag's custody: one ingest per item of `want`, then the export event naming them all.
+fn check_selection_export_event(name: &str, bag: &Path, want: &BTreeSet<String>) {
+    let lines = custody_lines(bag);
+    assert_eq!(
+        lines.len(),
+        want.len() + 1,
+        "{name}: one ingest per item, then the export"
+    );
+    let last = parse_line(lines.last().unwrap());
+    assert_eq!(last["action"], "export");
+    assert_eq!(
+        named(&last).into_iter().collect::<BTreeSet<_>>(),
+        *want,
+        "{name}: the export event"
+    );
+}
+
+/// The one item ingested from `fixture`.
+fn one(fixture: &'static str) -> impl Fn(&Ids) -> BTreeSet<String> {
+    move |ids: &Ids| BTreeSet::from([ids[fixture].clone()])
+}
+
+/// The e-mail and its attachments.
+fn email(ids: &Ids) -> BTreeSet<String> {
+    ids.iter()
+        .filter(|(f, _)| f.starts_with("email/"))
+        .map(|(_, id)| id.clone())
+        .collect()
+}
+
+/// The e-mail brings its two attachments, unless `--no-attachments` is given.
+fn check_email_with_and_without_attachments() {
+    check_selection(
         "message",
         &|ids| vec!["--evidence".into(), ids["email/message.eml"].clone()],
         &|ids| {
@@ -174,7 +201,7 @@ fn export_selection_takes_attachments_unless_told_not_to() {
             all
         },
     );
-    check(
+    check_selection(
         "message-only",
         &|ids| {
             vec![
@@ -185,11 +212,15 @@ fn export_selection_takes_attachments_unless_told_not_to() {
         },
         &one("email/message.eml"),
     );
-    // By a unique BLAKE3 prefix, as every command taking an ID accepts, and by id.
+}
+
+/// Two items, one by a unique BLAKE3 prefix (as every command taking an ID accepts) and one
+/// by id.
+fn check_by_prefix_and_by_id() {
     let prefix = blake3_hex(&std::fs::read(fixtures().join("photos/detention-site.png")).unwrap())
         [..12]
         .to_owned();
-    check(
+    check_selection(
         "two",
         &|ids| {
             vec![
@@ -206,8 +237,14 @@ fn export_selection_takes_attachments_unless_told_not_to() {
             ])
         },
     );
+}
+
+#[test]
+fn export_selection_takes_attachments_unless_told_not_to() {
+    check_email_with_and_without_attachments();
+    check_by_prefix_and_by_id();
     // An attachment alone does not pull in its parent.
-    check(
+    check_selection(
         "attachment",
         &|ids| {
             vec![

@@ -1,6 +1,8 @@
 //! custodia as a process among others: closed pipes, one JSON document per command, archive
 //! and actor from flags or environment, and a second writer.
 
+use std::process::Child;
+
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -135,23 +137,12 @@ fn archive_and_actor_come_from_flags_or_environment() {
 // ---------------------------------------------------------------------------------------------
 // 10. Two custodia processes
 
-#[test]
-fn a_second_writer_is_refused_or_waits() {
-    const SIZE: usize = 200 << 20;
-    let env = Env::with_case();
-    let big = env.path("big.bin");
-    let (sha, b3) = util::write_noise_file(&big, 42, SIZE);
+/// The size of the first writer's ingest: large enough that a second command meets the lock.
+const SIZE: usize = 200 << 20;
 
-    // The first ingest waits for the lock itself, so a probe that slips in first cannot fail it.
-    let mut first = env
-        .std_cmd()
-        .args(["--wait", "--json", "ingest", "--case", CASE, arg(&big)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    // Probe until the first holds the archive: a second command fails at once with exit 1.
+/// Probes with `list` until the first writer holds the archive: a second command then fails at
+/// once with exit 1. Returns its message.
+fn probe_until_refused(env: &Env, first: &mut Child) -> String {
     let started = Instant::now();
     let mut refusal = None;
     while refusal.is_none() && started.elapsed() < Duration::from_secs(60) {
@@ -170,13 +161,14 @@ fn a_second_writer_is_refused_or_waits() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let stderr =
-        refusal.expect("a 200 MiB ingest finished before a second command ever met the lock");
-    assert_one_sentence(&stderr);
+    refusal.expect("a 200 MiB ingest finished before a second command ever met the lock")
+}
 
-    // A writer meets the same refusal; with --json it is the "locked" error object.
+/// A writer meets the same refusal; with --json it is the "locked" error object. Returns
+/// whether it was refused (false when the ingest had just ended and it ran).
+fn check_writer_refused_as_json(env: &Env) -> bool {
     let out = env.run(&["--json", "case", "create", "PROBE", "--title", "t"]);
-    let writer_refused = match out.status.code() {
+    match out.status.code() {
         Some(1) => {
             let err: Value = serde_json::from_slice(&out.stderr)
                 .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
@@ -189,27 +181,21 @@ fn a_second_writer_is_refused_or_waits() {
         }
         Some(0) => false, // the ingest had just ended
         other => panic!("a second writer: {other:?}\n{}", text(&out.stderr)),
-    };
+    }
+}
 
-    // With --wait, a second writer queues behind the first and then succeeds.
-    let waited = env.json(&[
-        "--wait",
-        "case",
-        "create",
-        SECOND,
-        "--title",
-        "after the ingest",
-    ]);
-    assert_eq!(waited["id"], SECOND);
-
+/// The first writer's ingest succeeded and reports the big file's hashes and size.
+fn check_first_ingest(first: Child, sha: &str, b3: &str) {
     let out = first.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json_items(&report)[0]["blake3"], b3.as_str());
-    assert_eq!(json_items(&report)[0]["sha256"], sha.as_str());
+    assert_eq!(json_items(&report)[0]["blake3"], b3);
+    assert_eq!(json_items(&report)[0]["sha256"], sha);
     assert_eq!(json_items(&report)[0]["size"], SIZE as u64);
+}
 
-    // The waiting command ran after the ingest, in the log as on the clock.
+/// The waiting command ran after the ingest, in the log as on the clock.
+fn check_waiting_writer_ran_after_the_ingest(env: &Env) {
     let log = env.json(&["log"])["events"].clone();
     let seq_of = |action: &str, case: &str| {
         log.as_array()
@@ -224,7 +210,38 @@ fn a_second_writer_is_refused_or_waits() {
         ingest_seq < create_seq,
         "--wait ran before the ingest ended"
     );
+}
 
+#[test]
+fn a_second_writer_is_refused_or_waits() {
+    let env = Env::with_case();
+    let big = env.path("big.bin");
+    let (sha, b3) = util::write_noise_file(&big, 42, SIZE);
+
+    // The first ingest waits for the lock itself, so a probe that slips in first cannot fail it.
+    let mut first = env
+        .std_cmd()
+        .args(["--wait", "--json", "ingest", "--case", CASE, arg(&big)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = probe_until_refused(&env, &mut first);
+    assert_one_sentence(&stderr);
+    let writer_refused = check_writer_refused_as_json(&env);
+
+    // With --wait, a second writer queues behind the first and then succeeds.
+    let waited = env.json(&[
+        "--wait",
+        "case",
+        "create",
+        SECOND,
+        "--title",
+        "after the ingest",
+    ]);
+    assert_eq!(waited["id"], SECOND);
+    check_first_ingest(first, &sha, &b3);
+    check_waiting_writer_ran_after_the_ingest(&env);
     if writer_refused {
         let cases = env.json(&["case", "list"]);
         assert!(

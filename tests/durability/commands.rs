@@ -65,24 +65,16 @@ fn init_writes_format_last_after_its_event_is_durable() {
     );
 }
 
-/// `extract`: the copy is written to a temporary file and fsynced before the event that records
-/// its hashes reaches db/; the event is durable (HEAD replaced) before the copy is linked to its
-/// name, so no copy ever exists without its record (commit 232a2cf); the directory is fsynced
-/// after the link, and only then is the extraction reported.
-#[test]
-fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
-    let env = Env::with_case();
-    let p = Paths::of(&env);
+/// Ingests a 1.5 MiB recording and extracts it under strace to `out`: the trace and the
+/// recording's bytes.
+fn traced_extract(env: &Env, out: &Path) -> (Trace, Vec<u8>) {
     let src = env.path("in/recording.wav");
     let bytes = noise(99, (3 << 20) / 2);
     write(&src, &bytes);
     let report = env.ingest(&[&src]);
     let id = report["items"][0]["id"].as_str().expect("id").to_owned();
-    let out_dir = env.path("out");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join("recording.wav");
     let (trace, _) = traced(
-        &env,
+        env,
         &[
             "extract",
             &id,
@@ -92,10 +84,13 @@ fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
             "court",
         ],
     );
-    let out_s = out.to_string_lossy().into_owned();
-    let out_dir_s = out_dir.to_string_lossy().into_owned();
-    // Published without clobbering: renameat2(RENAME_NOREPLACE), or a hard link where the
-    // file system has no such rename.
+    (trace, bytes)
+}
+
+/// The call that gives the copy its name `out_s`, and the temporary file it was written to.
+/// Published without clobbering: renameat2(RENAME_NOREPLACE), or a hard link where the file
+/// system has no such rename; so the temporary file must be beside the output.
+fn published_copy<'a>(trace: &'a Trace, out_s: &str, out_dir_s: &str) -> (&'a Op, &'a str) {
     let link = trace
         .first_after(
             0,
@@ -110,6 +105,18 @@ fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
         out_dir_s,
         "the temporary file is beside the output"
     );
+    (link, tmp)
+}
+
+/// The copy is fsynced before the event that records its hashes reaches db/ (the event
+/// records hashes of bytes that are already durable), and that one event is durable before
+/// the copy is linked to its name. Returns the event's commit.
+fn check_copy_then_event_then_link<'a>(
+    trace: &'a Trace,
+    p: &Paths,
+    link: &'a Op,
+    tmp: &str,
+) -> Commit<'a> {
     let last_write = trace
         .last_before(
             link.entry,
@@ -124,10 +131,9 @@ fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
                 &[last_write, link],
             )
         });
-    let renames = head_renames(&trace, &p);
+    let renames = head_renames(trace, p);
     assert_eq!(renames.len(), 1, "extract commits one event");
-    let commit = check_commit(&trace, &p, 0, renames[0]);
-    // The event records hashes of bytes that are already durable.
+    let commit = check_commit(trace, p, 0, renames[0]);
     let event_write = trace
         .first_after(
             last_write.exit,
@@ -146,12 +152,17 @@ fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
             &[commit.durable, link],
         );
     }
+    commit
+}
+
+/// Something is reported, the output's name is durable (its directory fsynced after the
+/// link) before the first report, and no report comes before the event is durable.
+fn check_extract_reports(trace: &Trace, commit: &Commit, link: &Op, out_dir_s: &str) {
     let reports = trace.stdout_writes();
     assert!(!reports.is_empty(), "extract printed nothing");
     let first_report = reports[0];
-    // The output's name is durable before the report.
     if trace
-        .synced(&out_dir_s, link.exit, first_report.entry)
+        .synced(out_dir_s, link.exit, first_report.entry)
         .is_none()
     {
         trace.fail(
@@ -167,6 +178,25 @@ fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
             );
         }
     }
+}
+
+/// `extract`: the copy is written to a temporary file and fsynced before the event that records
+/// its hashes reaches db/; the event is durable (HEAD replaced) before the copy is linked to its
+/// name, so no copy ever exists without its record (commit 232a2cf); the directory is fsynced
+/// after the link, and only then is the extraction reported.
+#[test]
+fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
+    let env = Env::with_case();
+    let p = Paths::of(&env);
+    let out_dir = env.path("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("recording.wav");
+    let (trace, bytes) = traced_extract(&env, &out);
+    let out_s = out.to_string_lossy().into_owned();
+    let out_dir_s = out_dir.to_string_lossy().into_owned();
+    let (link, tmp) = published_copy(&trace, &out_s, &out_dir_s);
+    let commit = check_copy_then_event_then_link(&trace, &p, link, tmp);
+    check_extract_reports(&trace, &commit, link, &out_dir_s);
     assert_eq!(std::fs::read(&out).expect("extracted file"), bytes);
     assert!(
         !Path::new(tmp).exists(),
@@ -175,21 +205,24 @@ fn extract_fsyncs_the_copy_before_its_event_and_reports_after() {
     verify_clean(&env);
 }
 
-#[test]
-fn export_publishes_the_bundle_then_commits_its_events_then_reports() {
-    let env = Env::with_case();
-    let p = Paths::of(&env);
+/// Ingests two files (one of 1.3 MB) and exports the case under strace to `bundle`: the
+/// trace, what it printed and the bundle's path.
+fn traced_export(env: &Env) -> (Trace, String, PathBuf) {
     let src = env.path("in");
     write(&src.join("a.txt"), b"statement A\n");
     write(&src.join("b.bin"), &noise(5, 1_300_000));
     env.ingest(&[&src]);
     let out: PathBuf = env.path("bundle");
     let (trace, stdout) = traced(
-        &env,
+        env,
         &["export", "--case", CASE, "--out", out.to_str().unwrap()],
     );
-    let out_s = out.to_string_lossy().into_owned();
-    let parent_s = parent(&out_s);
+    (trace, stdout, out)
+}
+
+/// The rename that gives the bundle its name `out_s`, and the temporary bundle it renames,
+/// which is named as custodia names them.
+fn bundle_rename<'a>(trace: &'a Trace, out_s: &str) -> (&'a Op, &'a str) {
     let rename = trace
         .first_after(0, |k| matches!(k, Kind::Rename { to, .. } if *to == out_s))
         .unwrap_or_else(|| trace.fail("the bundle is not renamed into place", &[]));
@@ -203,14 +236,11 @@ fn export_publishes_the_bundle_then_commits_its_events_then_reports() {
             .is_some_and(|n| n.starts_with(".bundle.custodia-export-")),
         "the temporary bundle is named {tmp}"
     );
-    let renames = head_renames(&trace, &p);
-    assert_eq!(
-        renames.len(),
-        1,
-        "export commits once (export and seal together)"
-    );
-    let commit = check_commit(&trace, &p, 0, renames[0]);
-    // The bundle's files and directories are durable before it takes its name.
+    (rename, tmp)
+}
+
+/// The bundle's files and directories are durable before it takes its name.
+fn check_bundle_durable_before_rename(trace: &Trace, rename: &Op, tmp: &str) {
     let bundle_writes = trace.writes_under(tmp, 0, rename.entry);
     let last = bundle_writes
         .last()
@@ -222,9 +252,12 @@ fn export_publishes_the_bundle_then_commits_its_events_then_reports() {
             &[last, rename],
         );
     }
-    // Published first (without replacing anything), its name made durable, and only then
-    // the events that describe it committed (issue 9, finding 10): no event is ever
-    // committed for a bundle that does not exist. Reported after both.
+}
+
+/// Published first (without replacing anything), its name made durable, and only then the
+/// events that describe it committed (issue 9, finding 10): no event is ever committed for a
+/// bundle that does not exist.
+fn check_published_before_events(trace: &Trace, p: &Paths, rename: &Op, parent_s: &str) {
     let parent_sync = trace
         .first_after(
             rename.exit,
@@ -248,6 +281,26 @@ fn export_publishes_the_bundle_then_commits_its_events_then_reports() {
             &[parent_sync, c0],
         );
     }
+}
+
+#[test]
+fn export_publishes_the_bundle_then_commits_its_events_then_reports() {
+    let env = Env::with_case();
+    let p = Paths::of(&env);
+    let (trace, stdout, out) = traced_export(&env);
+    let out_s = out.to_string_lossy().into_owned();
+    let parent_s = parent(&out_s);
+    let (rename, tmp) = bundle_rename(&trace, &out_s);
+    let renames = head_renames(&trace, &p);
+    assert_eq!(
+        renames.len(),
+        1,
+        "export commits once (export and seal together)"
+    );
+    let commit = check_commit(&trace, &p, 0, renames[0]);
+    check_bundle_durable_before_rename(&trace, rename, tmp);
+    check_published_before_events(&trace, &p, rename, &parent_s);
+    // Reported after both.
     let reports = trace.stdout_writes();
     assert!(!reports.is_empty(), "export printed nothing");
     for w in reports {

@@ -33,62 +33,63 @@ fn check_signature(e: &Value, signers: &mut HashMap<String, [u8; 32]>) {
         .unwrap_or_else(|_| panic!("event {} is not signed by {signer}", e["seq"]));
 }
 
-#[test]
-fn the_custody_log_is_canonical_and_both_chains_link() {
-    let s = Scenario::build();
-    let db = s.db();
-    let log = events(&db);
-    let mut prev: Option<String> = None;
-    let mut item_heads: HashMap<String, String> = HashMap::new();
-    let mut actions = Vec::new();
-    let mut signers = HashMap::new();
-    for (n, (seq, bytes, e)) in log.iter().enumerate() {
-        assert_eq!(*seq, n as u64 + 1, "seq runs from 1 without gaps");
-        assert_eq!(e["seq"], *seq);
-        assert_eq!(e["v"], 2, "every event this release writes is signed");
-        let canonical = serde_json::to_vec(e).unwrap();
+/// Event number `n` of the log (0-based) has seq n + 1, is signed (v 2), is stored as its
+/// canonical JSON with no newline, and has exactly the documented fields.
+fn check_canonical(n: usize, seq: &u64, bytes: &Vec<u8>, e: &Value) {
+    assert_eq!(*seq, n as u64 + 1, "seq runs from 1 without gaps");
+    assert_eq!(e["seq"], *seq);
+    assert_eq!(e["v"], 2, "every event this release writes is signed");
+    let canonical = serde_json::to_vec(e).unwrap();
+    assert_eq!(
+        &canonical,
+        bytes,
+        "event {seq} is canonical JSON: {}",
+        String::from_utf8_lossy(bytes)
+    );
+    assert!(!bytes.ends_with(b"\n"));
+    let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys, SIGNED_EVENT_FIELDS,
+        "event {seq}: exactly the documented fields"
+    );
+}
+
+/// The event's time is UTC with microseconds, its actor the tests' one, its tool custodia.
+fn check_time_actor_tool(e: &Value) {
+    let time = e["time"].as_str().unwrap();
+    assert_eq!(time.len(), "2024-03-04T10:05:41.123456Z".len(), "{time}");
+    assert!(time.ends_with('Z'));
+    assert_eq!(e["actor"], "tester");
+    assert!(e["tool"].as_str().unwrap().starts_with("custodia "));
+}
+
+/// The per-item chain: each of the event's `items` is exactly `{id, prev}`, `prev` the digest
+/// of the item's previous event (null for its first); the event (of digest `digest`) becomes
+/// the head of each.
+fn link_items(seq: &u64, e: &Value, digest: &str, item_heads: &mut HashMap<String, String>) {
+    for link in e["items"].as_array().unwrap() {
+        let keys: Vec<&str> = link
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["id", "prev"]);
+        let id = link["id"].as_str().unwrap().to_owned();
         assert_eq!(
-            &canonical,
-            bytes,
-            "event {seq} is canonical JSON: {}",
-            String::from_utf8_lossy(bytes)
+            link["prev"],
+            item_heads
+                .get(&id)
+                .cloned()
+                .map_or(Value::Null, Value::String),
+            "event {seq}: items[].prev of {id}"
         );
-        assert!(!bytes.ends_with(b"\n"));
-        let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(
-            keys, SIGNED_EVENT_FIELDS,
-            "event {seq}: exactly the documented fields"
-        );
-        check_signature(e, &mut signers);
-        assert_eq!(e["prev"], prev.clone().map_or(Value::Null, Value::String));
-        let time = e["time"].as_str().unwrap();
-        assert_eq!(time.len(), "2024-03-04T10:05:41.123456Z".len(), "{time}");
-        assert!(time.ends_with('Z'));
-        assert_eq!(e["actor"], "tester");
-        assert!(e["tool"].as_str().unwrap().starts_with("custodia "));
-        let digest = sha256_hex(bytes);
-        for link in e["items"].as_array().unwrap() {
-            let keys: Vec<&str> = link
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
-            assert_eq!(keys, ["id", "prev"]);
-            let id = link["id"].as_str().unwrap().to_owned();
-            assert_eq!(
-                link["prev"],
-                item_heads
-                    .get(&id)
-                    .cloned()
-                    .map_or(Value::Null, Value::String),
-                "event {seq}: items[].prev of {id}"
-            );
-            item_heads.insert(id, digest.clone());
-        }
-        prev = Some(digest);
-        actions.push(e["action"].as_str().unwrap().to_owned());
+        item_heads.insert(id, digest.to_owned());
     }
+}
+
+/// The log starts with `init` and holds each action of the scenario as many times as it ran.
+fn check_action_counts(actions: &[String]) {
     let count = |a: &str| actions.iter().filter(|x| *x == a).count();
     assert_eq!(actions[0], "init");
     assert_eq!(
@@ -104,22 +105,52 @@ fn the_custody_log_is_canonical_and_both_chains_link() {
         ],
         [2, 12, 1, 1, 1, 1, 1, 1]
     );
+}
 
-    // HEAD names the last event; the index's item heads match the walk.
-    let (last_seq, last_bytes, _) = log.last().unwrap();
+/// HEAD names the last event; the index's item heads match the walk.
+fn check_heads(
+    s: &Scenario,
+    db: &sled::Db,
+    last: &(u64, Vec<u8>, Value),
+    item_heads: &HashMap<String, String>,
+) {
+    let (last_seq, last_bytes, _) = last;
     let head = std::fs::read_to_string(s.env.archive.join("HEAD")).unwrap();
     assert_eq!(
         head,
         format!("seq {last_seq}\nsha256 {}\n", sha256_hex(last_bytes))
     );
-    let index = tree_map(&db, "index");
-    for (id, digest) in &item_heads {
+    let index = tree_map(db, "index");
+    for (id, digest) in item_heads {
         let mut key = vec![b'H'];
         key.extend(be(ev_number(id)));
         let value = &index[&key];
         assert_eq!(value[0], RECORD_VERSION, "H entry of {id}: version byte");
         assert_eq!(hex::encode(&value[1..]), *digest, "H entry of {id}");
     }
+}
+
+#[test]
+fn the_custody_log_is_canonical_and_both_chains_link() {
+    let s = Scenario::build();
+    let db = s.db();
+    let log = events(&db);
+    let mut prev: Option<String> = None;
+    let mut item_heads: HashMap<String, String> = HashMap::new();
+    let mut actions = Vec::new();
+    let mut signers = HashMap::new();
+    for (n, (seq, bytes, e)) in log.iter().enumerate() {
+        check_canonical(n, seq, bytes, e);
+        check_signature(e, &mut signers);
+        assert_eq!(e["prev"], prev.clone().map_or(Value::Null, Value::String));
+        check_time_actor_tool(e);
+        let digest = sha256_hex(bytes);
+        link_items(seq, e, &digest, &mut item_heads);
+        prev = Some(digest);
+        actions.push(e["action"].as_str().unwrap().to_owned());
+    }
+    check_action_counts(&actions);
+    check_heads(&s, &db, log.last().unwrap(), &item_heads);
 }
 
 /// An index key: its parts concatenated.

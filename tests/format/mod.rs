@@ -162,97 +162,120 @@ fn large_file() -> Vec<u8> {
     big
 }
 
+/// Ingests the fixture folder `fix` into the first case with a tag, a source and a capture
+/// time: all of an item's optional fields but parent and note. Returns the e-mail's id.
+fn ingest_fixtures(env: &Env, fix: &str) -> String {
+    let report = env.json(&[
+        "ingest",
+        "--case",
+        "BY-2024-017",
+        "--tag",
+        "fixture",
+        "--source",
+        "USB stick handed over by W-01",
+        "--captured-at",
+        "2024-03-02T14:05:00Z",
+        fix,
+    ]);
+    assert_eq!(report["items"].as_array().unwrap().len(), 10);
+    report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"].as_str().unwrap().ends_with("message.eml"))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Ingests `large_file()` as an attachment of `eml`, with a note that needs escaping: an item
+/// of several chunks, some compressed. Returns the path it was ingested from.
+fn ingest_large_attachment(env: &Env, eml: &str) -> PathBuf {
+    let big_path = env.path("incoming/scan of the protocol.bin");
+    util::write(&big_path, &large_file());
+    let report = env.json(&[
+        "ingest",
+        "--case",
+        "BY-2024-017",
+        "--parent",
+        eml,
+        "--note",
+        "rescanned \"original\"",
+        "--tag",
+        "scan",
+        big_path.to_str().unwrap(),
+    ]);
+    assert_eq!(report["items"][0]["status"], "new");
+    big_path
+}
+
+/// A second case: the same bytes as an item of the first (a new item, one content), a link,
+/// and a second acquisition into the first case (an `acquire` event). Returns the path the
+/// copy was ingested from.
+fn second_case(env: &Env, fixtures: &Path) -> PathBuf {
+    env.ok(&[
+        "case",
+        "create",
+        SECOND_CASE,
+        "--title",
+        "Затрыманні: другая справа",
+        "--description",
+        "synthetic",
+    ]);
+    let statement = fixtures.join("testimonies/witness-statement-en.txt");
+    let copy = env.path("copy/witness-statement-en.txt");
+    util::write(&copy, &std::fs::read(&statement).unwrap());
+    let report = env.json(&["ingest", "--case", SECOND_CASE, copy.to_str().unwrap()]);
+    assert_eq!(report["items"][0]["status"], "duplicate");
+    assert_eq!(report["items"][0]["id"], "EV-000012");
+    let report = env.json(&["ingest", "--case", "BY-2024-017", copy.to_str().unwrap()]);
+    assert_eq!(report["items"][0]["status"], "duplicate");
+    env.ok(&[
+        "link",
+        "EV-000002",
+        "--case",
+        SECOND_CASE,
+        "--reason",
+        "same detainee",
+    ]);
+    copy
+}
+
+/// An extract and an export of the second case (its `export` and `seal` events), after
+/// which the archive verifies.
+fn extract_and_export(env: &Env) {
+    env.ok(&[
+        "extract",
+        "EV-000011",
+        "--out",
+        env.path("out.bin").to_str().unwrap(),
+        "--reason",
+        "court",
+    ]);
+    let bundle = env.path("bundle-018");
+    env.ok(&[
+        "export",
+        "--case",
+        SECOND_CASE,
+        "--out",
+        bundle.to_str().unwrap(),
+        "--reason",
+        "for the court",
+    ]);
+    let (code, verdict) = env.verify();
+    assert_eq!((code, &verdict["ok"]), (0, &Value::Bool(true)), "{verdict}");
+}
+
 impl Scenario {
     fn build() -> Scenario {
         let env = Env::with_case();
         let fixtures = util::fixtures();
         let fix = fixtures.to_string_lossy().into_owned();
-        let report = env.json(&[
-            "ingest",
-            "--case",
-            "BY-2024-017",
-            "--tag",
-            "fixture",
-            "--source",
-            "USB stick handed over by W-01",
-            "--captured-at",
-            "2024-03-02T14:05:00Z",
-            &fix,
-        ]);
-        assert_eq!(report["items"].as_array().unwrap().len(), 10);
-        let eml = report["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["path"].as_str().unwrap().ends_with("message.eml"))
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-
-        let big_path = env.path("incoming/scan of the protocol.bin");
-        util::write(&big_path, &large_file());
-        let report = env.json(&[
-            "ingest",
-            "--case",
-            "BY-2024-017",
-            "--parent",
-            &eml,
-            "--note",
-            "rescanned \"original\"",
-            "--tag",
-            "scan",
-            big_path.to_str().unwrap(),
-        ]);
-        assert_eq!(report["items"][0]["status"], "new");
-
-        // A second case: the same bytes as an item of the first (a new item, one content),
-        // a link, and a second acquisition into the first case (an `acquire` event).
-        env.ok(&[
-            "case",
-            "create",
-            SECOND_CASE,
-            "--title",
-            "Затрыманні: другая справа",
-            "--description",
-            "synthetic",
-        ]);
-        let statement = fixtures.join("testimonies/witness-statement-en.txt");
-        let copy = env.path("copy/witness-statement-en.txt");
-        util::write(&copy, &std::fs::read(&statement).unwrap());
-        let report = env.json(&["ingest", "--case", SECOND_CASE, copy.to_str().unwrap()]);
-        assert_eq!(report["items"][0]["status"], "duplicate");
-        assert_eq!(report["items"][0]["id"], "EV-000012");
-        let report = env.json(&["ingest", "--case", "BY-2024-017", copy.to_str().unwrap()]);
-        assert_eq!(report["items"][0]["status"], "duplicate");
-        env.ok(&[
-            "link",
-            "EV-000002",
-            "--case",
-            SECOND_CASE,
-            "--reason",
-            "same detainee",
-        ]);
-        env.ok(&[
-            "extract",
-            "EV-000011",
-            "--out",
-            env.path("out.bin").to_str().unwrap(),
-            "--reason",
-            "court",
-        ]);
-        let bundle = env.path("bundle-018");
-        env.ok(&[
-            "export",
-            "--case",
-            SECOND_CASE,
-            "--out",
-            bundle.to_str().unwrap(),
-            "--reason",
-            "for the court",
-        ]);
-        let (code, verdict) = env.verify();
-        assert_eq!((code, &verdict["ok"]), (0, &Value::Bool(true)), "{verdict}");
+        let eml = ingest_fixtures(&env, &fix);
+        let big_path = ingest_large_attachment(&env, &eml);
+        let copy = second_case(&env, &fixtures);
+        extract_and_export(&env);
 
         let mut files: Vec<(PathBuf, Vec<u8>)> = walk(&fixtures);
         files.push((big_path.clone(), std::fs::read(&big_path).unwrap()));

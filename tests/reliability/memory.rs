@@ -33,25 +33,32 @@ fn huge_window_frame(raw: &[u8]) -> Vec<u8> {
     f
 }
 
-#[test]
-fn hostile_chunk_records_are_findings_and_memory_stays_bounded() {
-    let env = Env::with_case();
+/// The files ingested for the hostile-record test: three to damage, one left intact.
+const NAMES: [&str; 4] = [
+    "bomb.bin",
+    "claims-4gib.bin",
+    "huge-window.bin",
+    "intact.bin",
+];
+
+/// Ingests one full chunk of noise under each of `NAMES` (so each chunk id is the BLAKE3 of
+/// the whole file): the bytes and the item id of each.
+fn ingest_one_chunk_each(
+    env: &Env,
+) -> (
+    BTreeMap<&'static str, Vec<u8>>,
+    BTreeMap<&'static str, String>,
+) {
     let dir = env.path("in");
-    let names = [
-        "bomb.bin",
-        "claims-4gib.bin",
-        "huge-window.bin",
-        "intact.bin",
-    ];
     let mut bytes: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in NAMES.iter().enumerate() {
         // One full chunk each, so the chunk id is the BLAKE3 of the whole file.
         let b = noise(700 + i as u64, MIB as usize);
         write(&dir.join(name), &b);
         bytes.insert(name, b);
     }
     let report = env.ingest(&[&dir]);
-    let ids: BTreeMap<&str, String> = names
+    let ids: BTreeMap<&str, String> = NAMES
         .iter()
         .map(|name| {
             let item = json_items(&report)
@@ -62,7 +69,13 @@ fn hostile_chunk_records_are_findings_and_memory_stays_bounded() {
             (*name, json_str(&item["id"]).to_owned())
         })
         .collect();
+    (bytes, ids)
+}
 
+/// The three hostile records, by the name of the file whose chunk they replace: (a) a frame
+/// that yields 64 MiB where the record claims 1 MiB, (b) a record that claims 4 GiB, (c) the
+/// right bytes, in a frame that asks for a 2 GiB window.
+fn hostile_records(bytes: &BTreeMap<&str, Vec<u8>>) -> [(&'static str, Vec<u8>); 3] {
     // 64 MiB of zeros in one small frame, streamed so the test never holds the 64 MiB.
     let bomb = zstd::stream::encode_all(std::io::repeat(0).take(64 * MIB), 3).unwrap();
     assert!(bomb.len() < 64 << 10, "the bomb is small: {}", bomb.len());
@@ -72,21 +85,20 @@ fn hostile_chunk_records_are_findings_and_memory_stays_bounded() {
         zstd::bulk::decompress(&window, MIB as usize).unwrap(),
         bytes["huge-window.bin"]
     );
-    let hostile: [(&str, Vec<u8>); 3] = [
+    [
         // (a) a frame that yields 64 MiB where the record claims 1 MiB
         ("bomb.bin", chunk_record(1, MIB as u32, &bomb)),
         // (b) a record that claims 4 GiB
         ("claims-4gib.bin", chunk_record(1, u32::MAX, &bomb)),
         // (c) the right bytes, in a frame that asks for a 2 GiB window
         ("huge-window.bin", chunk_record(1, MIB as u32, &window)),
-    ];
-    for (name, record) in &hostile {
-        let chunk = hex::decode(blake3_hex(&bytes[name])).unwrap();
-        env.set_chunk_record(&chunk, Some(record));
-    }
+    ]
+}
 
-    // verify: one content_damaged finding per hostile item, nothing about the intact one.
-    let run = measured(&env, &["--json", "verify"]);
+/// verify: one content_damaged finding per hostile item, nothing about the intact one, in
+/// bounded memory.
+fn check_verify_finds_each(env: &Env, hostile: &[(&str, Vec<u8>)], ids: &BTreeMap<&str, String>) {
+    let run = measured(env, &["--json", "verify"]);
     let report = stdout_json(&run.out, "verify");
     assert_eq!(run.code(), Some(3), "{report:#}\n{}", run.stderr());
     run.assert_peak_below(200, "verify of hostile chunk records");
@@ -106,14 +118,22 @@ fn hostile_chunk_records_are_findings_and_memory_stays_bounded() {
         .map(|(name, _)| ("content_damaged".to_owned(), ids[name].clone()))
         .collect();
     assert_eq!(found, want, "{report:#}");
+}
 
-    // extract: exit 3, kind damaged, no file left, memory bounded.
+/// extract of each hostile item: exit 3, kind damaged, no file left, memory bounded. The
+/// intact item still extracts.
+fn check_extracts_refused(
+    env: &Env,
+    hostile: &[(&str, Vec<u8>)],
+    ids: &BTreeMap<&str, String>,
+    bytes: &BTreeMap<&str, Vec<u8>>,
+) {
     let out_dir = env.path("out");
     fs::create_dir_all(&out_dir).unwrap();
-    for (name, _) in &hostile {
+    for (name, _) in hostile {
         let target = out_dir.join(name);
         let run = measured(
-            &env,
+            env,
             &["--json", "extract", &ids[name], "--out", arg(&target)],
         );
         assert_eq!(run.code(), Some(3), "extract {name}: {}", run.stderr());
@@ -129,6 +149,19 @@ fn hostile_chunk_records_are_findings_and_memory_stays_bounded() {
     let intact = out_dir.join("intact.bin");
     env.ok(&["extract", &ids["intact.bin"], "--out", arg(&intact)]);
     assert_eq!(fs::read(&intact).unwrap(), bytes["intact.bin"]);
+}
+
+#[test]
+fn hostile_chunk_records_are_findings_and_memory_stays_bounded() {
+    let env = Env::with_case();
+    let (bytes, ids) = ingest_one_chunk_each(&env);
+    let hostile = hostile_records(&bytes);
+    for (name, record) in &hostile {
+        let chunk = hex::decode(blake3_hex(&bytes[name])).unwrap();
+        env.set_chunk_record(&chunk, Some(record));
+    }
+    check_verify_finds_each(&env, &hostile, &ids);
+    check_extracts_refused(&env, &hostile, &ids, &bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

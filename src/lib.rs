@@ -44,4 +44,4 @@ pub use findings::{Checked, Finding, ProblemKind, VerifyReport};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, Ingested, Skipped, Status};
 pub use query::{ItemDetail, ItemView, ListFilter, Logged};
 pub use text::{is_portable_name, safe_file_name};
-pub use verify::{VerifyOptions, VerifyProgress, verify_archive};
+pub use verify::{Chooser, Subset, VerifyOptions, VerifyProgress, verify_archive};

@@ -126,9 +126,11 @@ pub enum Command {
         /// With --replica: also download every object and re-hash it.
         #[arg(long, requires = "replica")]
         read_data: bool,
-        /// With --replica: download and re-hash a random PCT of the objects (e.g. 10%).
-        #[arg(long, value_name = "PCT", requires = "replica", conflicts_with = "read_data", value_parser = super::replica::parse_pct)]
-        read_data_subset: Option<f64>,
+        /// Re-read only a share of the data: N/M (e.g. 3/7), the same slice on every run, so
+        /// that runs 1 to M read everything once; or a random PCT (e.g. 10%). Every record
+        /// and custody event is still checked. With --replica: a share of the objects.
+        #[arg(long, value_name = "N/M|PCT", conflicts_with_all = ["read_data", "bundle"], value_parser = custodia::Subset::parse)]
+        read_data_subset: Option<custodia::Subset>,
         /// With --replica: decrypt what is read with this age identity, too.
         #[arg(long, value_name = "FILE", requires = "replica")]
         identity: Option<PathBuf>,

@@ -84,6 +84,7 @@ pub fn run(
     drop(archive);
     let against = custodia::VerifyOptions {
         against: std::fs::read_to_string(workdir_of(&root).join("checkpoint")).ok(),
+        subset: None,
     };
     let report = verify_archive(&root, opts, &against, &mut ())?;
     say_verified(out, &report)?;

@@ -363,7 +363,14 @@ pub fn verify(out: &mut Out, report: &VerifyReport, what: Checked) -> Shown {
         size(c.bytes),
         c.events,
         c.signed_events
-    ))
+    ))?;
+    match &report.subset {
+        Some((subset, read)) => out.line(&format!(
+            "partial read ({subset}): {read} of {} contents re-read; every record and custody event checked",
+            c.contents
+        )),
+        None => Ok(()),
+    }
 }
 
 pub fn extracted(out: &mut Out, done: &Extracted) -> Shown {

@@ -100,11 +100,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             identity,
             ..
         } => {
-            let subset = read_data_subset;
             let a = replica::VerifyReplicaArgs {
                 name,
                 read_data,
-                subset,
+                subset: read_data_subset,
                 identity,
             };
             replica::verify(&open()?, a, out)
@@ -113,10 +112,11 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             bundle: None,
             read_only,
             against,
+            read_data_subset: subset,
             ..
         } => {
             let against = against.map(|p| read_text(&p)).transpose()?;
-            let checks = custodia::VerifyOptions { against };
+            let checks = custodia::VerifyOptions { against, subset };
             verify(root, &OpenOptions { read_only, ..opts }, &checks, out)
         }
         Command::Checkpoint { out: to } => anchors::checkpoint(&mut open()?, to, out),

@@ -66,19 +66,6 @@ pub struct RestoreArgs {
     pub to: PathBuf,
 }
 
-/// `--read-data-subset 10%` (or `10`).
-pub fn parse_pct(s: &str) -> Result<f64, String> {
-    let n: f64 = s
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("{s:?} is not a percentage (e.g. 10%)"))?;
-    if n > 0.0 && n <= 100.0 {
-        Ok(n)
-    } else {
-        Err(format!("{s:?} is not between 0% and 100%"))
-    }
-}
-
 /// A progress spinner in bytes, on a terminal only.
 struct Transfer(ProgressBar);
 
@@ -293,13 +280,13 @@ struct ReplicaVerifyOut {
 pub struct VerifyReplicaArgs {
     pub name: String,
     pub read_data: bool,
-    pub subset: Option<f64>,
+    pub subset: Option<custodia::Subset>,
     pub identity: Option<PathBuf>,
 }
 
 pub fn verify(archive: &Archive, a: VerifyReplicaArgs, out: &mut Out) -> Run {
     let read_data = match (a.read_data, a.subset) {
-        (_, Some(pct)) => ReadData::Subset(pct),
+        (_, Some(share)) => ReadData::Subset(share),
         (true, None) => ReadData::All,
         (false, None) => ReadData::None,
     };

@@ -252,6 +252,16 @@ pub struct VerifyOut {
     /// `verify --bundle` of a bundle with a proof: what it established.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust: Option<TrustOut>,
+    /// `verify --read-data-subset`: the share asked for and the contents it re-read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subset: Option<SubsetOut>,
+}
+
+/// docs/CLI.md, "verify": a partial read of the contents.
+#[derive(Serialize)]
+pub struct SubsetOut {
+    pub subset: String,
+    pub contents_read: u64,
 }
 
 /// docs/CLI.md, "verify --bundle": which guarantees held.
@@ -349,6 +359,10 @@ impl From<&VerifyReport> for VerifyOut {
             problems: r.problems.iter().map(ProblemOut::from).collect(),
             read_only: r.read_only,
             trust: r.trust.as_ref().map(TrustOut::from),
+            subset: r.subset.as_ref().map(|(s, read)| SubsetOut {
+                subset: s.clone(),
+                contents_read: *read,
+            }),
         }
     }
 }

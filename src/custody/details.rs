@@ -136,6 +136,10 @@ pub struct VerifyDetails {
     pub contents: u64,
     pub bytes: u64,
     pub events: u64,
+    /// A partial verify: the slice (`N/M`) or share (`P%`) of the contents re-read.
+    /// Absent for a whole verify, and in every event before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<String>,
 }
 
 /// `timestamp`: an RFC 3161 token over the checkpoint of the log's first

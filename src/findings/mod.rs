@@ -543,6 +543,8 @@ pub struct Checked {
 #[derive(Debug, Default)]
 pub struct VerifyReport {
     pub checked: Checked,
+    /// A partial verify: the subset asked for, and how many contents it chose to re-read.
+    pub subset: Option<(String, u64)>,
     pub problems: Vec<Finding>,
     /// The custody event that records this verification, when it could be written.
     pub recorded: Option<u64>,

@@ -16,6 +16,7 @@ use super::layout::Stored;
 use super::remote::Listed;
 use super::remote::Remote;
 use super::tail;
+use crate::verify::{Chooser, Subset};
 
 /// How much of the data to download.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -24,8 +25,8 @@ pub enum ReadData {
     #[default]
     None,
     All,
-    /// About this percentage of the objects, chosen at random for each run (1 to 100).
-    Subset(f64),
+    /// A slice `N/M` of the objects (by name), or a random percentage each run.
+    Subset(Subset),
 }
 
 #[derive(Default)]
@@ -83,10 +84,13 @@ impl Archive {
         };
         let on_server: std::collections::BTreeMap<_, _> =
             listed.iter().map(|l| (l.name.as_str(), l)).collect();
-        let mut salt = [0u8; 32];
-        getrandom::fill(&mut salt).map_err(|e| {
-            Error::io("the operating system's random source")(std::io::Error::other(e.to_string()))
-        })?;
+        let chooser = match opts.read_data {
+            ReadData::Subset(s) => Some(
+                s.chooser()
+                    .map_err(Error::io("the operating system's random source"))?,
+            ),
+            _ => None,
+        };
         for (object, stored) in &expected {
             let what = stored.what.clone();
             let Some(l) = on_server.get(object.as_str()) else {
@@ -100,7 +104,7 @@ impl Archive {
                 report.problems.push(Finding::Replica(f));
                 continue;
             }
-            if chosen(opts.read_data, &salt, object) {
+            if chosen(opts.read_data, chooser.as_ref(), object) {
                 let f = read_object(
                     &remote,
                     opener.as_ref(),
@@ -214,16 +218,12 @@ fn read_object(
     }
 }
 
-/// Whether this run reads an object: all, none, or a random share (restic's
-/// `--read-data-subset N%`), drawn afresh each run through a random salt.
-fn chosen(read: ReadData, salt: &[u8; 32], object: &str) -> bool {
-    match read {
-        ReadData::None => false,
-        ReadData::All => true,
-        ReadData::Subset(pct) => {
-            let h = blake3::keyed_hash(salt, object.as_bytes());
-            let x = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
-            (x as f64) < (pct / 100.0) * (u64::MAX as f64)
-        }
+/// Whether this run reads an object: all, none, or its share (restic's
+/// `--read-data-subset n/t` or `N%`), by the object's name.
+fn chosen(read: ReadData, chooser: Option<&Chooser>, object: &str) -> bool {
+    match (read, chooser) {
+        (ReadData::None, _) => false,
+        (ReadData::Subset(_), Some(c)) => c.includes(object.as_bytes()),
+        _ => true,
     }
 }

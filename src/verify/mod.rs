@@ -7,6 +7,9 @@ mod against;
 mod contents;
 mod log;
 mod records;
+mod subset;
+
+pub use subset::{Chooser, Subset};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -33,6 +36,8 @@ impl VerifyProgress for () {}
 pub struct VerifyOptions {
     /// An earlier checkpoint (its signed note) the log must still hold as a prefix.
     pub against: Option<String>,
+    /// Re-read only this share of the contents (every record and event is still checked).
+    pub subset: Option<Subset>,
 }
 
 /// Verifies the archive at `root`, turning a database sled cannot open into a finding.
@@ -62,7 +67,10 @@ pub fn verify_archive(
         Err(e) => return Err(e),
     };
     match catch_unwind(AssertUnwindSafe(|| {
-        archive.check_all(&mut report, progress)?;
+        let chooser = checks.subset.map(Subset::chooser).transpose();
+        let chooser = chooser.map_err(Error::io("the operating system's random source"))?;
+        report.subset = checks.subset.map(|s| (s.to_string(), 0));
+        archive.check_all(&mut report, progress, chooser.as_ref())?;
         match &checks.against {
             Some(note) => archive.check_against(note, &mut report),
             None => Ok(()),
@@ -114,10 +122,11 @@ impl Archive {
         &self,
         report: &mut VerifyReport,
         progress: &mut dyn VerifyProgress,
+        chooser: Option<&Chooser>,
     ) -> Result<()> {
         type Step<'a> = &'a dyn Fn(&mut VerifyReport, &mut dyn VerifyProgress) -> Result<()>;
         let steps: [Step; 4] = [
-            &|r, p| self.check_contents(r, p),
+            &|r, p| self.check_contents(r, p, chooser),
             &|r, _| self.check_items(r),
             &|r, _| self.check_index(r),
             &|r, _| self.check_custody(r),
@@ -144,6 +153,7 @@ impl Archive {
             contents: c.contents,
             bytes: c.bytes,
             events: c.events,
+            subset: report.subset.as_ref().map(|(s, _)| s.clone()),
         });
         self.commit(|tx| tx.append(&draft).map(|(seq, _)| seq))
     }

@@ -13,6 +13,7 @@ mod chunks;
 mod events;
 mod files;
 mod records;
+mod subset;
 
 /// One file of the test archive and the item it became.
 #[derive(Clone, Debug)]

@@ -5,8 +5,10 @@ Generates a deterministic, evidence-like corpus, then times, on the same corpus,
 cache, alternating tools, several runs each:
 
   limits   cat (read), b3sum 1 thread, openssl sha256, zstd -3 -T1 over a tar, a fsync'd dd write
-  peers    borg create (zstd,3, no encryption), restic backup, restic check --read-data, restic restore
-  custodia ingest, re-ingest (dedup path), verify, export of the whole case, extract of the largest file
+  peers    borg create (zstd,3, no encryption), borg check --verify-data, restic backup,
+           restic check --read-data, restic restore
+  custodia ingest, re-ingest (dedup path), verify, verify --read-data-subset 1/7, export of
+           the whole case, extract of the largest file
   small    20,000 x 4 KiB files: custodia ingest vs restic backup vs borg create
 
 and prints a Markdown table: median seconds, MB/s, files/s, peak RSS (/usr/bin/time -v)
@@ -220,6 +222,11 @@ def run(args, work: Path, custodia: str, have: dict):
         shutil.rmtree(B, ignore_errors=True)
         subprocess.run(["borg", "init", "--encryption=none", str(B)], env=env, check=True, capture_output=True)
 
+    def borg_created():
+        fresh_borg()
+        subprocess.run(["borg", "create", "--compression", "zstd,3", f"{B}::a", str(corpus)], env=env, check=True,
+                       capture_output=True)
+
     def fresh_restic():
         shutil.rmtree(R, ignore_errors=True)
         subprocess.run(["restic", "init", "--repo", str(R)], env=env, check=True, capture_output=True)
@@ -247,6 +254,8 @@ def run(args, work: Path, custodia: str, have: dict):
     if have["borg"]:
         row("peer", "borg create --compression zstd,3", cb, cf,
             ["borg", "create", "--compression", "zstd,3", f"{B}::a", str(corpus)], prepare=fresh_borg)
+        row("peer", "borg check --verify-data", cb, cf, ["borg", "check", "--verify-data", str(B)],
+            prepare=borg_created)
     if have["restic"]:
         row("peer", "restic backup", cb, cf, ["restic", "--repo", str(R), "backup", "--quiet", str(corpus)],
             prepare=fresh_restic)
@@ -262,6 +271,9 @@ def run(args, work: Path, custodia: str, have: dict):
     row("custodia", "custodia ingest again (dedup)", cb, cf, cust + ["ingest", "--case", "BENCH", str(corpus)],
         prepare=custodia_ingested)
     ver = row("custodia", "custodia verify", cb, cf, cust + ["verify"], prepare=custodia_ingested)
+    # A scheduled audit's nightly share: its bytes are about a seventh of the corpus.
+    row("custodia", "custodia verify --read-data-subset 1/7", cb // 7, cf // 7,
+        cust + ["verify", "--read-data-subset", "1/7"], prepare=custodia_ingested)
     exp = row("custodia", "custodia export (whole case)", cb, cf,
               cust + ["export", "--case", "BENCH", "--out", str(work / "bundle")],
               prepare=lambda: (custodia_ingested(), shutil.rmtree(work / "bundle", ignore_errors=True)))
@@ -340,7 +352,7 @@ def report(rows, c, s, ref, ing, ver, exp, sz, sz2, szb, szr, args):
         versus = ""
         match = {
             "borg create --compression zstd,3": ing, "restic backup": ing,
-            "restic check --read-data": ver, "restic restore": exp,
+            "restic check --read-data": ver, "borg check --verify-data": ver, "restic restore": exp,
             "restic backup, 4 KiB files": peers.get("custodia ingest, 4 KiB files"),
             "borg create, 4 KiB files": peers.get("custodia ingest, 4 KiB files"),
         }.get(r.name)

@@ -182,14 +182,22 @@ fn outcome(e: &Event) -> Option<String> {
     let text = |k: &str| e.details.get(k).and_then(|v| v.as_str()).map(escape_text);
     let number = |k: &str| e.details.get(k).and_then(|v| v.as_u64());
     match e.action {
-        Action::Verify => match (
-            e.details.get("ok").and_then(|v| v.as_bool()),
-            number("problems"),
-        ) {
-            (Some(true), _) => Some("result: OK".into()),
-            (Some(false), Some(n)) => Some(format!("result: {n} PROBLEM(S)")),
-            _ => None,
-        },
+        Action::Verify => {
+            // A partial verify says so, and how much it re-read.
+            let partial = match (text("subset"), number("contents_read")) {
+                (Some(s), Some(n)) => format!(" (partial {s}: {n} contents re-read)"),
+                (Some(s), None) => format!(" (partial {s})"),
+                _ => String::new(),
+            };
+            match (
+                e.details.get("ok").and_then(|v| v.as_bool()),
+                number("problems"),
+            ) {
+                (Some(true), _) => Some(format!("result: OK{partial}")),
+                (Some(false), Some(n)) => Some(format!("result: {n} PROBLEM(S){partial}")),
+                _ => None,
+            }
+        }
         Action::Extract if text("out").as_deref() == Some("-") => {
             Some("to: standard output".into())
         }

@@ -353,6 +353,7 @@ struct RestoreOut {
     items: u64,
     events: u64,
     push_event: bool,
+    push_event_missing: bool,
 }
 
 pub fn restore(a: RestoreArgs, actor: String, out: &mut Out) -> Run {
@@ -380,12 +381,21 @@ pub fn restore(a: RestoreArgs, actor: String, out: &mut Out) -> Run {
         items: r.items,
         events: r.events,
         push_event: r.push_event,
+        push_event_missing: r.push_event_missing,
     };
     let shown = custodia::text::escape_path(&r.archive);
     emit(out, &json, |o| {
         o.line(&format!(
             "restored {shown} (archive {}): {} item(s), {} event(s), head {} sha256 {}; it verifies",
             r.archive_id, r.items, r.events, r.head, r.head_sha256
-        ))
+        ))?;
+        if r.push_event_missing {
+            o.line(&format!(
+                "the replica lacks the event of its newest push (event {}): the restored log ends at {}",
+                r.head.saturating_add(1),
+                r.head
+            ))?;
+        }
+        Ok(())
     })
 }

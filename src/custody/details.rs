@@ -140,6 +140,9 @@ pub struct VerifyDetails {
     /// Absent for a whole verify, and in every event before this field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<String>,
+    /// With `subset`: how many of the `contents` it re-read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contents_read: Option<u64>,
 }
 
 /// `timestamp`: an RFC 3161 token over the checkpoint of the log's first
@@ -199,6 +202,10 @@ pub struct PushDetails {
     /// Objects uploaded by this push, and their bytes.
     pub sent: u64,
     pub bytes: u64,
+    /// Where this event itself is stored once committed (`push/<seq>`, docs/FORMAT.md):
+    /// absent in pushes of earlier releases, which stored no such object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_object: Option<String>,
 }
 
 /// A details record and the actions whose events carry it.

@@ -50,6 +50,10 @@ impl ReplicaFinding {
 impl fmt::Display for ReplicaFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ReplicaFinding::Missing { what, .. } if what.starts_with("push/") => write!(
+                f,
+                "the replica lacks this object ({what}), the push event's own record, which its push was to store after committing it; push again to send it"
+            ),
             ReplicaFinding::Missing { what, .. } => write!(
                 f,
                 "the replica lacks this object ({what}), which a push stored; push again to send it"

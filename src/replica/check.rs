@@ -11,7 +11,7 @@ use crate::findings::Finding;
 use crate::findings::ReplicaFinding;
 
 use super::TransferProgress;
-use super::crypt::{OpenFailure, Opener, open};
+use super::crypt::{OpenFailure, Opener, Sealing, open};
 use super::layout::Stored;
 use super::remote::Listed;
 use super::remote::Remote;
@@ -116,20 +116,12 @@ impl Archive {
                 report.problems.extend(f.map(Finding::Replica));
             }
         }
-        let read_with = opener.as_ref().filter(|_| opts.read_data != ReadData::None);
-        let mut found = Vec::new();
-        let tails = tail::check(
-            &remote,
-            &replica,
-            &self.catalog,
-            &on_server,
-            read_with,
-            &mut found,
-        )?;
-        report.push_events = tails.len() as u64;
+        let tails = self.check_push_events(&remote, &replica, opts, opener.as_ref(), &on_server)?;
+        report.push_events = tails.0.len() as u64;
         report
             .problems
-            .extend(found.into_iter().map(Finding::Replica));
+            .extend(tails.1.into_iter().map(Finding::Replica));
+        let tails = tails.0;
         for l in &listed {
             if !expected.contains_key(&l.name) && !tails.contains(&l.name) {
                 report
@@ -141,6 +133,27 @@ impl Archive {
             }
         }
         Ok(report)
+    }
+
+    /// The push events' own objects (`tail.rs`), read as far as the options say: the names
+    /// accounted for, and what is wrong with them.
+    fn check_push_events(
+        &self,
+        remote: &Remote,
+        replica: &super::registry::Replica,
+        opts: &ReplicaVerifyOptions,
+        opener: Option<&Opener>,
+        on_server: &std::collections::BTreeMap<&str, &Listed>,
+    ) -> Result<(Vec<String>, Vec<ReplicaFinding>)> {
+        let sealing = Sealing::new(&replica.recipients, replica.plaintext)?;
+        let read = match (opts.read_data, opener) {
+            (ReadData::None, _) => tail::Read::None,
+            (_, Some(o)) => tail::Read::Decrypted(o),
+            (_, None) => tail::Read::Bytes(&sealing),
+        };
+        let mut found = Vec::new();
+        let names = tail::check(remote, replica, &self.catalog, on_server, read, &mut found)?;
+        Ok((names, found))
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ini::Ini;
+use ini::{Ini, ParseOption};
 
 /// An access key, its secret and an optional session token.
 #[derive(Clone)]
@@ -49,8 +49,15 @@ pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Result<Credentials, Miss
         },
     };
     let explicit = var("AWS_PROFILE");
-    if !file.exists() && explicit.is_none() {
-        return Err(Missing::Nowhere);
+    if !file.exists() {
+        return match (var("AWS_SHARED_CREDENTIALS_FILE"), explicit) {
+            (Some(_), _) => Err(Missing::Unreadable {
+                file,
+                why: "it does not exist".into(),
+            }),
+            (None, Some(profile)) => Err(Missing::NoProfile { file, profile }),
+            (None, None) => Err(Missing::Nowhere),
+        };
     }
     let profile = explicit.unwrap_or_else(|| "default".into());
     from_file(&file, &profile)
@@ -58,7 +65,13 @@ pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Result<Credentials, Miss
 
 /// The named profile of a shared credentials file.
 fn from_file(file: &Path, profile: &str) -> Result<Credentials, Missing> {
-    let ini = Ini::load_from_file(file).map_err(|e| Missing::Unreadable {
+    // Values as the AWS CLI reads them: no quotes stripped, no backslash escapes.
+    let plain = ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        ..ParseOption::default()
+    };
+    let ini = Ini::load_from_file_opt(file, plain).map_err(|e| Missing::Unreadable {
         file: file.to_path_buf(),
         // The parser's message names a line and column, never the file's contents.
         why: e.to_string().lines().next().unwrap_or("").to_owned(),
@@ -68,10 +81,12 @@ fn from_file(file: &Path, profile: &str) -> Result<Credentials, Missing> {
         profile: profile.to_owned(),
     };
     let section = ini.section(Some(profile)).ok_or_else(no_profile)?;
+    // Keys are matched without regard to case, as the AWS CLI does.
     let get = |key: &str| {
         section
-            .get(key)
-            .map(str::trim)
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
@@ -118,7 +133,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const FILE: &str = "[default]\naws_access_key_id = AKDEFAULT\naws_secret_access_key = s-default\n\n[partner]\naws_access_key_id=AKPARTNER\naws_secret_access_key=s-partner\naws_session_token=tok\n\n[broken]\naws_access_key_id = AKONLY\n";
+    const FILE: &str = "[default]\naws_access_key_id = AKDEFAULT\naws_secret_access_key = s-default\n\n[partner]\nAWS_ACCESS_KEY_ID=AKPARTNER\naws_secret_access_key=\"s-part\\ner\"\naws_session_token=tok\n\n[broken]\naws_access_key_id = AKONLY\n";
 
     fn with_file() -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
@@ -150,8 +165,11 @@ mod tests {
             ("AWS_PROFILE", "partner"),
         ]))
         .unwrap();
-        assert_eq!(c.access_key_id, "AKPARTNER");
-        assert_eq!(c.secret_access_key, "s-partner");
+        assert_eq!(c.access_key_id, "AKPARTNER", "keys in any case");
+        assert_eq!(
+            c.secret_access_key, "\"s-part\\ner\"",
+            "no quote or escape processing"
+        );
         assert_eq!(c.session_token.as_deref(), Some("tok"));
         let d = resolve(&lookup(&[("AWS_SHARED_CREDENTIALS_FILE", &file)])).unwrap();
         assert_eq!(d.access_key_id, "AKDEFAULT", "no AWS_PROFILE: [default]");
@@ -174,10 +192,22 @@ mod tests {
                 "{text}"
             );
         }
+        let gone = resolve(&lookup(&[(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/c",
+        )]));
+        assert!(
+            gone.err().unwrap().to_string().contains("/nonexistent/c"),
+            "a named file that is not there is named"
+        );
+        let home = tempfile::tempdir().unwrap();
         let none = resolve(&lookup(&[
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
+            ("HOME", home.path().to_str().unwrap()),
             ("AWS_ACCESS_KEY_ID", "only-half"),
         ]));
-        assert!(matches!(none, Err(Missing::Nowhere)));
+        assert!(
+            matches!(none, Err(Missing::Nowhere)),
+            "half a key pair is none"
+        );
     }
 }

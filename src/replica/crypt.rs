@@ -137,6 +137,17 @@ pub fn open(opener: Option<&Opener>, stored: &[u8]) -> std::result::Result<Vec<u
     Ok(plain)
 }
 
+/// The length of an age file's payload (after the header's `---` line), or of a plaintext
+/// object; `None` for a damaged age header.
+pub(super) fn payload_len(bytes: &[u8]) -> Option<usize> {
+    if !bytes.starts_with(AGE_MAGIC) {
+        return Some(bytes.len());
+    }
+    let mac = bytes.windows(5).position(|w| w == b"\n--- ")?;
+    let end = mac + 1 + bytes[mac + 1..].iter().position(|b| *b == b'\n')?;
+    Some(bytes.len() - end - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

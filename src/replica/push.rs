@@ -23,7 +23,7 @@ use crate::ids::ContentId;
 use crate::store::VOLUMES_DIR;
 
 use super::TransferProgress;
-use super::crypt::Sealing;
+use super::crypt::{Sealing, payload_len};
 use super::layout::{self, Manifest, ManifestArchive, SEGMENT_BYTES, SEGMENT_EVENTS, Stored, What};
 use super::registry::Replica;
 use super::remote::{Listed, Put, Remote};
@@ -122,6 +122,7 @@ impl Archive {
             objects: lines,
             sent,
             bytes,
+            event_object: manifest.push_event.clone(),
         });
         let seq = self.commit(|tx| tx.append(&draft).map(|(seq, _)| seq))?;
         debug_assert_eq!(
@@ -496,15 +497,4 @@ fn store_one(
         Stored::of(what, name.to_owned(), &there, stored.etag),
         false,
     ))
-}
-
-/// The length of an age file's payload (after the header's `---` line), or of a plaintext
-/// object; `None` for a damaged age header.
-fn payload_len(bytes: &[u8]) -> Option<usize> {
-    if !bytes.starts_with(super::crypt::AGE_MAGIC) {
-        return Some(bytes.len());
-    }
-    let mac = bytes.windows(5).position(|w| w == b"\n--- ")?;
-    let end = mac + 1 + bytes[mac + 1..].iter().position(|b| *b == b'\n')?;
-    Some(bytes.len() - end - 1)
 }

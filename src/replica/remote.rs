@@ -117,7 +117,9 @@ impl Remote {
         })?;
         // Given explicitly, so object_store never asks a cloud metadata service for them:
         // custodia never reaches beyond the endpoint it was given.
-        let mut builder = AmazonS3Builder::from_env()
+        // `new`, not `from_env`: every setting is given here, so nothing else in the
+        // environment (a session token beside profile keys) is mixed in.
+        let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&location.bucket)
             .with_access_key_id(creds.access_key_id)
             .with_secret_access_key(creds.secret_access_key)

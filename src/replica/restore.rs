@@ -59,6 +59,8 @@ pub struct RestoreReport {
     pub events: u64,
     /// Whether the newest push's own event was on the replica and restored.
     pub push_event: bool,
+    /// Its manifest announced it, but the server did not have it: the log ends one short.
+    pub push_event_missing: bool,
 }
 
 /// Removes the temporary directory unless the restore got to its end.
@@ -128,6 +130,7 @@ pub fn restore(opts: &RestoreOptions, progress: &dyn TransferProgress) -> Result
         items: rebuilt.items,
         events: rebuilt.events,
         push_event: push_event.is_some(),
+        push_event_missing: manifest.push_event.is_some() && push_event.is_none(),
     })
 }
 
@@ -220,11 +223,19 @@ fn newest_manifest(
                 not_for_us += 1;
                 continue;
             }
-            Err(OpenFailure::Damaged(_)) => continue,
+            // A manifest that does not open or parse is damage, not something to pass
+            // over: skipping the newest would restore an older state and call it whole.
+            Err(OpenFailure::Damaged(why)) => {
+                return Err(Error::ReplicaDamaged {
+                    object: l.name.clone(),
+                    why: format!("this manifest does not decrypt ({why}); nothing was restored"),
+                });
+            }
         };
-        let Ok(m) = Manifest::parse(&plain) else {
-            continue;
-        };
+        let m = Manifest::parse(&plain).map_err(|e| Error::ReplicaDamaged {
+            object: l.name.clone(),
+            why: format!("{e}; nothing was restored"),
+        })?;
         if best.as_ref().is_none_or(|(_, b)| m.head > b.head) {
             best = Some((l.name.clone(), m));
         }
@@ -353,7 +364,8 @@ fn restore_log(
                 }
                 let plain = fetch.plaintext(s)?;
                 let lines = layout::decode_log(&plain).ok_or_else(|| bad("is not a log"))?;
-                if lines.len() as u64 != last - first + 1 {
+                let count = last.checked_sub(first).and_then(|d| d.checked_add(1));
+                if count != Some(lines.len() as u64) {
                     return Err(bad("does not hold the events it names"));
                 }
                 for line in lines {

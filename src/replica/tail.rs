@@ -14,7 +14,7 @@ use crate::custody::{Action, Event};
 use crate::error::{Error, Result};
 use crate::findings::ReplicaFinding;
 
-use super::crypt::{OpenFailure, Opener, Sealing, open};
+use super::crypt::{AGE_MAGIC, OpenFailure, Opener, Sealing, open, payload_len};
 use super::layout::{self, What};
 use super::registry::Replica;
 use super::remote::{Listed, Put, Remote};
@@ -46,6 +46,15 @@ pub fn store(
     }
 }
 
+/// The pushes of this replica that stored their own event, with its object's name: those
+/// of earlier releases did not, and nothing is expected of them.
+fn announced(replica: &Replica) -> impl Iterator<Item = (u64, &str)> {
+    replica
+        .pushes
+        .iter()
+        .filter_map(|p| Some((p.seq, p.details.event_object.as_deref()?)))
+}
+
 /// Sends the earlier push events of this replica that the server does not list (a crash
 /// after a push's commit, or a deletion). Returns how many were sent.
 pub fn resend_missing(
@@ -56,50 +65,78 @@ pub fn resend_missing(
     listed: &BTreeMap<String, Listed>,
 ) -> Result<u64> {
     let mut sent = 0;
-    for push in &replica.pushes {
-        if !listed.contains_key(&name(replica, push.seq)) {
-            store(remote, replica, sealing, catalog, push.seq)?;
+    for (seq, object) in announced(replica) {
+        if !listed.contains_key(object) {
+            store(remote, replica, sealing, catalog, seq)?;
             sent += 1;
         }
     }
     Ok(sent)
 }
 
-/// What verify finds of the push events' objects: each must be listed and, when read with
-/// an identity, hold exactly the archive's event. Returns the names it accounted for.
+/// How much of a push event's object verify reads.
+pub enum Read<'a> {
+    /// Listing only: it must be there.
+    None,
+    /// Its bytes: a plaintext one must be the event; an encrypted one must have the
+    /// payload length the event's would (a swap with another event of another length).
+    Bytes(&'a Sealing),
+    /// Its bytes, decrypted: exactly the archive's event.
+    Decrypted(&'a Opener),
+}
+
+/// What verify finds of the push events' objects: each must be listed and, as far as it is
+/// read, hold the archive's event. Returns the names it accounted for.
 pub fn check(
     remote: &Remote,
     replica: &Replica,
     catalog: &Catalog,
     listed: &BTreeMap<&str, &Listed>,
-    read_with: Option<&Opener>,
+    read: Read,
     problems: &mut Vec<ReplicaFinding>,
 ) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for push in &replica.pushes {
-        let object = name(replica, push.seq);
-        let what = What::PushEvent(push.seq).label();
+    for (seq, object) in announced(replica) {
+        let (object, what) = (object.to_owned(), What::PushEvent(seq).label());
         names.push(object.clone());
         if !listed.contains_key(object.as_str()) {
             problems.push(ReplicaFinding::Missing { object, what });
             continue;
         }
-        let Some(opener) = read_with else { continue };
-        let expected = plaintext(catalog, push.seq)?;
+        if let Read::None = read {
+            continue;
+        }
+        let expected = plaintext(catalog, seq)?;
         let why = match remote.get(&object)? {
             None => Some("it was listed but cannot be read".to_owned()),
-            Some(bytes) => match open(Some(opener), &bytes) {
-                Ok(plain) if plain == expected => None,
-                Ok(_) => Some("it does not hold the archive's push event".to_owned()),
-                Err(OpenFailure::NotForUs) => Some("it is not encrypted to the identity".into()),
-                Err(OpenFailure::Damaged(e)) => Some(format!("it does not decrypt: {e}")),
-            },
+            Some(bytes) => wrong(&bytes, &expected, &read),
         };
         if let Some(why) = why {
             problems.push(ReplicaFinding::Altered { object, what, why });
         }
     }
     Ok(names)
+}
+
+/// Why the stored bytes are not the event `expected`, as far as `read` can tell.
+fn wrong(bytes: &[u8], expected: &[u8], read: &Read) -> Option<String> {
+    let differs = || Some("it does not hold the archive's push event".to_owned());
+    if !bytes.starts_with(AGE_MAGIC) {
+        return (bytes != expected).then(differs).flatten();
+    }
+    match read {
+        Read::None => None,
+        Read::Bytes(sealing) => {
+            let want = payload_len(&sealing.seal(expected));
+            (payload_len(bytes) != want).then(differs).flatten()
+        }
+        Read::Decrypted(opener) => match open(Some(opener), bytes) {
+            Ok(plain) if plain == expected => None,
+            Ok(_) => differs(),
+            Err(OpenFailure::NotForUs) => Some("it is not encrypted to the identity".into()),
+            Err(OpenFailure::Damaged(e)) => Some(format!("it does not decrypt: {e}")),
+        },
+    }
 }
 
 /// The push event a manifest announces, when it is on the server: checked to be one event,
@@ -125,6 +162,10 @@ pub fn fetch_for_restore(
         Err(OpenFailure::NotForUs) => return Err(bad("is not encrypted to the identity")),
         Err(OpenFailure::Damaged(e)) => return Err(bad(&format!("does not decrypt ({e})"))),
     };
+    // A hostile manifest may give any head; the event after the last possible one is none.
+    let next = head
+        .checked_add(1)
+        .ok_or_else(|| bad("follows a head no log can have"))?;
     let lines = layout::decode_log(&plain).ok_or_else(|| bad("is not a log"))?;
     let [line] = lines.as_slice() else {
         return Err(bad("does not hold exactly one event"));
@@ -134,13 +175,12 @@ pub fn fetch_for_restore(
         .details_as::<PushDetails>()
         .is_some_and(|d| d.manifest == manifest_name && d.head == head);
     if event.action != Action::Push
-        || event.seq != head + 1
+        || event.seq != next
         || event.prev.as_deref() != Some(head_sha256)
         || !names_manifest
     {
         return Err(bad(&format!(
-            "is not the push of event {} that follows the manifest",
-            head + 1
+            "is not the push of event {next} that follows the manifest"
         )));
     }
     Ok(Some(line.to_vec()))

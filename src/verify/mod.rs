@@ -154,6 +154,7 @@ impl Archive {
             bytes: c.bytes,
             events: c.events,
             subset: report.subset.as_ref().map(|(s, _)| s.clone()),
+            contents_read: report.subset.as_ref().map(|(_, read)| *read),
         });
         self.commit(|tx| tx.append(&draft).map(|(seq, _)| seq))
     }

@@ -27,14 +27,18 @@ impl Subset {
             }
             return Ok(Subset::Slice { n, m });
         }
-        let p: f64 = s
-            .trim_end_matches('%')
+        let number = s.trim();
+        let p: f64 = number
+            .strip_suffix('%')
+            .unwrap_or(number)
+            .trim()
             .parse()
             .map_err(|_| format!("{s:?} is not N/M (e.g. 3/7) or a percentage (e.g. 10%)"))?;
-        if p > 0.0 && p <= 100.0 {
+        // At least a hundredth of a percent, so the share reads back as it was given.
+        if (0.01..=100.0).contains(&p) {
             Ok(Subset::Percent(p))
         } else {
-            Err(format!("{s:?} is not between 0% and 100%"))
+            Err(format!("{s:?} is not between 0.01% and 100%"))
         }
     }
 
@@ -72,7 +76,7 @@ impl Chooser {
         let x = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
         match self.subset {
             Subset::Slice { n, m } => x % u64::from(m) == u64::from(n - 1),
-            Subset::Percent(p) => (x as f64) < (p / 100.0) * (u64::MAX as f64),
+            Subset::Percent(p) => p >= 100.0 || (x as f64) < (p / 100.0) * (u64::MAX as f64),
         }
     }
 }
@@ -86,7 +90,10 @@ mod tests {
         assert_eq!(Subset::parse("3/7"), Ok(Subset::Slice { n: 3, m: 7 }));
         assert_eq!(Subset::parse("10%"), Ok(Subset::Percent(10.0)));
         assert_eq!(Subset::parse("2.5"), Ok(Subset::Percent(2.5)));
-        for bad in ["0/7", "8/7", "1/0", "a/b", "3/", "0%", "101", "x", "-5"] {
+        assert_eq!(Subset::parse(" 10 %"), Ok(Subset::Percent(10.0)));
+        for bad in [
+            "0/7", "8/7", "1/0", "a/b", "3/", "0%", "101", "x", "-5", "50%%", "1e-300",
+        ] {
             assert!(Subset::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Subset::Slice { n: 3, m: 7 }.to_string(), "3/7");

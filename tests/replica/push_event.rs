@@ -28,16 +28,13 @@ fn push_event_object(rig: &Rig, prefix: &str) -> String {
 
 fn verify_replica(rig: &Rig) -> (Value, String) {
     let key = arg(&rig.key);
-    let args = [
-        "verify",
-        "--replica",
-        "offsite",
-        "--read-data",
-        "--identity",
-        &key,
-    ];
-    let mut all = vec!["--json"];
-    all.extend_from_slice(&args);
+    verify_replica_with(rig, &["--identity", &key])
+}
+
+/// `verify --replica offsite --read-data` with `extra` arguments: (report, "exit N").
+fn verify_replica_with(rig: &Rig, extra: &[&str]) -> (Value, String) {
+    let mut all = vec!["--json", "verify", "--replica", "offsite", "--read-data"];
+    all.extend_from_slice(extra);
     let out = rig.run(&all);
     let code = out.status.code().expect("exited");
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -84,6 +81,7 @@ fn the_push_event_reaches_the_replica_and_a_restore_ends_at_it() {
 
     let (report, restored) = restore_views(&rig, "restored");
     assert_eq!(report["push_event"], true, "{report}");
+    assert_eq!(report["push_event_missing"], false, "{report}");
     assert_eq!(
         report["head"].as_u64(),
         Some(events),
@@ -115,6 +113,7 @@ fn a_missing_or_altered_push_event_is_named_and_a_push_sends_it_again() {
     assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
     let (report, _) = restore_views(&rig, "without");
     assert_eq!(report["push_event"], false, "{report}");
+    assert_eq!(report["push_event_missing"], true, "{report}");
     assert_eq!(
         report["head"].as_u64(),
         Some(first["head"].as_u64().unwrap())
@@ -123,6 +122,12 @@ fn a_missing_or_altered_push_event_is_named_and_a_push_sends_it_again() {
     rig.server.put(&object, b"not the push event");
     let (v, code) = verify_replica(&rig);
     assert_eq!(code, "exit 3", "{v}");
+    assert_eq!(v["problems"][0]["kind"], "replica_object_altered", "{v}");
+    let (v, code) = verify_replica_with(&rig, &[]);
+    assert_eq!(
+        code, "exit 3",
+        "read without the key, it is still caught: {v}"
+    );
     assert_eq!(v["problems"][0]["kind"], "replica_object_altered", "{v}");
     let out = rig.restore("tail", &rig.env.path("refused"), &rig.key);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
@@ -141,4 +146,33 @@ fn a_missing_or_altered_push_event_is_named_and_a_push_sends_it_again() {
     let (v, code) = verify_replica(&rig);
     assert_eq!(v["ok"], true, "{code}: {v}");
     assert_eq!(v["checked"]["push_events"].as_u64(), Some(2), "{v}");
+}
+
+/// A newest manifest that no longer decrypts stops the restore (exit 3, named): passing
+/// over it for the older one would restore an earlier state and call it whole.
+#[test]
+fn a_damaged_newest_manifest_stops_the_restore() {
+    let Some(rig) = rig("a_damaged_newest_manifest_stops_the_restore") else {
+        return;
+    };
+    rig.env.ingest_fixture_case();
+    rig.add("offsite", "tail");
+    rig.json(&["push"]);
+    rig.env
+        .ok(&["case", "create", "BY-2024-018", "--title", "Later"]);
+    let newest = rig.json(&["push"])["manifest"]
+        .as_str()
+        .expect("a manifest name")
+        .to_owned();
+    let key = format!("tail/{newest}");
+    let mut bytes = rig.server.get(&key);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    rig.server.put(&key, &bytes);
+    let to = rig.env.path("restored");
+    let out = rig.restore("tail", &to, &rig.key);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(&newest), "names the manifest: {stderr}");
+    assert!(!to.exists(), "nothing restored");
 }

@@ -60,18 +60,19 @@ fn push_csv_field(out: &mut String, field: &str) {
 
 /// Each exported item's custody events (as the bundle's custody.jsonl holds them, before
 /// the export's own), by item id, oldest first.
-pub type Histories = BTreeMap<String, Vec<Event>>;
+pub type Histories<'a> = BTreeMap<String, Vec<&'a Event>>;
 
 /// Groups events (in log order) by the items they name, keeping only the ids of `entries`.
 pub fn histories<'a>(
     entries: &[EvidenceEntry],
     events: impl IntoIterator<Item = &'a Event>,
-) -> Histories {
+) -> Histories<'a> {
     let mut out: Histories = entries.iter().map(|e| (e.id.clone(), Vec::new())).collect();
     for event in events {
         for id in event.item_ids() {
             if let Some(list) = out.get_mut(id) {
-                list.push(event.clone());
+                // A reference, not a copy: an export of many items holds every event once.
+                list.push(event);
             }
         }
     }

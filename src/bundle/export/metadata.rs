@@ -50,7 +50,8 @@ impl Archive {
             &bag.join(layout::INDEX_HTML),
             court::index_html(&case_doc, &entries, &history).as_bytes(),
         )?;
-        drop((entries, events, history));
+        drop(history);
+        drop((entries, events));
         let details = ExportDetails {
             bundle: exact_or_escaped(
                 opts.out

@@ -79,6 +79,12 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             reason,
             no_attachments,
         } => link(&mut open()?, &id, &case, reason, !no_attachments, out),
+        Command::Annotate(a) => {
+            let done = open()?.annotate(&a.0.into())?;
+            emit(out, &wire::AnnotateOut::from(&done), |o| {
+                human::annotated(o, &done)
+            })
+        }
         Command::List(a) => {
             let items = open()?.list(&a.0.into())?;
             emit(out, &wire::ListOut::from(&items[..]), |o| {
@@ -197,6 +203,7 @@ fn records_events(command: &Command) -> bool {
         Command::Init
         | Command::Ingest(_)
         | Command::Link { .. }
+        | Command::Annotate(_)
         | Command::Extract { .. }
         | Command::Export(_)
         | Command::Checkpoint { .. }

@@ -204,12 +204,22 @@ fn every_stored_value_starts_as_format_md_says() {
                 r.digest();
                 r.end();
             }
+            // A CurrentRecord: source, note, tags, captured_at, seq.
+            b'm' => {
+                let mut r = Rec::new("index m", &value);
+                r.option(|r| r.string());
+                r.option(|r| r.string());
+                r.vec(|r| r.string());
+                r.option(|r| r.string());
+                r.u64();
+                r.end();
+            }
             other => panic!("undocumented index tag {other:#x}"),
         }
     }
     assert_eq!(
         seen,
-        b"Hcehikpt".iter().copied().collect(),
+        b"Hcehikmpt".iter().copied().collect(),
         "every kind of key occurs"
     );
 }
@@ -280,7 +290,7 @@ fn all_problem_kinds() -> [custodia::ProblemKind; 24] {
 }
 
 /// Every custody action; no wildcard: a new action does not compile until it is listed here.
-fn all_actions() -> [custodia::custody::Action; 16] {
+fn all_actions() -> [custodia::custody::Action; 17] {
     use custodia::custody::Action as A;
     let actions = [
         A::Init,
@@ -299,6 +309,7 @@ fn all_actions() -> [custodia::custody::Action; 16] {
         A::ReplicaAdd,
         A::ReplicaRemove,
         A::Push,
+        A::Annotate,
     ];
     for a in actions {
         match a {
@@ -317,7 +328,8 @@ fn all_actions() -> [custodia::custody::Action; 16] {
             | A::Timestamp
             | A::ReplicaAdd
             | A::ReplicaRemove
-            | A::Push => {}
+            | A::Push
+            | A::Annotate => {}
         }
     }
     actions

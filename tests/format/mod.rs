@@ -241,6 +241,20 @@ impl Scenario {
             "--reason",
             "court",
         ]);
+        // An annotation (issue 12.2) of an item the bundle leaves out: its `m` entry and
+        // moved `t` entries are checked by hand.
+        env.ok(&[
+            "annotate",
+            "EV-000001",
+            "--tag",
+            "reviewed",
+            "--untag",
+            "FIXTURE",
+            "--note",
+            "checked against the original",
+            "--reason",
+            "second review",
+        ]);
         let bundle = env.path("bundle-018");
         env.ok(&[
             "export",

@@ -136,6 +136,10 @@ impl BagFinding {
                 f,
                 "its ingest event (event {seq}) does not hold the details of an ingest"
             ),
+            AnnotationUnreadable { seq, .. } => write!(
+                f,
+                "its annotate event (event {seq}) does not hold the details of an annotation"
+            ),
             EntryDiffers { field, seq, .. } => write!(
                 f,
                 "its {field} in {evidence} is not what its events (ingest: event {seq}) recorded"

@@ -24,6 +24,9 @@ pub struct IngestItem {
     pub sha256: String,
     pub size: u64,
     pub status: &'static str,
+    /// A duplicate that brought new tags, source, note or capture time: the `annotate`
+    /// event that recorded them; null otherwise.
+    pub annotated: Option<u64>,
 }
 
 impl From<&Ingested> for IngestItem {
@@ -39,6 +42,7 @@ impl From<&Ingested> for IngestItem {
                 Status::New => "new",
                 Status::Duplicate => "duplicate",
             },
+            annotated: i.annotated,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Metadata after ingest (issue 12, point 2): `annotate` records a change of tags, source,
 //! note or capture time as a signed custody event; `show`, `list` and `export` give the
 //! current values, the log keeps every earlier one, a restored archive rebuilds them, and
-//! a bundle's recipient recomputes them (custodia and the Python checker in the bag).
+//! a bundle's recipient recomputes them (custodia and the Python checker in the bag). A
+//! duplicate ingest that brings new metadata records it the same way.
 
 use std::path::Path;
 use std::process::Command;
@@ -174,6 +175,56 @@ fn refusals_write_nothing() {
             .len(),
         1
     );
+}
+
+#[test]
+fn a_duplicate_ingest_with_new_metadata_records_an_annotation_and_says_so() {
+    let (env, id) = archive();
+    let copy = env.path("usb/copy-of-statement.txt");
+    write(&copy, STATEMENT);
+    let report = env.json(&[
+        "ingest",
+        "--case",
+        CASE,
+        "--tag",
+        "testimony",
+        "--tag",
+        "usb",
+        "--source",
+        "USB stick from W-3's lawyer",
+        arg(&copy),
+    ]);
+    let item = &json_items(&report)[0];
+    assert_eq!(item["id"], id.as_str());
+    assert_eq!(item["status"], "duplicate");
+    let seq = item["annotated"].as_u64().expect("the annotate event");
+    let shown = env.json(&["show", &id]);
+    assert_eq!(strings(&shown["tags"]), ["Testimony", "usb"]);
+    assert_eq!(shown["source"], "USB stick from W-3's lawyer");
+    let annotation = &shown["annotations"][0];
+    assert_eq!(annotation["event"], seq);
+    assert_eq!(strings(&annotation["change"]["tags_added"]), ["usb"]);
+    let reason = json_str(&annotation["reason"]);
+    assert!(
+        reason.contains("duplicate ingest of copy-of-statement.txt"),
+        "{reason}"
+    );
+    // Privacy: the acquire event holds the path; the reason does not repeat it.
+    assert!(!reason.contains(arg(env.dir.path())), "{reason}");
+    assert_eq!(
+        crate::util::event_actions(&env.json(&["log", "--evidence", &id])["events"]),
+        ["ingest", "acquire", "annotate"]
+    );
+
+    // The human line says so; the same metadata again records nothing more.
+    let again = env.path("usb2/copy.txt");
+    write(&again, STATEMENT);
+    let line = env.ok(&["ingest", "--case", CASE, "--tag", "extra", arg(&again)]);
+    assert!(line.contains("annotation #"), "{line}");
+    let plain = env.json(&["ingest", "--case", CASE, "--tag", "USB", arg(&again)]);
+    assert_eq!(json_items(&plain)[0]["annotated"], Value::Null);
+    let (code, report) = env.verify();
+    assert_eq!(code, 0, "{report}");
 }
 
 /// An annotated item exported: (env, item id, bundle).

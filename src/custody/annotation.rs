@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::details::{AcquisitionDetails, AnnotateDetails};
+use super::details::AnnotateDetails;
 
 /// The part of an item's context that annotations change. Field order is the byte order
 /// of its record (`codec`).
@@ -18,16 +18,6 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// The values an ingest event recorded.
-    pub fn of_ingest(d: &AcquisitionDetails) -> Metadata {
-        Metadata {
-            source: d.source.clone(),
-            note: d.note.clone(),
-            tags: d.tags.clone(),
-            captured_at: d.captured_at.clone(),
-        }
-    }
-
     /// The values after one more annotation. Removal is exact (the event names the tags as
     /// the item carried them), so a reader without custodia applies it the same way.
     pub fn apply(&mut self, change: &AnnotateDetails) {

@@ -77,9 +77,38 @@ pub mod proof {
     pub const CONSISTENCY: &str = "data/proof/consistency.jsonl";
     pub const ALLOWED_SIGNERS: &str = "data/proof/allowed_signers";
     pub const CHECK_PY: &str = "data/proof/check.py";
-    /// The independent checker shipped in every bag (under 120 lines, standard library
+    /// The independent checker shipped in every bag (under 140 lines, standard library
     /// plus `cryptography`).
     pub const CHECKER: &str = include_str!("bundle/check.py");
+
+    /// The checkers bundles of earlier releases carry, by size and hex SHA-256: such a
+    /// bundle still verifies (`fixtures/check-py-before-annotate.py` is the first).
+    pub const EARLIER_CHECKERS: &[(u64, &str)] = &[(
+        5345,
+        "aa8f4dccbafa8ca17e04df3858413a8c533afb0be96082691b93eddab6721957",
+    )];
+
+    /// Whether `bytes` are the checker of this release or of an earlier one.
+    pub fn is_a_checker(bytes: &[u8]) -> bool {
+        use sha2::Digest;
+        if bytes == CHECKER.as_bytes() {
+            return true;
+        }
+        let digest = hex::encode(sha2::Sha256::digest(bytes));
+        EARLIER_CHECKERS
+            .iter()
+            .any(|(size, sha256)| *size == bytes.len() as u64 && digest == *sha256)
+    }
+
+    /// The size a bag's checker must have: an earlier release's when it has that size,
+    /// else this release's.
+    pub fn checker_size(found: Option<u64>) -> u64 {
+        EARLIER_CHECKERS
+            .iter()
+            .map(|(size, _)| *size)
+            .find(|size| Some(*size) == found)
+            .unwrap_or(CHECKER.len() as u64)
+    }
 
     /// The DER time-stamp token of the `timestamp` event `seq`, for `openssl ts -verify`.
     pub fn token_file(seq: u64) -> String {

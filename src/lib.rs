@@ -4,6 +4,7 @@
 //! [`Archive`] is the facade; each command's work lives in its own module.
 
 mod anchors;
+mod annotate;
 mod archive;
 pub mod bag_layout;
 mod bundle;
@@ -29,6 +30,7 @@ mod verify;
 mod walk;
 
 pub use anchors::{SignedCheckpoint, Timestamped};
+pub use annotate::{AnnotateOptions, Annotated};
 pub use archive::{
     Archive, DB_DIR, FORMAT_FILE, FORMAT_VERSION, HEAD_FILE, LOCK_FILE, OpenOptions, tool_version,
 };

@@ -7,15 +7,21 @@ use std::path::Path;
 use crate::archive::Archive;
 use crate::catalog::ItemRecord;
 use crate::codec;
-use crate::custody::Event;
+use crate::custody::annotation::Metadata;
+use crate::custody::details::AnnotateDetails;
+use crate::custody::{Action, Event};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EventDigest, EvidenceId, ItemRef, Moment};
 
-/// An item with the cases it belongs to, as listings show it.
+/// An item with the cases it belongs to and its current values, as listings show it.
 #[derive(Clone, Debug)]
 pub struct ItemView {
+    /// The item as ingested (its record never changes).
     pub item: ItemRecord,
     pub cases: Vec<CaseId>,
+    /// Its source, note, tags and capture time now: as its last `annotate` event left
+    /// them, else as given at ingest. Listings and bundles show these.
+    pub metadata: Metadata,
 }
 
 /// Everything `show` tells about an item.
@@ -24,6 +30,16 @@ pub struct ItemDetail {
     pub view: ItemView,
     pub attachments: Vec<EvidenceId>,
     pub custody: Vec<Event>,
+}
+
+impl ItemDetail {
+    /// The item's annotations, oldest first: each `annotate` event with what it changed.
+    pub fn annotations(&self) -> impl Iterator<Item = (&Event, AnnotateDetails)> {
+        self.custody
+            .iter()
+            .filter(|e| e.action == Action::Annotate)
+            .filter_map(|e| Some((e, e.details_as::<AnnotateDetails>()?)))
+    }
 }
 
 /// Which items `list` shows: every condition given must hold (issue 12, point 5).
@@ -45,9 +61,10 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
-    /// Whether an item meets every condition but the case (which `list` reads from the index).
-    pub fn admits(&self, item: &ItemRecord) -> bool {
-        let folded: Vec<String> = item.tags.iter().map(|t| t.to_lowercase()).collect();
+    /// Whether an item, with its current values, meets every condition but the case
+    /// (which `list` reads from the index).
+    pub fn admits(&self, item: &ItemRecord, now: &Metadata) -> bool {
+        let folded: Vec<String> = now.tags.iter().map(|t| t.to_lowercase()).collect();
         let tags_ok = self.tags.iter().all(|t| folded.contains(&t.to_lowercase()));
         let contains = |hay: &str, needle: &Option<String>| {
             needle
@@ -55,10 +72,10 @@ impl ListFilter {
                 .is_none_or(|n| hay.to_lowercase().contains(&n.to_lowercase()))
         };
         tags_ok
-            && contains(item.source.as_deref().unwrap_or(""), &self.source)
+            && contains(now.source.as_deref().unwrap_or(""), &self.source)
             && contains(&String::from_utf8_lossy(&item.name), &self.name)
             && within(
-                item.captured_at.as_deref(),
+                now.captured_at.as_deref(),
                 &self.captured_from,
                 &self.captured_to,
             )
@@ -112,12 +129,14 @@ impl Archive {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let item = self.item(id)?;
-            if !filter.admits(&item) {
+            let metadata = self.metadata(id)?;
+            if !filter.admits(&item, &metadata) {
                 continue;
             }
             out.push(ItemView {
                 cases: self.cases_of(id)?,
                 item,
+                metadata,
             });
         }
         Ok(out)
@@ -143,6 +162,7 @@ impl Archive {
             custody: self.events_of(id)?,
             view: ItemView {
                 cases: self.cases_of(id)?,
+                metadata: self.metadata(id)?,
                 item,
             },
         })

@@ -15,14 +15,14 @@ mod profile;
 mod push_event;
 
 /// An archive with a case, a SeaweedFS, and an age key pair.
-struct Rig {
-    env: Env,
+pub(crate) struct Rig {
+    pub(crate) env: Env,
     server: Seaweed,
-    key: PathBuf,
+    pub(crate) key: PathBuf,
     recipient: String,
 }
 
-fn rig(test: &str) -> Option<Rig> {
+pub(crate) fn rig(test: &str) -> Option<Rig> {
     if !have_weed(test) {
         return None;
     }
@@ -70,7 +70,7 @@ impl Rig {
         run_with_timeout(&mut self.command(args), Duration::from_secs(120))
     }
 
-    fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.run(&all);
@@ -96,7 +96,7 @@ impl Rig {
         (v, stderr)
     }
 
-    fn add(&self, name: &str, prefix: &str) {
+    pub(crate) fn add(&self, name: &str, prefix: &str) {
         let url = format!("s3://{S3_BUCKET}/{prefix}");
         let endpoint = self.server.endpoint();
         self.json(&[
@@ -111,7 +111,7 @@ impl Rig {
         ]);
     }
 
-    fn restore(&self, prefix: &str, to: &Path, key: &Path) -> Output {
+    pub(crate) fn restore(&self, prefix: &str, to: &Path, key: &Path) -> Output {
         let url = format!("s3://{S3_BUCKET}/{prefix}");
         let endpoint = self.server.endpoint();
         self.run(&[

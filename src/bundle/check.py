@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Checks a custodia bundle's custody proof without custodia: every event's Ed25519
 signature, every event in the signed checkpoint's RFC 9162 tree, each time-stamped
-checkpoint consistent with it, each item's chain. From the bag's top directory:
+checkpoint consistent with it, each item's chain, and each evidence.json entry: the one
+the export event recorded, with the tags, source, note and capture time its ingest and
+annotate events make. From the bag's top directory:
 python3 data/proof/check.py [TRUSTED_KEY.pub ...]   (needs: pip install cryptography)"""
 import base64, hashlib, json, sys
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -106,10 +108,28 @@ for raw in lines("data/proof/consistency.jsonl"):
 last = json.loads(lines("data/custody.jsonl")[-1])
 if last["action"] != "export" or last["seq"] != size:
     fails.append("checkpoint: it does not end at the export event")
-heads = {}
+heads, now = {}, {}
 for raw in lines("data/custody.jsonl"):
-    for link in json.loads(raw)["items"]:
+    e = json.loads(raw)
+    for link in e["items"]:
         if link["prev"] != heads.get(link["id"]): fails.append(f"{link['id']}: chain broken")
         heads[link["id"]] = hashlib.sha256(raw).hexdigest()
+        # Current values: the ingest's, then each annotate applied in order.
+        d, m = e["details"], now.get(link["id"])
+        if e["action"] == "ingest":
+            now[link["id"]] = {k: d[k] for k in ("source", "note", "tags", "captured_at")}
+        elif e["action"] == "annotate" and m is not None:
+            m["tags"] = [t for t in m["tags"] if t not in d["tags_removed"]] + d["tags_added"]
+            m.update({k: d[k] for k in ("source", "note", "captured_at") if d[k] is not None})
+canon = lambda o: json.dumps(o, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+recorded = last["details"].get("evidence_sha256") or {}
+try: entries = json.load(open("data/evidence.json", encoding="utf-8"))["items"]
+except Exception as x: entries = []; fails.append(f"data/evidence.json cannot be read: {x}")
+for entry in entries:
+    i = entry.get("id")
+    if i in recorded and hashlib.sha256(canon(entry)).hexdigest() != recorded[i]:
+        fails.append(f"{i}: its evidence.json entry is not the one the export event recorded")
+    for k, v in now.get(i, {}).items():
+        if entry.get(k) != v: fails.append(f"{i}: its {k} in evidence.json is not what its events make it")
 print("\n".join(fails) or f"OK: {len(events)} events signed by {len(signers)} key(s), in checkpoint {size}")
 sys.exit(1 if fails else 0)

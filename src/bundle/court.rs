@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::layout::{CaseJson, EvidenceEntry};
+use crate::custody::details::AnnotateDetails;
 use crate::custody::{Action, Event};
 
 /// inventory.csv's header line; the columns in this order.
@@ -203,6 +204,12 @@ fn sentence(event: &Event) -> String {
         Action::Link => {
             let _ = write!(s, "filed also in case {case} by {actor}");
         }
+        Action::Annotate => {
+            let _ = write!(s, "description corrected by {actor}");
+            if let Some(change) = event.details_as::<AnnotateDetails>() {
+                let _ = write!(s, "{}", corrected(&change));
+            }
+        }
         Action::Extract => {
             let _ = write!(s, "a copy extracted by {actor}");
         }
@@ -227,6 +234,27 @@ fn sentence(event: &Event) -> String {
     }
     let _ = write!(s, " (event {})", event.seq);
     s
+}
+
+/// What an annotation changed, in words: ": tags added …; source now …".
+fn corrected(c: &AnnotateDetails) -> String {
+    let mut parts = Vec::new();
+    if !c.tags_added.is_empty() {
+        parts.push(format!("tags added {}", c.tags_added.join(", ")));
+    }
+    if !c.tags_removed.is_empty() {
+        parts.push(format!("tags removed {}", c.tags_removed.join(", ")));
+    }
+    for (label, value) in [
+        ("source", &c.source),
+        ("note", &c.note),
+        ("captured at", &c.captured_at),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{label} now {v}"));
+        }
+    }
+    format!(": {}", parts.join("; "))
 }
 
 /// An RFC 3339 time as people read it ("2024-03-02 14:05:00 UTC"); anything else as found.

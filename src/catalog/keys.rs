@@ -16,6 +16,9 @@ pub const TAG_ITEM: u8 = b't';
 pub const PARENT_CHILD: u8 = b'p';
 /// `e ‖ item ‖ seq` → marker: the custody events of an item, oldest first.
 pub const ITEM_EVENT: u8 = b'e';
+/// `m ‖ item` → `CurrentRecord`: the item's current source, note, tags and capture time,
+/// once an annotation changed them.
+pub const ITEM_METADATA: u8 = b'm';
 /// `H ‖ item` → digest record (version byte, 32 bytes): the newest event of the item's own chain.
 pub const ITEM_HEAD: u8 = b'H';
 
@@ -91,6 +94,10 @@ pub fn item_head(item: EvidenceId) -> Vec<u8> {
     key(ITEM_HEAD, &[&item.to_key()])
 }
 
+pub fn item_metadata(item: EvidenceId) -> Vec<u8> {
+    key(ITEM_METADATA, &[&item.to_key()])
+}
+
 /// The item number that ends a key (the last 8 bytes), as in `c`, `h`, `t` and `p` keys.
 pub fn trailing_item(key: &[u8]) -> Option<EvidenceId> {
     key.len()
@@ -104,7 +111,7 @@ pub fn item_of(key: &[u8], value: &[u8]) -> Option<EvidenceId> {
     let leading = || key.get(1..9).and_then(EvidenceId::from_key);
     match key.first()? {
         &CASE_ITEM | &CONTENT_ITEM | &TAG_ITEM => trailing_item(key),
-        &ITEM_CASE | &ITEM_EVENT | &ITEM_HEAD => leading(),
+        &ITEM_CASE | &ITEM_EVENT | &ITEM_HEAD | &ITEM_METADATA => leading(),
         &PARENT_CHILD => key.get(9..17).and_then(EvidenceId::from_key),
         &CASE_CONTENT => crate::codec::decode("index", value).ok(),
         _ => None,

@@ -14,7 +14,8 @@ mod tx;
 pub use read::{Catalog, ChunkLocations, RawEntries};
 pub use rebuild::{Rebuilt, VolumeScan, rebuild_index};
 pub use records::{
-    ArchiveMeta, CaseRecord, ChunkRef, ContentRecord, Head, ItemRecord, KeyRecord, LinkRecord,
+    ArchiveMeta, CaseRecord, ChunkRef, ContentRecord, CurrentRecord, Head, ItemRecord, KeyRecord,
+    LinkRecord,
 };
 pub use restore::Restoring;
 pub(crate) use tx::{Sealed, Tx, TxResult, abort};

@@ -5,7 +5,9 @@ use sled::Transactional;
 use sled::transaction::TransactionError;
 
 use super::keys;
-use super::records::{ArchiveMeta, CaseRecord, ContentRecord, Head, ItemRecord, KeyRecord};
+use super::records::{
+    ArchiveMeta, CaseRecord, ContentRecord, CurrentRecord, Head, ItemRecord, KeyRecord,
+};
 use super::tx::{Tx, TxResult};
 use crate::codec::{self, ChunkLocation};
 use crate::custody::Context;
@@ -176,6 +178,15 @@ impl Catalog {
         self.items
             .get(id.to_key())?
             .map(|b| codec::decode(&format!("item {id}"), &b))
+            .transpose()
+    }
+
+    /// An item's current values once annotated (its `m` entry); `None` for an item never
+    /// annotated, whose item record holds them.
+    pub fn current(&self, id: EvidenceId) -> Result<Option<CurrentRecord>> {
+        self.index
+            .get(keys::item_metadata(id))?
+            .map(|b| codec::decode(&format!("index: current values of {id}"), &b))
             .transpose()
     }
 

@@ -11,11 +11,11 @@
 use std::collections::BTreeMap;
 
 use super::keys;
-use super::records::{CaseRecord, Head, ItemRecord, KeyRecord, LinkRecord};
+use super::records::{CaseRecord, CurrentRecord, Head, ItemRecord, KeyRecord, LinkRecord};
 use crate::codec::{self, ChunkLocation};
 use crate::custody::details::{
-    AcquisitionDetails, CaseCreateDetails, InitDetails, KeyRegisterDetails, KeyRevokeDetails,
-    LinkDetails,
+    AcquisitionDetails, AnnotateDetails, CaseCreateDetails, InitDetails, KeyRegisterDetails,
+    KeyRevokeDetails, LinkDetails,
 };
 use crate::custody::{Action, Event};
 use crate::error::{Error, Result};
@@ -153,6 +153,7 @@ fn apply(
         Action::Ingest => rebuild_item(t, event, out)?,
         Action::Link => rebuild_link(t, event)?,
         Action::Acquire => rebuild_attachment(t, event)?,
+        Action::Annotate => rebuild_annotation(t, event)?,
         // The other actions record no record beyond their event (and its item entries).
         _ => {}
     }
@@ -178,6 +179,41 @@ fn rebuild_attachment(t: &Trees, event: &Event) -> Result<()> {
         t.index
             .insert(keys::parent_child(parent, id), &keys::marker())?;
     }
+    Ok(())
+}
+
+/// An `annotate` event: the item's current values with it applied, and its `t` entries
+/// moved to its new tags (as `Tx::annotate` writes them).
+fn rebuild_annotation(t: &Trees, event: &Event) -> Result<()> {
+    let seq = event.seq;
+    let bad = |what: &str| damaged(seq, &format!("has unreadable {what}"));
+    let change: AnnotateDetails = event.details_as().ok_or_else(|| bad("details"))?;
+    let id = event
+        .items
+        .first()
+        .and_then(|l| EvidenceId::parse(&l.id))
+        .ok_or_else(|| bad("item"))?;
+    let before = match t.index.get(keys::item_metadata(id))? {
+        Some(b) => codec::decode::<CurrentRecord>("index: current values", &b)?.metadata,
+        None => match t.items.get(id.to_key())? {
+            Some(b) => codec::decode::<ItemRecord>("item", &b)?.ingest_metadata(),
+            None => return Err(damaged(seq, "annotates an item no ingest made")),
+        },
+    };
+    let mut after = before.clone();
+    after.apply(&change);
+    for tag in before.tags.iter().filter(|t| !after.tags.contains(t)) {
+        t.index.remove(keys::tag_item(tag, id))?;
+    }
+    for tag in &after.tags {
+        t.index.insert(keys::tag_item(tag, id), &keys::marker())?;
+    }
+    let record = CurrentRecord {
+        metadata: after,
+        seq,
+    };
+    t.index
+        .insert(keys::item_metadata(id), codec::encode(&record))?;
     Ok(())
 }
 

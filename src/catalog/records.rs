@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::custody::annotation::Metadata;
 use crate::ids::{CaseId, ChunkId, ContentId, EventDigest, EvidenceId, Sha256Digest};
 
 /// `meta/archive`: what this archive is. Written once by `init`.
@@ -78,6 +79,17 @@ pub struct ItemRecord {
     pub seq: u64,
 }
 
+/// `index/m…`: an item's current source, note, tags and capture time, as its `annotate`
+/// events leave them, and the last of those events. Absent for an item never annotated,
+/// whose item record holds its values; replaced by each annotation, the values before it
+/// staying in the log. A function of the log, as every index entry is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentRecord {
+    pub metadata: Metadata,
+    /// The item's last `annotate` event.
+    pub seq: u64,
+}
+
 /// `index/c…`: when and by which custody event an item joined a case.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkRecord {
@@ -86,6 +98,16 @@ pub struct LinkRecord {
 }
 
 impl ItemRecord {
+    /// The source, note, tags and capture time given at ingest.
+    pub fn ingest_metadata(&self) -> Metadata {
+        Metadata {
+            source: self.source.clone(),
+            note: self.note.clone(),
+            tags: self.tags.clone(),
+            captured_at: self.captured_at.clone(),
+        }
+    }
+
     /// What this record repeats of its ingest event, to compare with the event's own.
     pub fn ingest_facts(&self) -> crate::custody::details::IngestFacts {
         crate::custody::details::IngestFacts {
@@ -161,6 +183,7 @@ mod tests {
             let _ = codec::decode::<ArchiveMeta>("x", &bytes);
             let _ = codec::decode::<Head>("x", &bytes);
             let _ = codec::decode::<LinkRecord>("x", &bytes);
+            let _ = codec::decode::<CurrentRecord>("x", &bytes);
             let _ = codec::decode::<EvidenceId>("x", &bytes);
             let _ = codec::decode::<EventDigest>("x", &bytes);
             let _ = codec::decode::<u32>("x", &bytes);

@@ -7,9 +7,12 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::keys;
-use super::records::{CaseRecord, ContentRecord, Head, ItemRecord, KeyRecord, LinkRecord};
+use super::records::{
+    CaseRecord, ContentRecord, CurrentRecord, Head, ItemRecord, KeyRecord, LinkRecord,
+};
 use crate::codec::{self, ChunkLocation};
-use crate::custody::details::KeyRegisterDetails;
+use crate::custody::annotation::Metadata;
+use crate::custody::details::{AnnotateDetails, KeyRegisterDetails};
 use crate::custody::{Action, Context, Draft};
 use crate::error::Error;
 use crate::ids::{CaseId, ChunkId, ContentId, EventDigest, EvidenceId};
@@ -353,5 +356,60 @@ impl<'a> Tx<'a> {
         self.index
             .insert(keys::parent_child(parent, child), &keys::marker())?;
         Ok(())
+    }
+
+    /// Records an annotation of item `id` with its `annotate` event: what of `wanted`
+    /// changes the item's current values (`Metadata::change`), the new values in its `m`
+    /// entry and its `t` entries moved to its new tags. `None`, writing nothing, when
+    /// nothing would change.
+    pub fn annotate(
+        &self,
+        id: EvidenceId,
+        wanted: &AnnotateDetails,
+        reason: &str,
+    ) -> TxResult<Option<(u64, AnnotateDetails)>> {
+        let before = self.current_metadata(id)?;
+        let change = before.change(wanted);
+        if change.is_empty() {
+            return Ok(None);
+        }
+        let draft = Draft::new(Action::Annotate)
+            .item(id)
+            .reason(Some(reason.to_owned()))
+            .with(&change);
+        let (seq, _) = self.append(&draft)?;
+        let mut after = before.clone();
+        after.apply(&change);
+        for tag in before.tags.iter().filter(|t| !after.tags.contains(t)) {
+            self.index.remove(keys::tag_item(tag, id))?;
+        }
+        for tag in &after.tags {
+            self.index
+                .insert(keys::tag_item(tag, id), &keys::marker())?;
+        }
+        let record = CurrentRecord {
+            metadata: after,
+            seq,
+        };
+        self.index
+            .insert(keys::item_metadata(id), codec::encode(&record))?;
+        Ok(Some((seq, change)))
+    }
+
+    /// An item's current source, note, tags and capture time: its `m` entry, else its
+    /// item record's (never annotated).
+    fn current_metadata(&self, id: EvidenceId) -> TxResult<Metadata> {
+        if let Some(b) = self.index.get(keys::item_metadata(id))? {
+            let label = format!("index: current values of {id}");
+            let record: CurrentRecord = codec::decode(&label, &b).or_else(abort)?;
+            return Ok(record.metadata);
+        }
+        match self.items.get(id.to_key())? {
+            Some(b) => {
+                let item: ItemRecord = codec::decode(&format!("item {id}"), &b).or_else(abort)?;
+                Ok(item.ingest_metadata())
+            }
+            None => abort(Error::UnknownItem(id.to_string())),
+        }
     }
 }

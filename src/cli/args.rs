@@ -74,6 +74,9 @@ pub enum Command {
         #[arg(long)]
         no_attachments: bool,
     },
+    /// Change an item's tags, source, note or capture time, recorded as a custody event
+    /// (nothing is overwritten: `show` gives the current values, `log` every earlier one).
+    Annotate(Checked<AnnotateArgs>),
     /// List evidence items; every filter given must match.
     List(Checked<ListArgs>),
     /// One item: metadata, both hashes, attachments, cases and custody history (every item
@@ -293,6 +296,58 @@ impl Check for IngestArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["tags", "untags", "source", "note", "captured_at"]))]
+pub struct AnnotateArgs {
+    #[arg(help = ITEM)]
+    pub id: ItemRef,
+    /// A tag to add (repeatable); one the item carries, in any case of letters, is not
+    /// added again.
+    #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
+    pub tags: Vec<String>,
+    /// A tag to remove (repeatable), in any case of letters.
+    #[arg(long = "untag", value_name = "TAG", value_parser = parse_tag)]
+    pub untags: Vec<String>,
+    /// The new source (the earlier one stays in the log).
+    #[arg(long, value_parser = parse_nonblank)]
+    pub source: Option<String>,
+    /// The new note (the earlier one stays in the log).
+    #[arg(long, value_parser = parse_nonblank)]
+    pub note: Option<String>,
+    /// The new capture time: a day (2024-03-02), or a time with a zone or with --tz, as
+    /// for ingest; recorded as written.
+    #[arg(long, value_name = "WHEN", value_parser = parse_written)]
+    pub captured_at: Option<Written>,
+    /// The UTC offset of a --captured-at time written without one (+03:00, -05:30, UTC).
+    #[arg(long, value_name = "OFFSET", value_parser = parse_tz, allow_hyphen_values = true)]
+    pub tz: Option<FixedOffset>,
+    /// Why (required; recorded in the annotate event).
+    #[arg(long, value_parser = parse_nonblank)]
+    pub reason: String,
+}
+
+impl Check for AnnotateArgs {
+    fn check(&mut self) -> Result<(), String> {
+        zone_all(self.tz, &mut [("--captured-at", &mut self.captured_at)])
+    }
+}
+
+impl From<AnnotateArgs> for custodia::AnnotateOptions {
+    fn from(a: AnnotateArgs) -> Self {
+        custodia::AnnotateOptions {
+            item: a.id,
+            change: custodia::custody::details::AnnotateDetails {
+                tags_added: a.tags,
+                tags_removed: a.untags,
+                source: a.source,
+                note: a.note,
+                captured_at: a.captured_at.map(|w| w.text().to_owned()),
+            },
+            reason: a.reason,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
 pub struct ListArgs {
     /// Only items in this case.
     #[arg(long, value_parser = parse_case)]
@@ -423,6 +478,7 @@ pub const ACTIONS: &[&str] = &[
     "key_register",
     "key_revoke",
     "timestamp",
+    "annotate",
 ];
 
 /// An action name, read as the log stores it (so it cannot drift from the event layout).

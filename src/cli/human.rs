@@ -2,6 +2,7 @@
 //!
 //! Only rendering lives here; what is shown comes from the library's results.
 
+use custodia::custody::details::AnnotateDetails;
 use custodia::custody::{Action, Event};
 use custodia::text::{escape_bytes, escape_path, escape_text};
 use custodia::{CaseRecord, ExportReport, Extracted, ItemDetail, ItemView, Logged, VerifyReport};
@@ -61,11 +62,12 @@ fn joined<T: ToString>(things: &[T]) -> String {
 
 pub fn show(out: &mut Out, d: &ItemDetail) -> Shown {
     let i = &d.view.item;
+    let now = &d.view.metadata;
     let opt = |v: &Option<String>| v.as_deref().map(escape_text).unwrap_or_else(|| "-".into());
-    let tags = if i.tags.is_empty() {
+    let tags = if now.tags.is_empty() {
         "-".into()
     } else {
-        escape_text(&i.tags.join(", "))
+        escape_text(&now.tags.join(", "))
     };
     let rows = [
         ("id", i.id.to_string()),
@@ -85,10 +87,10 @@ pub fn show(out: &mut Out, d: &ItemDetail) -> Shown {
         ),
         ("parent", i.parent.map_or("-".into(), |p| p.to_string())),
         ("attachments", joined(&d.attachments)),
-        ("source", opt(&i.source)),
-        ("note", opt(&i.note)),
+        ("source", opt(&now.source)),
+        ("note", opt(&now.note)),
         ("tags", tags),
-        ("captured at", opt(&i.captured_at)),
+        ("captured at", opt(&now.captured_at)),
         ("modified at", opt(&i.modified_at)),
         ("ingested at", escape_text(&i.ingested_at)),
         ("ingested by", escape_text(&i.actor)),
@@ -96,12 +98,70 @@ pub fn show(out: &mut Out, d: &ItemDetail) -> Shown {
     for (k, v) in rows {
         out.line(&format!("{:<12} {}", format!("{k}:"), v))?;
     }
+    annotations(out, d)?;
     out.line("custody:")?;
     let columns = Columns::of(d.custody.iter());
     for e in &d.custody {
         out.line(&format!("  {}", columns.line(e)))?;
     }
     Ok(())
+}
+
+/// `annotations:` and one line per annotation, oldest first, when the item has any.
+fn annotations(out: &mut Out, d: &ItemDetail) -> Shown {
+    let all: Vec<_> = d.annotations().collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    out.line("annotations:")?;
+    for (e, change) in all {
+        out.line(&format!(
+            "  #{}  {}  {}  {}  reason: {}",
+            e.seq,
+            escape_text(&e.time),
+            escape_text(&e.actor),
+            changes(&change),
+            e.reason.as_deref().map_or("-".into(), escape_text)
+        ))?;
+    }
+    Ok(())
+}
+
+/// What an annotation changed, in words: `tags +a -b; source: S; note: N; captured at: T`.
+pub fn changes(c: &AnnotateDetails) -> String {
+    let mut parts = Vec::new();
+    let tags: Vec<String> = c
+        .tags_added
+        .iter()
+        .map(|t| format!("+{}", escape_text(t)))
+        .chain(
+            c.tags_removed
+                .iter()
+                .map(|t| format!("-{}", escape_text(t))),
+        )
+        .collect();
+    if !tags.is_empty() {
+        parts.push(format!("tags {}", tags.join(" ")));
+    }
+    for (label, value) in [
+        ("source", &c.source),
+        ("note", &c.note),
+        ("captured at", &c.captured_at),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{label}: {}", escape_text(v)));
+        }
+    }
+    parts.join("; ")
+}
+
+pub fn annotated(out: &mut Out, a: &custodia::Annotated) -> Shown {
+    out.line(&format!(
+        "{} annotated (event #{}): {}",
+        a.id,
+        a.seq,
+        changes(&a.change)
+    ))
 }
 
 /// Several items named by one hash (the same bytes in several cases): each in full.
@@ -204,6 +264,7 @@ fn outcome(e: &Event) -> Option<String> {
         Action::Extract => text("out").map(|o| format!("to: {o}")),
         Action::Export => text("bundle").map(|b| format!("to: {b}")),
         Action::Seal => text("tagmanifest_sha256").map(|d| format!("tagmanifest sha256: {d}")),
+        Action::Annotate => e.details_as::<AnnotateDetails>().map(|c| changes(&c)),
         _ => None,
     }
 }

@@ -1,11 +1,27 @@
-//! The item commands beyond ingest: `show` of one or several items, `extract` to a file or
-//! to standard output, and `stats`.
+//! The item commands beyond ingest: `list`, `show` of one or several items, `annotate`,
+//! `extract` to a file or to standard output, and `stats`.
 
 use custodia::ids::ItemRef;
 use custodia::{Archive, Error};
 
 use super::output::Out;
 use super::{Failure, Outcome, Run, emit, human, wire};
+
+/// `list`: the items the filters keep.
+pub fn list(archive: &Archive, a: super::args::ListArgs, out: &mut Out) -> Run {
+    let items = archive.list(&a.into())?;
+    emit(out, &wire::ListOut::from(&items[..]), |o| {
+        human::list(o, &items)
+    })
+}
+
+/// `annotate ID …`: the corrected values, recorded as an `annotate` event.
+pub fn annotate(archive: &mut Archive, a: super::args::AnnotateArgs, out: &mut Out) -> Run {
+    let done = archive.annotate(&a.into())?;
+    emit(out, &wire::AnnotateOut::from(&done), |o| {
+        human::annotated(o, &done)
+    })
+}
 
 /// `show ID`: one item in `show`'s shape; several (a hash that items in several cases
 /// share) as `{"items": [...]}`, each in that shape (issue 12, point 1).

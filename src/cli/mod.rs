@@ -79,12 +79,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Run {
             reason,
             no_attachments,
         } => link(&mut open()?, &id, &case, reason, !no_attachments, out),
-        Command::List(a) => {
-            let items = open()?.list(&a.0.into())?;
-            emit(out, &wire::ListOut::from(&items[..]), |o| {
-                human::list(o, &items)
-            })
-        }
+        Command::Annotate(a) => items::annotate(&mut open()?, a.0, out),
+        Command::List(a) => items::list(&open()?, a.0, out),
         Command::Show { id } => items::show(&open()?, &id, out),
         Command::Stats => items::stats(&open()?, out),
         Command::Extract {
@@ -197,6 +193,7 @@ fn records_events(command: &Command) -> bool {
         Command::Init
         | Command::Ingest(_)
         | Command::Link { .. }
+        | Command::Annotate(_)
         | Command::Extract { .. }
         | Command::Export(_)
         | Command::Checkpoint { .. }

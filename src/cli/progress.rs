@@ -164,8 +164,12 @@ fn result_line(i: &Ingested) -> String {
         custodia::Status::New => "new",
         custodia::Status::Duplicate => "duplicate",
     };
+    let annotated = i
+        .annotated
+        .map(|seq| format!("  (its new metadata recorded as annotation #{seq})"))
+        .unwrap_or_default();
     format!(
-        "{}  {:<9}  {}  {}",
+        "{}  {:<9}  {}  {}{annotated}",
         i.id,
         status,
         &i.fixity.blake3.to_hex()[..16],

@@ -5,6 +5,8 @@ use serde::Serialize;
 
 use custodia::catalog::{CaseRecord, ItemRecord};
 use custodia::custody::Event;
+use custodia::custody::annotation::Metadata;
+use custodia::custody::details::AnnotateDetails;
 use custodia::text::exact_or_escaped;
 use custodia::{Finding, Ingested, ItemDetail, ItemView, Skipped, Status, VerifyReport};
 
@@ -22,6 +24,9 @@ pub struct IngestItem {
     pub sha256: String,
     pub size: u64,
     pub status: &'static str,
+    /// A duplicate that brought new tags, source, note or capture time: the `annotate`
+    /// event that recorded them; null otherwise.
+    pub annotated: Option<u64>,
 }
 
 impl From<&Ingested> for IngestItem {
@@ -37,6 +42,7 @@ impl From<&Ingested> for IngestItem {
                 Status::New => "new",
                 Status::Duplicate => "duplicate",
             },
+            annotated: i.annotated,
         }
     }
 }
@@ -100,10 +106,10 @@ impl From<&ItemView> for ItemOut {
             path: exact_or_escaped(&i.path),
             cases: v.cases.iter().map(|c| c.to_string()).collect(),
             parent: i.parent.map(|p| p.to_string()),
-            source: i.source.clone(),
-            note: i.note.clone(),
-            tags: i.tags.clone(),
-            captured_at: i.captured_at.clone(),
+            source: v.metadata.source.clone(),
+            note: v.metadata.note.clone(),
+            tags: v.metadata.tags.clone(),
+            captured_at: v.metadata.captured_at.clone(),
             modified_at: i.modified_at.clone(),
             ingested_at: i.ingested_at.clone(),
             actor: i.actor.clone(),
@@ -130,6 +136,8 @@ pub struct ShowOut {
     pub item: ItemOut,
     pub attachments: Vec<String>,
     pub custody: Vec<Event>,
+    /// Every annotation, oldest first (added with `annotate`).
+    pub annotations: Vec<AnnotationOut>,
 }
 
 impl From<&ItemDetail> for ShowOut {
@@ -138,6 +146,50 @@ impl From<&ItemDetail> for ShowOut {
             item: ItemOut::from(&d.view),
             attachments: d.attachments.iter().map(|a| a.to_string()).collect(),
             custody: d.custody.clone(),
+            annotations: d
+                .annotations()
+                .map(|(e, change)| AnnotationOut {
+                    event: e.seq,
+                    time: e.time.clone(),
+                    actor: e.actor.clone(),
+                    reason: e.reason.clone(),
+                    change,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One annotation of an item in `show`: who, when, why, and what it changed (the event's
+/// details, keys as docs/FORMAT.md gives them).
+#[derive(Serialize)]
+pub struct AnnotationOut {
+    pub event: u64,
+    pub time: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub change: AnnotateDetails,
+}
+
+/// `annotate`.
+#[derive(Serialize)]
+pub struct AnnotateOut {
+    pub id: String,
+    /// The `annotate` event.
+    pub event: u64,
+    /// What changed.
+    pub change: AnnotateDetails,
+    /// The item's values now.
+    pub current: Metadata,
+}
+
+impl From<&custodia::Annotated> for AnnotateOut {
+    fn from(a: &custodia::Annotated) -> Self {
+        AnnotateOut {
+            id: a.id.to_string(),
+            event: a.seq,
+            change: a.change.clone(),
+            current: a.metadata.clone(),
         }
     }
 }

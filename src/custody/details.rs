@@ -76,6 +76,31 @@ impl AcquisitionDetails {
     }
 }
 
+/// `annotate`: what an annotation changed of an item's source, note, tags and capture
+/// time (docs/FORMAT.md, "Current values"); why is the event's `reason`. A value left
+/// `null`, or a list left empty, is unchanged. `source` and `note` are written as the
+/// ingest event writes them, so one conversion serves both.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnotateDetails {
+    /// Tags added, as given, in the order given.
+    pub tags_added: Vec<String>,
+    /// Tags removed, exactly as the item carried them.
+    pub tags_removed: Vec<String>,
+    /// The new source.
+    pub source: Option<String>,
+    /// The new note.
+    pub note: Option<String>,
+    /// The new capture time, as written (docs/CLI.md, "Times").
+    pub captured_at: Option<String>,
+}
+
+impl AnnotateDetails {
+    /// Whether it changes nothing: such an event is never written.
+    pub fn is_empty(&self) -> bool {
+        *self == AnnotateDetails::default()
+    }
+}
+
 /// `link`: the content of the item linked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkDetails {
@@ -230,6 +255,9 @@ impl Details for CaseCreateDetails {
 }
 impl Details for AcquisitionDetails {
     const ACTIONS: &'static [Action] = &[Action::Ingest, Action::Acquire];
+}
+impl Details for AnnotateDetails {
+    const ACTIONS: &'static [Action] = &[Action::Annotate];
 }
 impl Details for LinkDetails {
     const ACTIONS: &'static [Action] = &[Action::Link];

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::ids::{EventDigest, EvidenceId};
 
+pub mod annotation;
 mod canonical;
 mod chain;
 pub mod checkpoint;
@@ -59,6 +60,9 @@ pub enum Action {
     ReplicaRemove,
     /// Objects stored on a replica, up to an event of the log (written once they are all stored).
     Push,
+    /// An item's source, note, tags or capture time changed after ingest (issue 12.2):
+    /// recorded, never overwritten; the earlier values stay in the item's earlier events.
+    Annotate,
 }
 
 impl Action {
@@ -80,6 +84,7 @@ impl Action {
             Action::ReplicaAdd => "replica_add",
             Action::ReplicaRemove => "replica_remove",
             Action::Push => "push",
+            Action::Annotate => "annotate",
         }
     }
 }

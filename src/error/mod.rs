@@ -56,6 +56,10 @@ pub enum Error {
     NotInCase(EvidenceId, CaseId),
     #[error("{0} is already in case {1}")]
     AlreadyLinked(EvidenceId, CaseId),
+    #[error("{0} already has these values; nothing was recorded")]
+    NoChange(EvidenceId),
+    #[error("an annotation needs a reason (--reason), and it must not be blank")]
+    NoReason,
     #[error(transparent)]
     BadId(#[from] ParseIdError),
     #[error("{0:?} is not an RFC 3339 date and time (e.g. 2024-03-02T14:05:00Z)")]
@@ -143,6 +147,8 @@ impl Error {
             Error::UnknownItem(_) => "unknown_item",
             Error::AmbiguousItem { .. } => "ambiguous_item",
             Error::AlreadyLinked(..) => "already_linked",
+            Error::NoChange(_) => "no_change",
+            Error::NoReason => "bad_input",
             Error::NotInCase(..) => "not_in_case",
             Error::BadId(_) | Error::BadDate(_) | Error::BadTag(_) => "bad_input",
             Error::MissingInput(_) => "missing_input",

@@ -7,8 +7,10 @@
 use std::fmt;
 
 pub(crate) mod bag;
+mod checkpoint;
 mod replica;
 
+pub use checkpoint::CheckpointFinding;
 pub use replica::ReplicaFinding;
 
 use crate::custody::Break;
@@ -157,6 +159,19 @@ pub enum Finding {
         seq: u64,
         field: &'static str,
     },
+    /// An item's current values in the index (`m`) are not what its ingest and annotate
+    /// events make them: `field` names the first that differs (`record`: unreadable;
+    /// `annotate event`: not the item's last annotation, or no annotation at all).
+    CurrentAltered {
+        item: EvidenceId,
+        field: &'static str,
+    },
+    /// The item was annotated (its last annotation: event `seq`), but the index holds no
+    /// current values for it.
+    CurrentMissing {
+        item: EvidenceId,
+        seq: u64,
+    },
     /// The event the item record names as its ingest is missing, or is not its ingest.
     IngestEventMissing {
         item: EvidenceId,
@@ -247,6 +262,8 @@ impl Finding {
             ContentMissing { .. } => ProblemKind::ContentMissing,
             ItemMisfiled { .. } | ItemDisagreesWithContent { .. } => ProblemKind::ItemInconsistent,
             ItemAltered { .. }
+            | CurrentAltered { .. }
+            | CurrentMissing { .. }
             | IngestEventMissing { .. }
             | CaseAltered { .. }
             | KeyRecordAltered { .. } => ProblemKind::RecordAltered,
@@ -291,6 +308,8 @@ impl Finding {
             | ItemMisfiled { item: i, .. }
             | ItemDisagreesWithContent { item: i }
             | ItemAltered { item: i, .. }
+            | CurrentAltered { item: i, .. }
+            | CurrentMissing { item: i, .. }
             | IngestEventMissing { item: i, .. }
             | ItemUnindexed { item: i, .. }
             | ItemHeadWrong { item: i }
@@ -357,6 +376,7 @@ fn bag_kind(finding: &BagFinding) -> ProblemKind {
         | ReferenceMissing { .. }
         | EntryHashesWrong { .. }
         | IngestUnreadable { .. }
+        | AnnotationUnreadable { .. }
         | EntryDiffers { .. }
         | EntryFileWrong { .. }
         | BytesNotIngested { .. }
@@ -408,6 +428,22 @@ impl fmt::Display for Finding {
                 f,
                 "its record's {field} is not what its ingest event (event {seq}) recorded: the record was altered"
             ),
+            CurrentAltered { field, .. } => match *field {
+                "record" => f.write_str(
+                    "its current values in the index cannot be read: the index was damaged",
+                ),
+                "annotate event" => f.write_str(
+                    "its current values in the index are not those of its last annotate event: the index was altered",
+                ),
+                field => write!(
+                    f,
+                    "its current {field} in the index is not what its ingest and annotate events make it: the index was altered"
+                ),
+            },
+            CurrentMissing { seq, .. } => write!(
+                f,
+                "event {seq} annotated it, but the index holds no current values for it: the index lost them"
+            ),
             IngestEventMissing { seq, .. } => write!(
                 f,
                 "event {seq}, which its record names as its ingest, is missing or is not the ingest of this item"
@@ -444,59 +480,6 @@ impl fmt::Display for Finding {
             TimestampInvalid { seq, why } => write!(f, "the time-stamp of event {seq} does not hold: {why}"),
             Bundle(b) => b.fmt(f),
             Replica(r) => r.fmt(f),
-        }
-    }
-}
-
-/// Why a checkpoint is not borne out by the log (`verify --against`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CheckpointFinding {
-    /// The file is not a checkpoint.
-    Unreadable(String),
-    /// A checkpoint of another log.
-    OtherArchive { origin: String },
-    /// No key this log registers signed it.
-    Unsigned,
-    /// It states more events than the log holds: the log was rolled back.
-    Ahead { size: u64, have: u64 },
-    /// The log's first `size` events are not the tree it states: the log was rewritten.
-    Rewritten { size: u64 },
-    /// A bundle's checkpoint does not end at its export event.
-    NotAtExport { size: u64 },
-    /// A bundle's event with no valid inclusion proof in its checkpoint's tree.
-    NotIncluded { seq: u64 },
-}
-
-impl fmt::Display for CheckpointFinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CheckpointFinding::Unreadable(why) => write!(f, "the checkpoint cannot be read: {why}"),
-            CheckpointFinding::OtherArchive { origin } => {
-                write!(
-                    f,
-                    "the checkpoint is of another log ({origin:?}), not of this archive"
-                )
-            }
-            CheckpointFinding::Unsigned => {
-                f.write_str("the checkpoint is not signed by any key this archive's log registers")
-            }
-            CheckpointFinding::Ahead { size, have } => write!(
-                f,
-                "the checkpoint covers {size} events but the log holds {have}: events {} to {size} are missing (the archive was rolled back or lost events)",
-                have + 1
-            ),
-            CheckpointFinding::NotAtExport { size } => write!(
-                f,
-                "the bundle's checkpoint covers {size} events, which does not end at its export event"
-            ),
-            CheckpointFinding::NotIncluded { seq } => write!(
-                f,
-                "event {seq} is not in the checkpoint's tree (no valid inclusion proof): it was changed, added or its proof removed"
-            ),
-            CheckpointFinding::Rewritten { size } => write!(
-                f,
-                "the log's first {size} events are not the tree the checkpoint states: events among 1 to {size} were changed, removed or reordered"
-            ),
         }
     }
 }

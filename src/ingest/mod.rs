@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::archive::{Archive, Tx, TxResult};
 use crate::catalog::{ItemRecord, LinkRecord};
 use crate::codec::ChunkLocation;
-use crate::custody::details::AcquisitionDetails;
+use crate::custody::details::{AcquisitionDetails, AnnotateDetails};
 use crate::custody::{Action, Draft};
 use crate::error::Result;
 use crate::ids::ChunkId;
@@ -46,6 +46,9 @@ pub struct Ingested {
     pub path: PathBuf,
     pub fixity: Fixity,
     pub status: Status,
+    /// A duplicate that brought tags, a source, a note or a capture time the item did not
+    /// have: the `annotate` event that recorded them (issue 12.2).
+    pub annotated: Option<u64>,
 }
 
 /// An entry not ingested, and why.
@@ -144,11 +147,12 @@ impl Archive {
         Ok(batch
             .into_iter()
             .zip(outcomes)
-            .map(|(p, (id, status))| Ingested {
+            .map(|(p, (id, status, annotated))| Ingested {
                 id,
                 path: p.path,
                 fixity: p.fixity,
                 status,
+                annotated,
             })
             .collect())
     }
@@ -157,8 +161,12 @@ impl Archive {
 /// Files recorded per sled transaction (see `commit_batch`).
 const TX_FILES: usize = 64;
 
+/// One file recorded: its item, whether its bytes were new, and the annotation a
+/// duplicate's metadata made.
+type Recorded = (EvidenceId, Status, Option<u64>);
+
 /// Records one file in the index with its custody event, inside the batch's transaction.
-fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Status)> {
+fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<Recorded> {
     let blake3 = p.fixity.blake3;
     let status = if tx.put_content_if_new(&blake3, &p.record)? {
         Status::New
@@ -174,13 +182,14 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Stat
     };
     if let Some(id) = existing {
         let draft = acquisition_draft(Action::Acquire, cx, p, &path_bytes).item(id);
-        tx.append(&draft)?;
+        let (acquired, _) = tx.append(&draft)?;
         // Acquired again as an attachment (issue 12.3): attached as its event says, not
         // only reported as a duplicate. An item is never its own attachment.
         if let Some(parent) = cx.parent.filter(|p| *p != id) {
             tx.put_attachment(parent, id)?;
         }
-        return Ok((id, Status::Duplicate));
+        let annotated = annotate_duplicate(tx, cx, p, id, acquired)?;
+        return Ok((id, Status::Duplicate, annotated));
     }
     let id = tx.next_item()?;
     let draft = acquisition_draft(Action::Ingest, cx, p, &path_bytes).item(id);
@@ -208,7 +217,35 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<(EvidenceId, Stat
         seq,
     };
     tx.put_item(&item, &link)?;
-    Ok((id, status))
+    Ok((id, status, None))
+}
+
+/// A duplicate's `--tag`, `--source`, `--note` and `--captured-at` that the item does not
+/// have yet become its current values through an `annotate` event (issue 12.2: before,
+/// a re-ingest kept none of them). Its reason names the file by name and the `acquire`
+/// event that records where it came from, never by its path: the acquire event holds that.
+fn annotate_duplicate(
+    tx: &Tx,
+    cx: &Context,
+    p: &Pending,
+    id: EvidenceId,
+    acquired: u64,
+) -> TxResult<Option<u64>> {
+    let wanted = AnnotateDetails {
+        tags_added: cx.opts.tags.clone(),
+        tags_removed: Vec::new(),
+        source: cx.opts.source.clone(),
+        note: cx.opts.note.clone(),
+        captured_at: cx.opts.captured_at.clone(),
+    };
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let reason = format!(
+        "metadata brought by a duplicate ingest of {} (event {acquired})",
+        text::exact_or_escaped(&p.name)
+    );
+    Ok(tx.annotate(id, &wanted, &reason)?.map(|(seq, _)| seq))
 }
 
 /// The custody event of one acquisition: everything known about where the bytes came from.

@@ -5,6 +5,7 @@
 
 mod against;
 mod contents;
+mod current;
 mod log;
 mod records;
 mod subset;
@@ -125,10 +126,11 @@ impl Archive {
         chooser: Option<&Chooser>,
     ) -> Result<()> {
         type Step<'a> = &'a dyn Fn(&mut VerifyReport, &mut dyn VerifyProgress) -> Result<()>;
-        let steps: [Step; 4] = [
+        let steps: [Step; 5] = [
             &|r, p| self.check_contents(r, p, chooser),
             &|r, _| self.check_items(r),
             &|r, _| self.check_index(r),
+            &|r, _| self.check_current(r),
             &|r, _| self.check_custody(r),
         ];
         for step in steps {

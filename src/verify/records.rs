@@ -179,7 +179,7 @@ impl Archive {
             keys::ITEM_EVENT if rest.len() == 16 => {
                 item_exists(&rest[..8])? && self.catalog.has_event_key(&rest[8..])?
             }
-            keys::ITEM_HEAD if rest.len() == 8 => item_exists(rest)?,
+            keys::ITEM_HEAD | keys::ITEM_METADATA if rest.len() == 8 => item_exists(rest)?,
             keys::CASE_CONTENT => {
                 matches!(case_part(rest), Some(c) if cases.contains(&c))
                     && match keys::item_of(key, value) {

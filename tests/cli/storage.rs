@@ -97,17 +97,21 @@ fn ingest_again_under_another_name(env: &Env, x: &[u8], id_x: &str) {
     assert_eq!(json_items(&again)[0]["status"], "duplicate");
     assert_eq!(json_items(&again)[0]["id"], id_x);
     let shown = env.json(&["show", id_x]);
+    // The new source and note become current through an annotation (issue 12.2).
     assert_eq!(
         event_actions(&shown["custody"]),
-        vec!["ingest", "acquire", "acquire"]
+        vec!["ingest", "acquire", "acquire", "annotate"]
     );
     let acq = &shown["custody"][2];
     assert_eq!(acq["details"]["source"], "second source");
     assert_eq!(acq["details"]["note"], "handed in again");
     assert_eq!(acq["details"]["name"], "renamed.dat");
     assert!(acq["time"].is_string());
-    // The item keeps its first context; the second source lives in its history.
-    assert_eq!(shown["source"], "first source");
+    // The item keeps its first name; the second source is its current one, and the first
+    // lives in its history (issue 12.2: before, a re-ingest kept none of it).
+    assert_eq!(shown["source"], "second source");
+    assert_eq!(shown["note"], "handed in again");
+    assert_eq!(shown["custody"][0]["details"]["source"], "first source");
     assert_eq!(shown["name"], "a.txt");
 }
 

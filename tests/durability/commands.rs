@@ -1,4 +1,5 @@
-//! The write order of init, extract and export, and an extract whose write fails mid-item.
+//! The write order of init, extract, export and annotate, and an extract whose write fails
+//! mid-item.
 
 use super::*;
 
@@ -350,6 +351,39 @@ fn extract_whose_write_fails_mid_item_exits_instead_of_hanging() {
                 text(&done.stderr)
             );
             assert!(!out.exists(), "a failed extract left {}", out.display());
+        }
+    }
+    verify_clean(&env);
+}
+
+/// `annotate` (issue 12.2) commits its event like every write: the database fsynced, then
+/// HEAD, and only then the report.
+#[test]
+fn annotate_reports_only_after_its_event_is_durable() {
+    let env = Env::with_case();
+    let p = Paths::of(&env);
+    let src = env.path("in/statement.txt");
+    write(&src, b"statement\n");
+    let report = env.ingest(&[&src]);
+    let id = report["items"][0]["id"].as_str().expect("id").to_owned();
+    let args = ["annotate", &id, "--tag", "reviewed", "--reason", "checked"];
+    let (trace, _) = traced(&env, &args);
+    let renames = head_renames(&trace, &p);
+    assert_eq!(renames.len(), 1, "annotate commits one event");
+    let commit = check_commit(&trace, &p, 0, renames[0]);
+    assert!(
+        commit.head_text.starts_with("seq 4\n"),
+        "{}",
+        commit.head_text
+    );
+    let reports = trace.stdout_writes();
+    assert!(!reports.is_empty(), "annotate printed nothing");
+    for w in reports {
+        if w.entry <= commit.durable.exit {
+            trace.fail(
+                "annotate reports before its event is durable",
+                &[commit.durable, w],
+            );
         }
     }
     verify_clean(&env);

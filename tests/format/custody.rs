@@ -187,6 +187,27 @@ struct Replay<'a> {
     want_cases: BTreeSet<Vec<u8>>,
     want_items: BTreeSet<Vec<u8>>,
     export_seq: Option<u64>,
+    /// Each annotated item's current values: source, note, tags, captured_at.
+    now: BTreeMap<u64, Current>,
+}
+
+type Current = (Option<String>, Option<String>, Vec<String>, Option<String>);
+
+/// A string as records lay it out: u64 LE length, then the UTF-8 bytes.
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.extend((s.len() as u64).to_le_bytes());
+    out.extend(s.as_bytes());
+}
+
+/// An option as records lay it out: 0, or 1 and the value.
+fn put_option(out: &mut Vec<u8>, s: &Option<String>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            put_string(out, s);
+        }
+    }
 }
 
 impl Replay<'_> {
@@ -326,6 +347,56 @@ impl Replay<'_> {
         );
     }
 
+    /// An annotate event: the item's current values as "Current values" applies it, in its
+    /// `m` entry (a `CurrentRecord`, laid out by hand), and its `t` entries moved.
+    fn annotate(&mut self, event: Event) {
+        let Event { seq, e, d, ids, .. } = event;
+        let id = ids[0];
+        assert_eq!(e["reason"], "second review");
+        assert_eq!(e["case"], Value::Null);
+        let item = decode_item(&self.items[&be(id).to_vec()]);
+        let (mut source, mut note, mut tags, mut captured) =
+            self.now
+                .remove(&id)
+                .unwrap_or((item.source, item.note, item.tags, item.captured_at));
+        let strings = |v: &Value| -> Vec<String> {
+            let list = v.as_array().unwrap().iter();
+            list.map(|t| t.as_str().unwrap().to_owned()).collect()
+        };
+        let removed = strings(&d["tags_removed"]);
+        assert_eq!(removed, ["fixture"], "named as the item carried it");
+        for t in tags.iter().filter(|t| removed.contains(t)) {
+            self.want
+                .remove(&ikey(&[b"t", t.as_bytes(), &[0], &be(id)]));
+        }
+        tags.retain(|t| !removed.contains(t));
+        tags.extend(strings(&d["tags_added"]));
+        for t in &tags {
+            self.want
+                .insert(ikey(&[b"t", t.as_bytes(), &[0], &be(id)]), marker());
+        }
+        for (now, key) in [
+            (&mut source, "source"),
+            (&mut note, "note"),
+            (&mut captured, "captured_at"),
+        ] {
+            if let Some(v) = d[key].as_str() {
+                *now = Some(v.to_owned());
+            }
+        }
+        let mut m = vec![RECORD_VERSION];
+        put_option(&mut m, &source);
+        put_option(&mut m, &note);
+        m.extend((tags.len() as u64).to_le_bytes());
+        for t in &tags {
+            put_string(&mut m, t);
+        }
+        put_option(&mut m, &captured);
+        m.extend(seq.to_le_bytes());
+        self.want.insert(ikey(&[b"m", &be(id)]), m);
+        self.now.insert(id, (source, note, tags, captured));
+    }
+
     /// An extract event: the item's hashes and size, the out path and reason.
     fn extract(&self, event: Event) {
         let Event { e, d, ids, .. } = event;
@@ -427,6 +498,7 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
         want_cases: BTreeSet::new(),
         want_items: BTreeSet::new(),
         export_seq: None,
+        now: BTreeMap::new(),
     };
     for (seq, bytes, e) in &log {
         let d = &e["details"];
@@ -450,6 +522,7 @@ fn records_and_the_whole_index_follow_from_the_custody_log() {
             "ingest" => r.ingest(event),
             "link" => r.link(event),
             "acquire" => r.acquire(event),
+            "annotate" => r.annotate(event),
             "extract" => r.extract(event),
             "verify" => r.verify(event),
             "export" => r.export(event),

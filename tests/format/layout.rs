@@ -183,9 +183,20 @@ fn every_stored_value_starts_as_format_md_says() {
         );
         assert!(volumes.contains_key(&decode_location(location).volume()));
     }
-    let items = tree_map(&db, "items");
+    let seen = check_index_values(&db);
+    assert_eq!(
+        seen,
+        b"Hcehikmpt".iter().copied().collect(),
+        "every kind of key occurs"
+    );
+}
+
+/// Every value of the index tree, by its key's tag, as FORMAT.md lays it out; returns the
+/// tags seen.
+fn check_index_values(db: &sled::Db) -> BTreeSet<u8> {
+    let items = tree_map(db, "items");
     let mut seen = BTreeSet::new();
-    for (key, value) in tree_map(&db, "index") {
+    for (key, value) in tree_map(db, "index") {
         seen.insert(key[0]);
         match key[0] {
             b'c' => {
@@ -204,14 +215,20 @@ fn every_stored_value_starts_as_format_md_says() {
                 r.digest();
                 r.end();
             }
+            // A CurrentRecord: source, note, tags, captured_at, seq.
+            b'm' => {
+                let mut r = Rec::new("index m", &value);
+                r.option(|r| r.string());
+                r.option(|r| r.string());
+                r.vec(|r| r.string());
+                r.option(|r| r.string());
+                r.u64();
+                r.end();
+            }
             other => panic!("undocumented index tag {other:#x}"),
         }
     }
-    assert_eq!(
-        seen,
-        b"Hcehikpt".iter().copied().collect(),
-        "every kind of key occurs"
-    );
+    seen
 }
 
 // ---------------------------------------------------------------------------------------
@@ -280,7 +297,7 @@ fn all_problem_kinds() -> [custodia::ProblemKind; 24] {
 }
 
 /// Every custody action; no wildcard: a new action does not compile until it is listed here.
-fn all_actions() -> [custodia::custody::Action; 16] {
+fn all_actions() -> [custodia::custody::Action; 17] {
     use custodia::custody::Action as A;
     let actions = [
         A::Init,
@@ -299,6 +316,7 @@ fn all_actions() -> [custodia::custody::Action; 16] {
         A::ReplicaAdd,
         A::ReplicaRemove,
         A::Push,
+        A::Annotate,
     ];
     for a in actions {
         match a {
@@ -317,7 +335,8 @@ fn all_actions() -> [custodia::custody::Action; 16] {
             | A::Timestamp
             | A::ReplicaAdd
             | A::ReplicaRemove
-            | A::Push => {}
+            | A::Push
+            | A::Annotate => {}
         }
     }
     actions

@@ -242,8 +242,8 @@ fn second_case(env: &Env, fixtures: &Path) -> PathBuf {
     copy
 }
 
-/// An extract and an export of the second case (its `export` and `seal` events), after
-/// which the archive verifies.
+/// An extract, an annotation and an export of the second case (its `export` and `seal`
+/// events), after which the archive verifies.
 fn extract_and_export(env: &Env) {
     env.ok(&[
         "extract",
@@ -252,6 +252,20 @@ fn extract_and_export(env: &Env) {
         env.path("out.bin").to_str().unwrap(),
         "--reason",
         "court",
+    ]);
+    // An annotation (issue 12.2) of an item the bundle leaves out: its `m` entry and
+    // moved `t` entries are checked by hand.
+    env.ok(&[
+        "annotate",
+        "EV-000001",
+        "--tag",
+        "reviewed",
+        "--untag",
+        "FIXTURE",
+        "--note",
+        "checked against the original",
+        "--reason",
+        "second review",
     ]);
     let bundle = env.path("bundle-018");
     env.ok(&[

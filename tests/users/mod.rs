@@ -1,13 +1,15 @@
 //! What investigators, lawyers and auditors asked for in issue 12, driven through the real
 //! binary: items found by SHA-256, dates as people write them, list filters and `stats`,
 //! the actor fallback said aloud, log filters and streams, a CLI that teaches itself, and
-//! the small things (`extract --out -`, no temporary names in errors, human sizes).
+//! the small things (`extract --out -`, no temporary names in errors, human sizes), and
+//! metadata corrected after ingest (`annotate`).
 
 use serde_json::Value;
 
 use crate::util::{Env, arg, json_items, json_str, write};
 
 mod actor;
+mod annotate;
 mod attachments;
 mod dates;
 mod help;

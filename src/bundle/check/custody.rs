@@ -11,6 +11,7 @@ use super::{BagInfo, Checker};
 use crate::bundle::bagit::{FileDigests, TripleHasher};
 use crate::bundle::finding::{BagFinding, BagItem, BagPath};
 use crate::bundle::layout;
+use crate::custody::details::AnnotateDetails;
 use crate::custody::{Action, Break, ChainWalker, Event};
 use crate::durable;
 use crate::ids::EventDigest;
@@ -35,6 +36,9 @@ pub(super) struct Custody {
     pub first: HashMap<String, Event>,
     /// The cases each exported item was ingested into or linked to.
     pub cases: HashMap<String, BTreeSet<String>>,
+    /// The annotate events of each exported item, in log order, with their details
+    /// (`None`: details that do not read); small, one per annotation.
+    pub annotations: HashMap<String, Vec<(u64, Option<AnnotateDetails>)>>,
     /// The proof's events, merged with the log's lines as they stream.
     pub(super) proof: Option<super::proof::ProofWalk>,
 }
@@ -62,6 +66,12 @@ impl Custody {
                     .entry(id.to_owned())
                     .or_default()
                     .insert(case.clone());
+            }
+            if event.action == Action::Annotate {
+                self.annotations
+                    .entry(id.to_owned())
+                    .or_default()
+                    .push((event.seq, event.details_as()));
             }
             if !self.first.contains_key(id) {
                 self.first.insert(id.to_owned(), event.clone());

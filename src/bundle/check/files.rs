@@ -180,7 +180,7 @@ impl Checker<'_> {
         out.insert(
             proof::CHECK_PY.to_owned(),
             Expected::Exactly {
-                size: proof::CHECKER.len() as u64,
+                size: proof::checker_size(self.files.get(proof::CHECK_PY).copied()),
                 source: SizeSource::ThisRelease,
                 item: None,
             },

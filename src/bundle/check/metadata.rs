@@ -12,6 +12,7 @@ use super::{BagInfo, Checker, MAX_TAG_FILE};
 use crate::bundle::court;
 use crate::bundle::finding::{BagFinding, BagItem, BagPath, Unlisted};
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry};
+use crate::custody::annotation::Metadata;
 use crate::custody::details::{ExportDetails, IngestFacts};
 use crate::custody::{Action, Event};
 use crate::ids::{ContentId, Sha256Digest};
@@ -310,7 +311,10 @@ impl Checker<'_> {
             let item = item.clone();
             return self.found(BagFinding::IngestUnreadable { item, seq: e.seq });
         };
-        if let Some(field) = entry_differs(entry, &facts, custody.cases.get(&item.0)) {
+        let Some(current) = self.current_facts(item, &facts, custody) else {
+            return;
+        };
+        if let Some(field) = entry_differs(entry, &current, custody.cases.get(&item.0)) {
             let item = item.clone();
             self.found(BagFinding::EntryDiffers {
                 item,
@@ -319,6 +323,38 @@ impl Checker<'_> {
             });
         }
         self.check_ingested_bytes(item, entry, &facts, e.seq);
+    }
+
+    /// What the item's events make of it: its ingest facts with its current source, note,
+    /// tags and capture time, its annotate events applied in log order (issue 12.2).
+    /// `None`, with a finding, when an annotate event's details do not read.
+    fn current_facts(
+        &mut self,
+        item: &BagItem,
+        ingest: &IngestFacts,
+        custody: &Custody,
+    ) -> Option<IngestFacts> {
+        let mut now = Metadata {
+            source: ingest.source.clone(),
+            note: ingest.note.clone(),
+            tags: ingest.tags.clone(),
+            captured_at: ingest.captured_at.clone(),
+        };
+        for (seq, change) in custody.annotations.get(&item.0).into_iter().flatten() {
+            let Some(change) = change else {
+                let (item, seq) = (item.clone(), *seq);
+                self.found(BagFinding::AnnotationUnreadable { item, seq });
+                return None;
+            };
+            now.apply(change);
+        }
+        Some(IngestFacts {
+            source: now.source,
+            note: now.note,
+            tags: now.tags,
+            captured_at: now.captured_at,
+            ..ingest.clone()
+        })
     }
 
     /// An item's bytes are those at the path its ingest event (event `seq`) gives, wherever

@@ -183,6 +183,9 @@ impl Archive {
         exported: &[EvidenceId],
     ) -> Result<EvidenceEntry> {
         let item = self.item(id)?;
+        // Current values (issue 12.2): a recipient recomputes them from the item's ingest
+        // and annotate events, which custody.jsonl carries.
+        let now = self.metadata(id)?;
         let cases: Vec<String> = self.cases_of(id)?.iter().map(|c| c.to_string()).collect();
         let children = self.children_of(id)?;
         let not_exported: Vec<String> = item
@@ -206,10 +209,10 @@ impl Archive {
             name_hex: hex::encode(&item.name),
             path: exact_or_escaped(&item.path),
             path_hex: hex::encode(&item.path),
-            source: item.source,
-            note: item.note,
-            tags: item.tags,
-            captured_at: item.captured_at,
+            source: now.source,
+            note: now.note,
+            tags: now.tags,
+            captured_at: now.captured_at,
             modified_at: item.modified_at,
             ingested_at: item.ingested_at,
             ingested_by: item.actor,

@@ -13,6 +13,7 @@ impl fmt::Display for BagFinding {
         self.bag_sentence(f)
             .or_else(|| self.file_sentence(f))
             .or_else(|| self.metadata_sentence(f))
+            .or_else(|| self.entry_sentence(f))
             .or_else(|| self.custody_sentence(f))
             .unwrap_or_else(|| write!(f, "{self:?}"))
     }
@@ -102,7 +103,6 @@ impl BagFinding {
     /// Sentences of `metadata_mismatch` findings.
     fn metadata_sentence(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
         use BagFinding::*;
-        let evidence = layout::EVIDENCE_JSON;
         Some(match self {
             BagInfoNotUtf8 => f.write_str("is not valid UTF-8"),
             NameNotUtf8 { .. } => {
@@ -115,39 +115,6 @@ impl BagFinding {
                 source,
                 ..
             } => write!(f, "{file} is {size} bytes, {source} says {expected}; not read"),
-            EvidenceJsonNotObject => f.write_str("is not a JSON object"),
-            EvidenceJsonNoItems => f.write_str("has no \"items\" list"),
-            EvidenceCaseWrong => f.write_str("its \"case\" is not the case of the export event"),
-            EntryWithoutId { index } => write!(f, "its item {index} has no \"id\""),
-            EntryMalformed { why, .. } => write!(f, "its entry in {evidence} is malformed: {why}"),
-            EntryNotRecorded { .. } => write!(
-                f,
-                "its entry in {evidence} is not the one the export event recorded (a field was changed)"
-            ),
-            ItemsNotExported => f.write_str("its items are not the items the export event names"),
-            ReferenceMissing { missing, .. } => write!(
-                f,
-                "its entry in {evidence} names {missing}, which the bundle does not hold and does not mark as not exported"
-            ),
-            EntryHashesWrong { file, .. } => {
-                write!(f, "the hashes or size in {evidence} do not match {file}")
-            }
-            IngestUnreadable { seq, .. } => write!(
-                f,
-                "its ingest event (event {seq}) does not hold the details of an ingest"
-            ),
-            EntryDiffers { field, seq, .. } => write!(
-                f,
-                "its {field} in {evidence} is not what its events (ingest: event {seq}) recorded"
-            ),
-            EntryFileWrong { file, path, .. } => write!(
-                f,
-                "its file in {evidence} is {file}, not {path} as its ingest event names it"
-            ),
-            BytesNotIngested { path, seq, .. } => write!(
-                f,
-                "{path} is not the bytes its ingest event (event {seq}) recorded"
-            ),
             CaseJsonMalformed { why } => {
                 write!(f, "is not a case.json as custodia writes it: {why}")
             }
@@ -174,6 +141,52 @@ impl BagFinding {
                 "{} or {} does not match the export event",
                 layout::INFO_ARCHIVE,
                 layout::INFO_EVENT
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Sentences of findings about evidence.json's entries and the events behind them.
+    fn entry_sentence(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        use BagFinding::*;
+        let evidence = layout::EVIDENCE_JSON;
+        Some(match self {
+            EvidenceJsonNotObject => f.write_str("is not a JSON object"),
+            EvidenceJsonNoItems => f.write_str("has no \"items\" list"),
+            EvidenceCaseWrong => f.write_str("its \"case\" is not the case of the export event"),
+            EntryWithoutId { index } => write!(f, "its item {index} has no \"id\""),
+            EntryMalformed { why, .. } => write!(f, "its entry in {evidence} is malformed: {why}"),
+            EntryNotRecorded { .. } => write!(
+                f,
+                "its entry in {evidence} is not the one the export event recorded (a field was changed)"
+            ),
+            ItemsNotExported => f.write_str("its items are not the items the export event names"),
+            ReferenceMissing { missing, .. } => write!(
+                f,
+                "its entry in {evidence} names {missing}, which the bundle does not hold and does not mark as not exported"
+            ),
+            EntryHashesWrong { file, .. } => {
+                write!(f, "the hashes or size in {evidence} do not match {file}")
+            }
+            IngestUnreadable { seq, .. } => write!(
+                f,
+                "its ingest event (event {seq}) does not hold the details of an ingest"
+            ),
+            AnnotationUnreadable { seq, .. } => write!(
+                f,
+                "its annotate event (event {seq}) does not hold the details of an annotation"
+            ),
+            EntryDiffers { field, seq, .. } => write!(
+                f,
+                "its {field} in {evidence} is not what its events (ingest: event {seq}) recorded"
+            ),
+            EntryFileWrong { file, path, .. } => write!(
+                f,
+                "its file in {evidence} is {file}, not {path} as its ingest event names it"
+            ),
+            BytesNotIngested { path, seq, .. } => write!(
+                f,
+                "{path} is not the bytes its ingest event (event {seq}) recorded"
             ),
             _ => return None,
         })

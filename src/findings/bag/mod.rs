@@ -277,6 +277,12 @@ pub enum BagFinding {
         item: BagItem,
         seq: u64,
     },
+    /// An annotate event of the item (event `seq`) does not hold the details of one, so
+    /// its current values cannot be recomputed.
+    AnnotationUnreadable {
+        item: BagItem,
+        seq: u64,
+    },
     /// A field of an item's entry (by its evidence.json key) is not what its events recorded.
     EntryDiffers {
         item: BagItem,
@@ -394,6 +400,7 @@ impl BagFinding {
             | ReferenceMissing { item: i, .. }
             | EntryHashesWrong { item: i, .. }
             | IngestUnreadable { item: i, .. }
+            | AnnotationUnreadable { item: i, .. }
             | EntryDiffers { item: i, .. }
             | EntryFileWrong { item: i, .. }
             | BytesNotIngested { item: i, .. }

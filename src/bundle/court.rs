@@ -59,33 +59,45 @@ fn push_csv_field(out: &mut String, field: &str) {
     }
 }
 
-/// Each exported item's custody events (as the bundle's custody.jsonl holds them, before
-/// the export's own), by item id, oldest first.
-pub type Histories<'a> = BTreeMap<String, Vec<&'a Event>>;
+/// Each exported item's custody history (as the bundle's custody.jsonl holds it, before
+/// the export's own event), as the sentences index.html prints, by item id, oldest first.
+/// Sentences, not events: an export of many items holds a line per event and item, not
+/// every parsed event at once.
+pub struct Histories(BTreeMap<String, Vec<String>>);
 
-/// Groups events (in log order) by the items they name, keeping only the ids of `entries`.
-pub fn histories<'a>(
-    entries: &[EvidenceEntry],
-    events: impl IntoIterator<Item = &'a Event>,
-) -> Histories<'a> {
-    let mut out: Histories = entries.iter().map(|e| (e.id.clone(), Vec::new())).collect();
-    for event in events {
+impl Histories {
+    /// Empty histories for the items of `entries`.
+    pub fn new(entries: &[EvidenceEntry]) -> Histories {
+        Histories(entries.iter().map(|e| (e.id.clone(), Vec::new())).collect())
+    }
+
+    /// Adds an event (in log order) to the history of each exported item it names.
+    pub fn add(&mut self, event: &Event) {
+        let mut said = None;
         for id in event.item_ids() {
-            if let Some(list) = out.get_mut(id) {
-                // A reference, not a copy: an export of many items holds every event once.
-                list.push(event);
+            if let Some(list) = self.0.get_mut(id) {
+                list.push(said.get_or_insert_with(|| sentence(event)).clone());
             }
         }
     }
-    out
+
+    fn of(&self, id: &str) -> &[String] {
+        self.0.get(id).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// `data/index.html`: one self-contained page (no scripts, no external resources; the
 /// style inline, with print rules), every value HTML-escaped and every control or
 /// bidirectional-formatting character shown as a visible `⟨U+XXXX⟩` mark, so a hostile
 /// name can neither run, nor hide, nor reorder the text around it.
-pub fn index_html(case: &CaseJson, entries: &[EvidenceEntry], history: &Histories) -> String {
-    let mut h = String::with_capacity(4096 + entries.len() * 1024);
+pub fn write_index_html(
+    out: &mut impl std::io::Write,
+    case: &CaseJson,
+    entries: &[EvidenceEntry],
+    history: &Histories,
+) -> std::io::Result<()> {
+    // Written out as it grows: a case of many items never holds its whole page.
+    let mut h = String::with_capacity(2 * PAGE_PIECE);
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -132,6 +144,7 @@ pub fn index_html(case: &CaseJson, entries: &[EvidenceEntry], history: &Historie
             tags = esc(&e.tags.join(", ")),
             parent = esc(e.parent.as_deref().unwrap_or("—")),
         );
+        drain(&mut h, out, PAGE_PIECE)?;
     }
     h.push_str("</tbody>\n</table>\n</section>\n<section>\n<h2>Custody history</h2>\n");
     h.push_str(
@@ -145,14 +158,27 @@ pub fn index_html(case: &CaseJson, entries: &[EvidenceEntry], history: &Historie
             esc(&e.id),
             esc(&e.name)
         );
-        for event in history.get(&e.id).into_iter().flatten() {
-            let _ = writeln!(h, "<li>{}</li>", esc(&sentence(event)));
+        for said in history.of(&e.id) {
+            let _ = writeln!(h, "<li>{}</li>", esc(said));
         }
         h.push_str("</ol>\n</article>\n");
+        drain(&mut h, out, PAGE_PIECE)?;
     }
     h.push_str(HOW_TO_CHECK);
     h.push_str("</body>\n</html>\n");
-    h
+    drain(&mut h, out, 0)
+}
+
+/// How much of index.html is gathered before it is written out.
+const PAGE_PIECE: usize = 64 << 10;
+
+/// Writes out what `h` gathered once it holds more than `over` bytes.
+fn drain(h: &mut String, out: &mut impl std::io::Write, over: usize) -> std::io::Result<()> {
+    if h.len() > over {
+        out.write_all(h.as_bytes())?;
+        h.clear();
+    }
+    Ok(())
 }
 
 const STYLE: &str = "body{font-family:Georgia,'Times New Roman',serif;color:#111;background:#fff;margin:2em auto;max-width:75em;padding:0 1em;line-height:1.4}

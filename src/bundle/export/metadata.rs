@@ -40,18 +40,16 @@ impl Archive {
             self.write_evidence_json(bag, &opts.case, ids, payload)?;
         // The files for people, from the same documents and the items' events, which
         // `verify --bundle` finds in the bag; the export event records their digests.
-        let events = self.exported_events(ids)?;
-        let history = court::histories(&entries, &events);
+        let history = self.exported_histories(ids, &entries)?;
         let inventory = write_file(
             &bag.join(layout::INVENTORY_CSV),
             court::inventory_csv(&entries).as_bytes(),
         )?;
-        let index = write_file(
-            &bag.join(layout::INDEX_HTML),
-            court::index_html(&case_doc, &entries, &history).as_bytes(),
-        )?;
-        drop(history);
-        drop((entries, events));
+        let mut page = BagFile::create(bag.join(layout::INDEX_HTML))?;
+        // An error of the file itself is kept by `page`, and `finish` returns it.
+        let _ = court::write_index_html(&mut page, &case_doc, &entries, &history);
+        let index = page.finish()?;
+        drop((entries, history));
         let details = ExportDetails {
             bundle: exact_or_escaped(
                 opts.out
@@ -99,19 +97,24 @@ impl Archive {
         Ok((sealed, written))
     }
 
-    /// Every custody event that names one of `ids`, in log order, parsed.
-    fn exported_events(&self, ids: &[EvidenceId]) -> Result<Vec<Event>> {
-        let mut events = Vec::new();
+    /// The histories index.html prints: every custody event that names one of `ids`, in
+    /// log order, parsed one at a time.
+    fn exported_histories(
+        &self,
+        ids: &[EvidenceId],
+        entries: &[EvidenceEntry],
+    ) -> Result<court::Histories> {
+        let mut histories = court::Histories::new(entries);
         for seq in self.event_seqs(ids)? {
             let bytes = self
                 .catalog
                 .event_bytes(seq)?
                 .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-            events.push(
-                Event::parse(&bytes).map_err(|e| Error::Damaged(format!("event {seq}: {e}")))?,
-            );
+            let event =
+                Event::parse(&bytes).map_err(|e| Error::Damaged(format!("event {seq}: {e}")))?;
+            histories.add(&event);
         }
-        Ok(events)
+        Ok(histories)
     }
 
     /// Every custody event that names one of `ids`, in log order.

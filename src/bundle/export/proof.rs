@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::Written;
-use super::files::write_file;
+use super::files::{BagFile, write_file};
 use crate::archive::{Archive, Sealed};
 use crate::bundle::layout::proof;
 use crate::codec;
@@ -84,7 +84,6 @@ impl Archive {
         let mut proved: BTreeSet<u64> = included.clone();
         proved.extend(scan.keys.iter().map(|k| k.0));
         proved.extend(scan.anchors.iter().map(|a| a.0));
-        files.push((proof::INCLUSION.to_owned(), inclusion(&levels, &proved)));
         files.push((proof::CONSISTENCY.to_owned(), consistency(&scan)?));
         for (seq, _, d) in &scan.anchors {
             let token = B64.decode(&d.token).map_err(|e| {
@@ -92,13 +91,14 @@ impl Archive {
             })?;
             files.push((proof::token_file(*seq), token));
         }
-        let written = files
+        let mut written = files
             .into_iter()
             .map(|(rel, bytes)| {
                 let digests = write_file(&bag.join(&rel), &bytes)?;
                 Ok(Written { rel, digests })
             })
             .collect::<Result<Vec<_>>>()?;
+        written.push(write_inclusion(bag, &levels, &proved)?);
         // The files' names are durable with their directory.
         crate::durable::sync_path(&bag.join(proof::DIR))?;
         Ok(written)
@@ -173,8 +173,10 @@ fn allowed_signers(keys: &[(u64, Vec<u8>, Event)]) -> Vec<u8> {
 }
 
 /// One line per proved event: `{"path":[hex…],"seq":n}` against the checkpoint's root.
-fn inclusion(levels: &Levels, seqs: &BTreeSet<u64>) -> Vec<u8> {
-    let mut out = Vec::new();
+fn write_inclusion(bag: &Path, levels: &Levels, seqs: &BTreeSet<u64>) -> Result<Written> {
+    let rel = proof::INCLUSION.to_owned();
+    // Line by line into the file: a proof per event of a large case is megabytes.
+    let mut file = BagFile::create(bag.join(&rel))?;
     for seq in seqs {
         let path: Vec<String> = levels
             .path((*seq - 1) as usize)
@@ -182,10 +184,11 @@ fn inclusion(levels: &Levels, seqs: &BTreeSet<u64>) -> Vec<u8> {
             .map(hex::encode)
             .collect();
         let line = serde_json::json!({"path": path, "seq": seq});
-        out.extend(crate::custody::canonical_json(&line));
-        out.push(b'\n');
+        file.put(&crate::custody::canonical_json(&line))?;
+        file.put(b"\n")?;
     }
-    out
+    let digests = file.finish()?;
+    Ok(Written { rel, digests })
 }
 
 /// One line per time-stamp: the consistency proof from its checkpoint to the export's.

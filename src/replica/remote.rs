@@ -224,7 +224,9 @@ impl Remote {
         let path = self.path(name);
         self.runtime.block_on(async {
             match self.store.get(&path).await {
-                Ok(r) => Ok(Some(r.bytes().await.map_err(|e| self.error(&e))?.to_vec())),
+                // `Vec::from` takes the buffer over when nothing else holds it, where
+                // `to_vec` would copy a whole volume.
+                Ok(r) => Ok(Some(Vec::from(r.bytes().await.map_err(|e| self.error(&e))?))),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(self.error(&e)),
             }

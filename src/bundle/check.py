@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Checks a custodia bundle's custody proof without custodia: every event's Ed25519
 signature, every event in the signed checkpoint's RFC 9162 tree, each time-stamped
-checkpoint consistent with it, each item's chain. From the bag's top directory:
+checkpoint consistent with it, each item's chain, each revealed value. From the bag's top:
 python3 data/proof/check.py [TRUSTED_KEY.pub ...]   (needs: pip install cryptography)"""
 import base64, hashlib, json, sys
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 H = lambda b: hashlib.sha256(b).digest()
 node = lambda l, r: H(b"\x01" + l + r)
-fails = []
+canon = lambda o: json.dumps(o, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+fails, heads = [], {}
 
 def lines(path):
     return [l for l in open(path, "rb").read().split(b"\n") if l]
@@ -61,8 +62,7 @@ for seq in sorted(events):
     e = json.loads(events[seq])
     if e["v"] < 2: continue
     d, fp = e["details"], e["signer"]
-    msg = json.dumps({k: v for k, v in e.items() if k != "sig"}, separators=(",", ":"),
-                     sort_keys=True, ensure_ascii=False).encode()
+    msg = canon({k: v for k, v in e.items() if k != "sig"})
     sig = base64.b64decode(e["sig"])
     if e["action"] in ("init", "key_register") and d.get("public_key"):
         if fingerprint(d["public_key"]) != fp: fails.append(f"event {seq}: registers another key")
@@ -106,7 +106,11 @@ for raw in lines("data/proof/consistency.jsonl"):
 last = json.loads(lines("data/custody.jsonl")[-1])
 if last["action"] != "export" or last["seq"] != size:
     fails.append("checkpoint: it does not end at the export event")
-heads = {}
+for r in map(json.loads, lines("data/proof/reveals.jsonl")):  # salt, value -> commitment
+    e, f, salt = json.loads(events.get(r["seq"], b"{}")), r["field"], bytes.fromhex(r["salt"])
+    c = e.get("details", {}).get(f[8:]) if f.startswith("details.") else e.get(f)
+    if len(salt) < 16 or c != {"commit": "sha256:" + H(salt + canon(r["value"])).hex()}:
+        fails.append(f"event {r['seq']}: its revealed {f} does not open its commitment")
 for raw in lines("data/custody.jsonl"):
     for link in json.loads(raw)["items"]:
         if link["prev"] != heads.get(link["id"]): fails.append(f"{link['id']}: chain broken")

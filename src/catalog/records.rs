@@ -85,6 +85,8 @@ pub struct LinkRecord {
     pub seq: u64,
 }
 
+use crate::custody::disclosure::Disclosed;
+
 impl ItemRecord {
     /// What this record repeats of its ingest event, to compare with the event's own.
     pub fn ingest_facts(&self) -> crate::custody::details::IngestFacts {
@@ -95,9 +97,10 @@ impl ItemRecord {
             sha256: self.sha256.to_hex(),
             size: self.size,
             name: self.name.clone(),
-            path: self.path.clone(),
-            source: self.source.clone(),
-            note: self.note.clone(),
+            path: Disclosed::Plain(hex::encode(&self.path)),
+            path_text: Disclosed::Plain(crate::text::exact_or_escaped(&self.path)),
+            source: Disclosed::Plain(self.source.clone()),
+            note: Disclosed::Plain(self.note.clone()),
             tags: self.tags.clone(),
             captured_at: self.captured_at.clone(),
             modified_at: self.modified_at.clone(),

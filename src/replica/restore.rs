@@ -324,6 +324,21 @@ fn restore_log(fetch: &Fetch, manifest: &Manifest, db: &sled::Db) -> Result<()> 
                     next_seq += 1;
                 }
             }
+            Some(What::Openings { first, last }) => {
+                let bad = || Error::ReplicaDamaged {
+                    object: s.name.clone(),
+                    why: format!("{} is not an openings object", s.what),
+                };
+                let plain = fetch.plaintext(s)?;
+                for line in layout::decode_log(&plain).ok_or_else(bad)? {
+                    let o: layout::OpeningsLine =
+                        serde_json::from_slice(line).map_err(|_| bad())?;
+                    if o.seq < first || o.seq > last {
+                        return Err(bad());
+                    }
+                    restoring.put_openings(o.seq, &o.openings)?;
+                }
+            }
             Some(What::Contents { .. }) => {
                 let plain = fetch.plaintext(s)?;
                 let records =

@@ -13,6 +13,7 @@ use crate::bundle::court;
 use crate::bundle::finding::{BagFinding, BagItem, BagPath, Unlisted};
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry};
 use crate::custody::details::{ExportDetails, IngestFacts};
+use crate::custody::disclosure::Disclosed;
 use crate::custody::{Action, Event};
 use crate::ids::{ContentId, Sha256Digest};
 
@@ -106,7 +107,7 @@ impl Checker<'_> {
         let export = custody.export();
         let recorded = export.and_then(Event::details_as::<ExportDetails>);
         if let Some(doc) = evidence {
-            if export.is_some_and(|e| e.case != doc.case) {
+            if export.is_some_and(|e| e.case_id() != doc.case.as_deref()) {
                 self.found(BagFinding::EvidenceCaseWrong);
             }
             let digests = recorded.as_ref().and_then(|d| d.evidence_sha256.as_ref());
@@ -370,8 +371,13 @@ fn entry_differs(
     let Some(name) = bytes(&entry.name_hex) else {
         return Some("name_hex");
     };
-    let Some(path) = bytes(&entry.path_hex) else {
-        return Some("path_hex");
+    // A path hidden in the bag is its commitment, which must be the ingest event's.
+    let path_bytes = match &entry.path_hex {
+        Disclosed::Plain(h) => match bytes(h) {
+            Some(b) => Some(b),
+            None => return Some("path_hex"),
+        },
+        Disclosed::Hidden(_) => None,
     };
     let listed = IngestFacts {
         actor: entry.ingested_by.clone(),
@@ -380,7 +386,8 @@ fn entry_differs(
         sha256: entry.sha256.clone(),
         size: entry.size,
         name,
-        path,
+        path: entry.path_hex.clone(),
+        path_text: entry.path.clone(),
         source: entry.source.clone(),
         note: entry.note.clone(),
         tags: entry.tags.clone(),
@@ -395,10 +402,17 @@ fn entry_differs(
         "actor" => "ingested_by",
         "name" => "name_hex",
         "path" => "path_hex",
+        "path_text" => "path",
         other => other,
     });
+    // A revealed path's text must be its bytes shown as text, as export writes it.
+    let path_shown = match (&entry.path, path_bytes) {
+        (Disclosed::Plain(t), Some(b)) => *t == text(&b),
+        (Disclosed::Hidden(_), None) => true,
+        _ => false,
+    };
     differs
         .or_else(|| (entry.name != text(&recorded.name)).then_some("name"))
-        .or_else(|| (entry.path != text(&recorded.path)).then_some("path"))
+        .or_else(|| (!path_shown).then_some("path"))
         .or_else(|| (entry.cases != cases).then_some("cases"))
 }

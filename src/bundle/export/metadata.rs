@@ -8,15 +8,16 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::files::{BagFile, write_file};
+use super::reveals::Disclosure;
 use super::{ExportOptions, Written};
 use crate::archive::{Archive, Sealed};
 use crate::bundle::bagit::FileDigests;
 use crate::bundle::court;
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry, EvidenceJson};
-use crate::custody::details::ExportDetails;
+use crate::custody::details::{AcquisitionDetails, ExportDetails};
 use crate::custody::{Action, Draft, Event};
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, EvidenceId};
+use crate::ids::EvidenceId;
 use crate::text::exact_or_escaped;
 
 impl Archive {
@@ -34,13 +35,17 @@ impl Archive {
     ) -> Result<(Sealed, Vec<Written>)> {
         // case.json and evidence.json come first: the export event records a digest of
         // each, so that every field of them is pinned by the custody head (issue 9.3).
+        let disclosure = Disclosure {
+            reveal: &opts.reveal,
+            case: &opts.case,
+        };
         let case_doc = self.case_json(case, ids);
         let case_json = write_file(&bag.join(layout::CASE_JSON), &pretty(&case_doc)?)?;
         let (evidence_json, entry_digests, entries) =
-            self.write_evidence_json(bag, &opts.case, ids, payload)?;
-        // The files for people, from the same documents and the items' events, which
-        // `verify --bundle` finds in the bag; the export event records their digests.
-        let events = self.exported_events(ids)?;
+            self.write_evidence_json(bag, &disclosure, ids, payload)?;
+        // The files for people, from the same documents and the items' events as the bag
+        // shows them (hidden values stay hidden); the export event records their digests.
+        let events = self.exported_events(ids, &disclosure)?;
         let history = court::histories(&entries, &events);
         let inventory = write_file(
             &bag.join(layout::INVENTORY_CSV),
@@ -94,23 +99,32 @@ impl Archive {
             digests,
         })
         .collect();
-        written.extend(self.write_proof(bag, &included, &sealed)?);
+        written.extend(self.write_proof(bag, &included, &sealed, &disclosure)?);
         Ok((sealed, written))
     }
 
-    /// Every custody event that names one of `ids`, in log order, parsed.
-    fn exported_events(&self, ids: &[EvidenceId]) -> Result<Vec<Event>> {
+    /// Every custody event that names one of `ids`, in log order, as the bundle shows it.
+    fn exported_events(&self, ids: &[EvidenceId], d: &Disclosure) -> Result<Vec<Event>> {
         let mut events = Vec::new();
         for seq in self.event_seqs(ids)? {
-            let bytes = self
-                .catalog
-                .event_bytes(seq)?
-                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-            events.push(
-                Event::parse(&bytes).map_err(|e| Error::Damaged(format!("event {seq}: {e}")))?,
-            );
+            events.push(self.disclosed_event(seq, d)?.0);
         }
         Ok(events)
+    }
+
+    /// The cases an item's ingest and link events show in the bundle: the exported one,
+    /// and others only where revealed (or recorded in the clear, before issue 11.7).
+    fn disclosed_cases(&self, id: EvidenceId, d: &Disclosure) -> Result<Vec<String>> {
+        let mut cases = BTreeSet::new();
+        for seq in self.catalog.event_seqs_of(id)? {
+            let (event, _) = self.disclosed_event(seq, d)?;
+            if matches!(event.action, Action::Ingest | Action::Link)
+                && let Some(case) = event.case_id()
+            {
+                cases.insert(case.to_owned());
+            }
+        }
+        Ok(cases.into_iter().collect())
     }
 
     /// Every custody event that names one of `ids`, in log order.
@@ -141,15 +155,16 @@ impl Archive {
     fn write_evidence_json(
         &self,
         bag: &Path,
-        case: &CaseId,
+        disclosure: &Disclosure,
         ids: &[EvidenceId],
         written: &[Written],
     ) -> Result<(FileDigests, BTreeMap<String, String>, Vec<EvidenceEntry>)> {
         let mut out = BagFile::create(bag.join(layout::EVIDENCE_JSON))?;
         let doc = EvidenceJson {
-            case: case.to_string(),
+            case: disclosure.case.to_string(),
             items: EvidenceItems {
                 archive: self,
+                disclosure,
                 ids,
                 written,
                 failed: RefCell::new(None),
@@ -180,9 +195,15 @@ impl Archive {
         id: EvidenceId,
         written: &Written,
         exported: &[EvidenceId],
+        d: &Disclosure,
     ) -> Result<EvidenceEntry> {
         let item = self.item(id)?;
-        let cases: Vec<String> = self.cases_of(id)?.iter().map(|c| c.to_string()).collect();
+        let cases = self.disclosed_cases(id, d)?;
+        // The committed fields as the ingest event shows them in the bag.
+        let (ingest, _) = self.disclosed_event(item.seq, d)?;
+        let acquired: AcquisitionDetails = ingest.details_as().ok_or_else(|| {
+            Error::Damaged(format!("event {}: not a readable ingest of {id}", item.seq))
+        })?;
         let children = self.children_of(id)?;
         let not_exported: Vec<String> = item
             .parent
@@ -203,10 +224,10 @@ impl Archive {
             size: item.size,
             name: exact_or_escaped(&item.name),
             name_hex: hex::encode(&item.name),
-            path: exact_or_escaped(&item.path),
-            path_hex: hex::encode(&item.path),
-            source: item.source,
-            note: item.note,
+            path: acquired.path,
+            path_hex: acquired.path_hex,
+            source: acquired.source,
+            note: acquired.note,
             tags: item.tags,
             captured_at: item.captured_at,
             modified_at: item.modified_at,
@@ -253,6 +274,7 @@ fn pretty(document: &impl Serialize) -> Result<Vec<u8>> {
 /// evidence.json's items, each looked up when serde_json asks for it.
 struct EvidenceItems<'a> {
     archive: &'a Archive,
+    disclosure: &'a Disclosure<'a>,
     ids: &'a [EvidenceId],
     written: &'a [Written],
     /// The first lookup's error, kept whole (serde only carries a message).
@@ -268,7 +290,10 @@ impl Serialize for EvidenceItems<'_> {
         use serde::ser::{Error as _, SerializeSeq};
         let mut seq = s.serialize_seq(Some(self.ids.len()))?;
         for (id, written) in self.ids.iter().zip(self.written) {
-            let entry = match self.archive.evidence_entry(*id, written, self.ids) {
+            let entry = match self
+                .archive
+                .evidence_entry(*id, written, self.ids, self.disclosure)
+            {
                 Ok(v) => v,
                 Err(e) => {
                     let message = e.to_string();

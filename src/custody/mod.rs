@@ -226,9 +226,7 @@ impl Draft {
 
     /// The openings of the details fields the typed record committed (`Openings::commit`).
     pub fn openings(mut self, openings: Openings) -> Self {
-        for (path, opening) in openings.iter() {
-            self.openings.insert(path.to_owned(), opening.clone());
-        }
+        self.openings.extend(openings);
         self
     }
 
@@ -377,7 +375,7 @@ impl Context {
 
 /// A top-level field of a draft: its commitment when `Context::disclose` made one.
 fn committed(draft: &Draft, path: &str, plain: String) -> Disclosed<String> {
-    match draft.openings.get(path).and_then(|o| o.commitment()) {
+    match draft.openings.commitment(path) {
         Some(c) => Disclosed::Hidden(c),
         None => Disclosed::Plain(plain),
     }

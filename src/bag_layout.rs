@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::ItemRecord;
 use crate::custody::canonical_json;
+use crate::custody::disclosure::Disclosed;
 use crate::ids::Sha256Digest;
 
 /// The algorithms of the payload and tag manifests, in the order custodia writes them.
@@ -77,7 +78,9 @@ pub mod proof {
     pub const CONSISTENCY: &str = "data/proof/consistency.jsonl";
     pub const ALLOWED_SIGNERS: &str = "data/proof/allowed_signers";
     pub const CHECK_PY: &str = "data/proof/check.py";
-    /// The independent checker shipped in every bag (under 140 lines, standard library
+    /// The committed values the bundle reveals, with their salts (issue 11.7).
+    pub const REVEALS: &str = "data/proof/reveals.jsonl";
+    /// The independent checker shipped in every bag (under 120 lines, standard library
     /// plus `cryptography`).
     pub const CHECKER: &str = include_str!("bundle/check.py");
 
@@ -185,15 +188,28 @@ pub struct EvidenceEntry {
     /// from bundles written before it, whose references are not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_exported: Option<Vec<String>>,
-    pub note: Option<String>,
+    /// Committed in the ingest event since issue 11.7: the value when the bundle reveals
+    /// it, else the event's commitment.
+    pub note: Disclosed<Option<String>>,
     pub parent: Option<String>,
-    pub path: String,
-    pub path_hex: String,
+    pub path: Disclosed<String>,
+    pub path_hex: Disclosed<String>,
     pub sha256: String,
     pub sha512: String,
     pub size: u64,
-    pub source: Option<String>,
+    pub source: Disclosed<Option<String>>,
     pub tags: Vec<String>,
+}
+
+/// One line of `data/proof/reveals.jsonl`: the opening of one committed field of event `seq`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealLine {
+    pub seq: u64,
+    /// `host`, `case` or `details.<key>`.
+    pub field: String,
+    pub salt: String,
+    pub value: serde_json::Value,
 }
 
 /// SHA-256 of a metadata document's canonical JSON (compact, keys sorted: the encoding of
@@ -289,14 +305,14 @@ mod tests {
             name: "x.txt".into(),
             name_hex: hex::encode("x.txt"),
             not_exported: Some(vec!["EV-000002".into()]),
-            note: Some("\u{1}é".into()),
+            note: Disclosed::Plain(Some("\u{1}é".into())),
             parent: None,
-            path: "/in/x.txt".into(),
-            path_hex: hex::encode("/in/x.txt"),
+            path: Disclosed::Plain("/in/x.txt".into()),
+            path_hex: Disclosed::Plain(hex::encode("/in/x.txt")),
             sha256: "s".into(),
             sha512: "t".into(),
             size: 5,
-            source: None,
+            source: Disclosed::Plain(None),
             tags: vec![],
         }
     }

@@ -291,6 +291,18 @@ pub fn decode_event(bytes: &[u8]) -> Result<&[u8]> {
     versioned_body("custody event", bytes)
 }
 
+/// An openings record (`openings/<seq>`): the version byte, then the canonical JSON of the
+/// openings (docs/FORMAT.md, "Commitments").
+pub fn encode_openings(openings: &crate::custody::disclosure::Openings) -> Vec<u8> {
+    encode_event(&openings.to_canonical())
+}
+
+pub fn decode_openings(what: &str, bytes: &[u8]) -> Result<crate::custody::disclosure::Openings> {
+    let body = versioned_body(what, bytes)?;
+    crate::custody::disclosure::Openings::parse(body)
+        .map_err(|e| Error::Damaged(format!("{what}: {e}")))
+}
+
 /// Big-endian u64, the key form of sequence numbers and item numbers.
 pub fn u64_key(n: u64) -> [u8; 8] {
     n.to_be_bytes()

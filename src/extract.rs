@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::archive::Archive;
 use crate::catalog::ItemRecord;
 use crate::custody::details::ExtractDetails;
+use crate::custody::disclosure::Openings;
 use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
@@ -64,6 +65,7 @@ impl Archive {
     ) -> Result<Extracted> {
         let item = self.resolve(item)?;
         let record = self.content(&item.blake3)?;
+        let mut openings = Openings::default();
         let draft = Draft::new(Action::Extract)
             .item(item.id)
             .reason(reason)
@@ -71,8 +73,9 @@ impl Archive {
                 blake3: item.blake3.to_hex(),
                 sha256: item.sha256.to_hex(),
                 size: item.size,
-                out: STREAM_OUT.into(),
-            });
+                out: openings.commit("details.out", STREAM_OUT.to_owned())?,
+            })
+            .openings(openings);
         self.commit(|tx| tx.append(&draft).map(|_| ()))?;
         let mut chunks = self.chunk_reader();
         let fixity = read_content(&mut chunks, &record, &item.blake3, sink)?;
@@ -94,7 +97,8 @@ impl Archive {
         reason: Option<String>,
     ) -> Result<Fixity> {
         let fixity = self.write_content(&item.blake3, tmp)?;
-        let out = target;
+        let out = crate::text::exact_or_escaped(target.as_os_str().as_bytes());
+        let mut openings = Openings::default();
         let draft = Draft::new(Action::Extract)
             .item(item.id)
             .reason(reason)
@@ -102,8 +106,9 @@ impl Archive {
                 blake3: fixity.blake3.to_hex(),
                 sha256: fixity.sha256.to_hex(),
                 size: fixity.size,
-                out: crate::text::exact_or_escaped(out.as_os_str().as_bytes()),
-            });
+                out: openings.commit("details.out", out)?,
+            })
+            .openings(openings);
         self.commit(|tx| tx.append(&draft).map(|_| ()))?;
         durable::rename_noreplace(tmp, target)?;
         if let Err(e) = durable::sync_path(dir) {

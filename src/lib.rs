@@ -40,6 +40,7 @@ pub use bundle::{
 };
 pub use cases::Linked;
 pub use catalog::{CaseRecord, KeyRecord};
+pub use custody::disclosure::Reveal;
 pub use error::{Error, Result};
 pub use extract::Extracted;
 pub use findings::{Checked, Finding, ProblemKind, VerifyReport};

@@ -9,6 +9,7 @@ use crate::catalog::ItemRecord;
 use crate::codec;
 use crate::custody::annotation::Metadata;
 use crate::custody::details::AnnotateDetails;
+use crate::custody::disclosure::Openings;
 use crate::custody::{Action, Event};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, EventDigest, EvidenceId, ItemRef, Moment};
@@ -200,6 +201,7 @@ impl Archive {
             .collect()
     }
 
+    /// Event `seq` with its committed values shown (never for hashing: see `Event::revealed`).
     pub fn event(&self, seq: u64) -> Result<Event> {
         self.logged(seq).map(|l| l.event)
     }
@@ -210,7 +212,7 @@ impl Archive {
             .catalog
             .event_bytes(seq)?
             .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-        Logged::decode(seq, &bytes)
+        Logged::decode(seq, &bytes, &self.catalog.openings(seq)?)
     }
 
     /// The custody log, oldest first, optionally only what concerns a case or an item;
@@ -224,9 +226,8 @@ impl Archive {
                 events.push(self.logged(seq)?);
             }
             if let Some(case) = case {
-                events.retain(|l| {
-                    l.event.case.as_deref() == Some(case.as_str()) || l.event.case.is_none()
-                });
+                events
+                    .retain(|l| l.event.case_id() == Some(case.as_str()) || l.event.case.is_none());
             }
             return Ok(events);
         }
@@ -246,11 +247,12 @@ impl Archive {
         for entry in self.catalog.raw_events() {
             let (key, value) = entry?;
             let seq = codec::u64_from_key("custody", &key)?;
-            let logged = Logged::decode(seq, codec::decode_event(&value)?)?;
+            let openings = self.catalog.openings(seq)?;
+            let logged = Logged::decode(seq, codec::decode_event(&value)?, &openings)?;
             let event = &logged.event;
             let keep = match (case, &members) {
                 (Some(c), Some(m)) => {
-                    event.case.as_deref() == Some(c.as_str())
+                    event.case_id() == Some(c.as_str())
                         || event.item_ids().any(|i| m.iter().any(|x| x == i))
                 }
                 _ => true,
@@ -266,16 +268,20 @@ impl Archive {
 /// A custody event as the log holds it, with the SHA-256 of its exact bytes.
 #[derive(Clone, Debug)]
 pub struct Logged {
+    /// The event with its committed values shown from the archive's openings (issue 11.7):
+    /// what `log` prints, as text and as JSON, so that its keys keep their types.
     pub event: Event,
     pub sha256: EventDigest,
 }
 
 impl Logged {
-    fn decode(seq: u64, bytes: &[u8]) -> Result<Logged> {
+    /// The event as stored, its committed values shown: the archive holds every opening,
+    /// so `show` and `log` print what happened (a bundle shows only what it reveals).
+    fn decode(seq: u64, bytes: &[u8], openings: &Openings) -> Result<Logged> {
         let event =
             Event::parse(bytes).map_err(|e| Error::Damaged(format!("custody event {seq}: {e}")))?;
         Ok(Logged {
-            event,
+            event: event.revealed(openings),
             sha256: EventDigest::of(bytes),
         })
     }

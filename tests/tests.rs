@@ -14,6 +14,7 @@ mod contract;
 mod corruption;
 mod court;
 mod crash;
+mod disclosure;
 mod durability;
 mod faults;
 mod findings;

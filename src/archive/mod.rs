@@ -337,12 +337,16 @@ impl Archive {
             item_prev.push(self.catalog.item_head(*id)?);
         }
         let prev = head.map(|h| h.digest);
-        let bytes = self.ctx.seal_canonical(draft, seq, prev, &item_prev, now());
+        let draft = self.ctx.disclose(draft)?;
+        let bytes = self
+            .ctx
+            .seal_canonical(&draft, seq, prev, &item_prev, now());
         Ok(Sealed {
             seq,
             prev,
             bytes,
-            items: draft.items.clone(),
+            items: draft.items,
+            openings: draft.openings,
         })
     }
 

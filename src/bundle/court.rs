@@ -6,6 +6,7 @@
 //! custody events naming the items), so that `export` and `verify --bundle` produce the same
 //! bytes from the same documents and nothing from outside the bag can enter them.
 
+use crate::custody::disclosure::{Disclosed, NOT_DISCLOSED};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -34,7 +35,7 @@ pub fn inventory_csv<'a>(entries: impl IntoIterator<Item = &'a EvidenceEntry>) -
             &e.sha256,
             &e.blake3,
             e.captured_at.as_deref().unwrap_or(""),
-            e.source.as_deref().unwrap_or(""),
+            e.source.plain().and_then(|s| s.as_deref()).unwrap_or(""),
             &tags,
             e.parent.as_deref().unwrap_or(""),
         ];
@@ -140,7 +141,10 @@ pub fn write_index_html(
             human = size_cell(e.size),
             sha = esc(&e.sha256),
             captured = esc(e.captured_at.as_deref().unwrap_or("—")),
-            source = esc(e.source.as_deref().unwrap_or("—")),
+            source = esc(match &e.source {
+                Disclosed::Plain(s) => s.as_deref().unwrap_or("—"),
+                Disclosed::Hidden(_) => NOT_DISCLOSED,
+            }),
             tags = esc(&e.tags.join(", ")),
             parent = esc(e.parent.as_deref().unwrap_or("—")),
         );
@@ -207,7 +211,7 @@ const HOW_TO_CHECK: &str = "<section>\n<h2>How to check this bundle</h2>\n<p>Thi
 fn sentence(event: &Event) -> String {
     let text = |k: &str| event.details.get(k).and_then(|v| v.as_str());
     let actor = &event.actor;
-    let case = event.case.as_deref().unwrap_or("?");
+    let case = event.case_id().unwrap_or(NOT_DISCLOSED);
     let mut s = format!("{} — ", when(&event.time));
     match event.action {
         Action::Ingest | Action::Acquire => {

@@ -133,6 +133,9 @@ pub fn pending_timestamp(digest: &[u8; 32]) -> Vec<u8> {
     format!("tsq:{}", hex::encode(digest)).into_bytes()
 }
 
+/// The tree of openings: event seq (u64 BE) → the salts and values of its committed fields.
+pub const OPENINGS_TREE: &str = "openings";
+
 /// The prefix of every pending time-stamp request in `meta`.
 pub const PENDING_TIMESTAMPS: &[u8] = b"tsq:";
 

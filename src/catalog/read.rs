@@ -11,6 +11,7 @@ use super::records::{
 use super::tx::{Tx, TxResult};
 use crate::codec::{self, ChunkLocation};
 use crate::custody::Context;
+use crate::custody::disclosure::Openings;
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, ChunkId, ContentId, EventDigest, EvidenceId};
 
@@ -24,6 +25,8 @@ pub struct Catalog {
     cases: sled::Tree,
     index: sled::Tree,
     custody: sled::Tree,
+    /// Event seq → the openings of its committed fields (issue 11.7).
+    openings: sled::Tree,
 }
 
 /// Entries of one tree as stored, for a checker that must see each one however damaged.
@@ -67,6 +70,7 @@ impl Catalog {
             cases: db.open_tree("cases")?,
             index: db.open_tree("index")?,
             custody: db.open_tree("custody")?,
+            openings: db.open_tree(keys::OPENINGS_TREE)?,
         })
     }
 
@@ -85,6 +89,7 @@ impl Catalog {
             &self.index,
             &self.custody,
             &self.chunk_volumes,
+            &self.openings,
         )
             .transaction(|trees| body(&Tx::new(trees, ctx, time)))
     }
@@ -329,6 +334,19 @@ impl Catalog {
     }
 
     /// Every event as stored, in seq order (undecoded: the checker decides what is wrong).
+    /// The openings stored beside event `seq` (none for events before issue 11.7).
+    pub fn openings(&self, seq: u64) -> Result<Openings> {
+        match self.openings.get(codec::u64_key(seq))? {
+            Some(b) => codec::decode_openings(&format!("openings of event {seq}"), &b),
+            None => Ok(Openings::default()),
+        }
+    }
+
+    /// Every stored openings record, by seq, as stored (for a replica).
+    pub fn raw_openings(&self) -> RawEntries {
+        raw(&self.openings)
+    }
+
     pub fn raw_events(&self) -> RawEntries {
         raw(&self.custody)
     }

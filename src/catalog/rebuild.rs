@@ -62,6 +62,7 @@ pub fn rebuild_index(db: &sled::Db, volumes: VolumeScan) -> Result<Rebuilt> {
         chunk_volumes: db.open_tree("chunk_volumes")?,
     };
     let custody = db.open_tree("custody")?;
+    let openings = db.open_tree(keys::OPENINGS_TREE)?;
     let mut keys_by_fp: BTreeMap<String, KeyRecord> = BTreeMap::new();
     let mut prev: Option<EventDigest> = None;
     let mut next_item: Option<u64> = None;
@@ -83,6 +84,11 @@ pub fn rebuild_index(db: &sled::Db, volumes: VolumeScan) -> Result<Rebuilt> {
             return Err(damaged(seq, "does not follow the one before it"));
         }
         let event = Event::parse(bytes).map_err(|e| damaged(seq, &e))?;
+        // The records repeat the values the event commits to: read it with its openings.
+        let event = match openings.get(codec::u64_key(seq))? {
+            Some(b) => event.revealed(&codec::decode_openings("openings", &b)?),
+            None => event,
+        };
         if event.seq != seq || event.prev != prev.map(|d| d.to_hex()) {
             return Err(damaged(seq, "does not link to the event before it"));
         }
@@ -223,8 +229,7 @@ fn rebuild_case(t: &Trees, event: &Event, out: &mut Rebuilt) -> Result<()> {
     let bad = |what: &str| damaged(seq, &format!("has unreadable {what}"));
     let d: CaseCreateDetails = event.details_as().ok_or_else(|| bad("details"))?;
     let id = event
-        .case
-        .as_deref()
+        .case_id()
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| bad("case"))?;
     let record = CaseRecord {
@@ -257,8 +262,8 @@ fn rebuild_item(t: &Trees, event: &Event, out: &mut Rebuilt) -> Result<()> {
         size: d.size,
         name: d.name_bytes().ok_or_else(|| bad("name_hex"))?,
         path: d.path_bytes().ok_or_else(|| bad("path_hex"))?,
-        source: d.source,
-        note: d.note,
+        source: d.source.into_plain().ok_or_else(|| bad("source"))?,
+        note: d.note.into_plain().ok_or_else(|| bad("note"))?,
         tags: d.tags,
         captured_at: d.captured_at,
         modified_at: d.modified_at,
@@ -269,8 +274,7 @@ fn rebuild_item(t: &Trees, event: &Event, out: &mut Rebuilt) -> Result<()> {
             None => None,
         },
         case: event
-            .case
-            .as_deref()
+            .case_id()
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| bad("case"))?,
         seq,
@@ -295,8 +299,7 @@ fn rebuild_link(t: &Trees, event: &Event) -> Result<()> {
         .and_then(|l| EvidenceId::parse(&l.id))
         .ok_or_else(|| bad("item"))?;
     let case = event
-        .case
-        .as_deref()
+        .case_id()
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| bad("case"))?;
     let content = ContentId::from_hex(&d.blake3).ok_or_else(|| bad("blake3"))?;

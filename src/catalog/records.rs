@@ -97,6 +97,8 @@ pub struct LinkRecord {
     pub seq: u64,
 }
 
+use crate::custody::disclosure::Disclosed;
+
 impl ItemRecord {
     /// The source, note, tags and capture time given at ingest.
     pub fn ingest_metadata(&self) -> Metadata {
@@ -117,9 +119,10 @@ impl ItemRecord {
             sha256: self.sha256.to_hex(),
             size: self.size,
             name: self.name.clone(),
-            path: self.path.clone(),
-            source: self.source.clone(),
-            note: self.note.clone(),
+            path: Disclosed::Plain(hex::encode(&self.path)),
+            path_text: Disclosed::Plain(crate::text::exact_or_escaped(&self.path)),
+            source: Disclosed::Plain(self.source.clone()),
+            note: Disclosed::Plain(self.note.clone()),
             tags: self.tags.clone(),
             captured_at: self.captured_at.clone(),
             modified_at: self.modified_at.clone(),

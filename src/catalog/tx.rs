@@ -13,6 +13,7 @@ use super::records::{
 use crate::codec::{self, ChunkLocation};
 use crate::custody::annotation::Metadata;
 use crate::custody::details::{AnnotateDetails, KeyRegisterDetails};
+use crate::custody::disclosure::Openings;
 use crate::custody::{Action, Context, Draft};
 use crate::error::Error;
 use crate::ids::{CaseId, ChunkId, ContentId, EventDigest, EvidenceId};
@@ -32,6 +33,7 @@ type Trees = (
     TransactionalTree,
     TransactionalTree,
     TransactionalTree,
+    TransactionalTree,
 );
 
 /// An event sealed for its place in the log but not yet written.
@@ -40,6 +42,8 @@ pub struct Sealed {
     pub prev: Option<EventDigest>,
     pub bytes: Vec<u8>,
     pub items: Vec<EvidenceId>,
+    /// The openings of its committed fields, stored with it.
+    pub openings: Openings,
 }
 
 /// The trees one transaction writes, and the context its events are sealed with.
@@ -51,13 +55,14 @@ pub struct Tx<'a> {
     index: &'a TransactionalTree,
     custody: &'a TransactionalTree,
     chunk_volumes: &'a TransactionalTree,
+    openings: &'a TransactionalTree,
     ctx: &'a Context,
     time: &'a str,
 }
 
 impl<'a> Tx<'a> {
     pub(super) fn new(trees: &'a Trees, ctx: &'a Context, time: &'a str) -> Tx<'a> {
-        let (meta, contents, items, cases, index, custody, chunk_volumes) = trees;
+        let (meta, contents, items, cases, index, custody, chunk_volumes, openings) = trees;
         Tx {
             meta,
             contents,
@@ -66,6 +71,7 @@ impl<'a> Tx<'a> {
             index,
             custody,
             chunk_volumes,
+            openings,
             ctx,
             time,
         }
@@ -103,14 +109,15 @@ impl<'a> Tx<'a> {
     ) -> TxResult<(u64, EventDigest)> {
         let head = self.head()?;
         let seq = head.map_or(1, |h| h.seq + 1);
+        let draft = self.ctx.disclose(draft).or_else(|e| abort(e.into()))?;
         let bytes = self.ctx.seal_canonical(
-            draft,
+            &draft,
             seq,
             head.map(|h| h.digest),
             item_prev,
             self.time.to_owned(),
         );
-        let digest = self.write_event(seq, &bytes, &draft.items)?;
+        let digest = self.write_event(seq, &bytes, &draft.items, &draft.openings)?;
         Ok((seq, digest))
     }
 
@@ -122,13 +129,25 @@ impl<'a> Tx<'a> {
                 "the custody log moved while an export was being written".into(),
             ));
         }
-        self.write_event(sealed.seq, &sealed.bytes, &sealed.items)
+        self.write_event(sealed.seq, &sealed.bytes, &sealed.items, &sealed.openings)
     }
 
-    fn write_event(&self, seq: u64, bytes: &[u8], items: &[EvidenceId]) -> TxResult<EventDigest> {
+    /// The event, its openings (in the same transaction: a committed value is never
+    /// recorded without what opens it), the head and each named item's chain.
+    fn write_event(
+        &self,
+        seq: u64,
+        bytes: &[u8],
+        items: &[EvidenceId],
+        openings: &Openings,
+    ) -> TxResult<EventDigest> {
         let digest = EventDigest::of(bytes);
         self.custody
             .insert(&codec::u64_key(seq), codec::encode_event(bytes))?;
+        if !openings.is_empty() {
+            self.openings
+                .insert(&codec::u64_key(seq), codec::encode_openings(openings))?;
+        }
         self.meta
             .insert("head", codec::encode(&Head { seq, digest }))?;
         for id in items {

@@ -456,6 +456,12 @@ pub struct ExportArgs {
     /// List what would be exported, and what left out, without writing or recording anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Reveal a committed field in the bundle (repeatable): path, host, cases, source, note.
+    /// By default only the exported case is revealed.
+    /// An unknown name is a usage error (exit 2) that lists the accepted ones.
+    #[arg(long, value_name = "FIELD",
+          value_parser = clap::builder::PossibleValuesParser::new(custodia::Reveal::ALL.map(custodia::Reveal::name)))]
+    pub reveal: Vec<String>,
 }
 
 fn parse_case(s: &str) -> Result<CaseId, String> {
@@ -545,6 +551,11 @@ impl From<&ExportArgs> for custodia::ExportOptions {
             reason: a.reason.clone(),
             organization: a.organization.clone(),
             contact: a.contact.clone(),
+            reveal: a
+                .reveal
+                .iter()
+                .filter_map(|r| custodia::Reveal::parse(r))
+                .collect(),
         }
     }
 }

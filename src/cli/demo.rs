@@ -243,6 +243,7 @@ impl Demo<'_> {
             reason: Some("demo: referral bundle".into()),
             organization: Some("Demo Human Rights Centre (fictional)".into()),
             contact: None,
+            reveal: Vec::new(),
         };
         let exported = self.archive.export(&export)?;
         self.say(format!(

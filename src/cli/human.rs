@@ -3,6 +3,7 @@
 //! Only rendering lives here; what is shown comes from the library's results.
 
 use custodia::custody::details::AnnotateDetails;
+use custodia::custody::disclosure::NOT_DISCLOSED;
 use custodia::custody::{Action, Event};
 use custodia::text::{escape_bytes, escape_path, escape_text};
 use custodia::{CaseRecord, ExportReport, Extracted, ItemDetail, ItemView, Logged, VerifyReport};
@@ -200,7 +201,7 @@ impl Columns {
             c.seq = c.seq.max(e.seq.to_string().len());
             c.action = c.action.max(e.action.as_str().len());
             c.actor = c.actor.max(escape_text(&e.actor).chars().count());
-            c.host = c.host.max(escape_text(&e.host).chars().count());
+            c.host = c.host.max(escape_text(host_of(e)).chars().count());
         }
         c
     }
@@ -214,14 +215,15 @@ impl Columns {
             escape_text(&e.time),
             e.action.as_str(),
             escape_text(&e.actor),
-            escape_text(&e.host),
+            escape_text(host_of(e)),
             seq = self.seq,
             action = self.action,
             actor = self.actor,
             host = self.host,
         );
-        if let Some(c) = &e.case {
-            line.push_str(&format!("  case {}", escape_text(c)));
+        if e.case.is_some() {
+            let case = e.case_id().unwrap_or(NOT_DISCLOSED);
+            line.push_str(&format!("  case {}", escape_text(case)));
         }
         if !items.is_empty() {
             line.push_str(&format!("  {}", escape_text(&items.join(","))));
@@ -523,6 +525,11 @@ pub fn stats(out: &mut Out, s: &super::wire::StatsOut) -> Shown {
         out.line(&format!("  {name:<width$}  {} event(s)", a.events))?;
     }
     Ok(())
+}
+
+/// An event's host name, or that it is hidden (an opening the archive lacks).
+fn host_of(e: &Event) -> &str {
+    e.host_name().unwrap_or(NOT_DISCLOSED)
 }
 
 #[cfg(test)]

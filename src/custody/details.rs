@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::disclosure::Disclosed;
 use super::{Action, Event};
 
 /// `init`: the layout the archive was created with and, from version 2 on, the key of
@@ -46,7 +47,8 @@ pub struct CaseCreateDetails {
 }
 
 /// `ingest` and `acquire`: everything known about where the bytes came from. `name_hex`
-/// and `path_hex` are the exact bytes; `name` and `path` the same shown as text.
+/// and `path_hex` are the exact bytes; `name` and `path` the same shown as text. The path,
+/// the source and the note are committed since issue 11.7: they name people and machines.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcquisitionDetails {
     pub blake3: String,
@@ -54,10 +56,10 @@ pub struct AcquisitionDetails {
     pub size: u64,
     pub name: String,
     pub name_hex: String,
-    pub path: String,
-    pub path_hex: String,
-    pub source: Option<String>,
-    pub note: Option<String>,
+    pub path: Disclosed<String>,
+    pub path_hex: Disclosed<String>,
+    pub source: Disclosed<Option<String>>,
+    pub note: Disclosed<Option<String>>,
     pub tags: Vec<String>,
     pub captured_at: Option<String>,
     pub modified_at: Option<String>,
@@ -70,9 +72,9 @@ impl AcquisitionDetails {
         hex::decode(&self.name_hex).ok()
     }
 
-    /// The original path's bytes, when `path_hex` is hex.
+    /// The original path's bytes, when `path_hex` is in the clear and hex.
     pub fn path_bytes(&self) -> Option<Vec<u8>> {
-        hex::decode(&self.path_hex).ok()
+        hex::decode(self.path_hex.plain()?).ok()
     }
 }
 
@@ -107,13 +109,13 @@ pub struct LinkDetails {
     pub blake3: String,
 }
 
-/// `extract`: what was written, and where.
+/// `extract`: what was written, and where (a local path: committed since issue 11.7).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtractDetails {
     pub blake3: String,
     pub sha256: String,
     pub size: u64,
-    pub out: String,
+    pub out: Disclosed<String>,
 }
 
 /// `export`: what a bundle holds, and the digests that pin its metadata files to the
@@ -298,7 +300,8 @@ impl Event {
 
 /// What an ingest event says of the item it made: the facts its item record, and a
 /// bundle's `evidence.json` entry for it, must repeat. Built from each side, compared by
-/// `first_difference`: the one comparison both `verify` and `verify --bundle` make.
+/// `first_difference`: the one comparison both `verify` and `verify --bundle` make. A
+/// committed field matches its commitment, or its value where the value is revealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IngestFacts {
     pub actor: String,
@@ -307,9 +310,12 @@ pub struct IngestFacts {
     pub sha256: String,
     pub size: u64,
     pub name: Vec<u8>,
-    pub path: Vec<u8>,
-    pub source: Option<String>,
-    pub note: Option<String>,
+    /// Hex of the path's bytes.
+    pub path: Disclosed<String>,
+    /// The path shown as text (exact, or escaped where not UTF-8).
+    pub path_text: Disclosed<String>,
+    pub source: Disclosed<Option<String>>,
+    pub note: Disclosed<Option<String>>,
     pub tags: Vec<String>,
     pub captured_at: Option<String>,
     pub modified_at: Option<String>,
@@ -327,7 +333,12 @@ impl IngestFacts {
             actor: event.actor.clone(),
             time: event.time.clone(),
             name: d.name_bytes()?,
-            path: d.path_bytes()?,
+            path_text: d.path,
+            // Compared as bytes: hex in either case, and nothing but hex.
+            path: match d.path_hex {
+                Disclosed::Plain(h) => Disclosed::Plain(hex::encode(hex::decode(h).ok()?)),
+                hidden => hidden,
+            },
             blake3: d.blake3,
             sha256: d.sha256,
             size: d.size,
@@ -351,6 +362,7 @@ impl IngestFacts {
             ("size", a.size == b.size),
             ("name", a.name == b.name),
             ("path", a.path == b.path),
+            ("path_text", a.path_text == b.path_text),
             ("source", a.source == b.source),
             ("note", a.note == b.note),
             ("tags", a.tags == b.tags),

@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::{EventDigest, EvidenceId};
+use disclosure::{Disclosed, NoRandom, Openings};
 
 pub mod annotation;
 mod canonical;
 mod chain;
 pub mod checkpoint;
 pub mod details;
+pub mod disclosure;
 pub mod merkle;
 mod signatures;
 
@@ -102,9 +104,11 @@ pub struct Event {
     pub action: Action,
     pub actor: String,
     pub archive: String,
-    pub case: Option<String>,
+    /// The case acted on; committed in events since issue 11.7 (docs/FORMAT.md, "Commitments").
+    pub case: Option<Disclosed<String>>,
     pub details: BTreeMap<String, Value>,
-    pub host: String,
+    /// The host name; committed in events since issue 11.7.
+    pub host: Disclosed<String>,
     pub items: Vec<ItemLink>,
     pub prev: Option<String>,
     pub reason: Option<String>,
@@ -141,6 +145,56 @@ impl Event {
         serde_json::from_slice(bytes).map_err(|e| format!("not a valid custody event: {e}"))
     }
 
+    /// The case, when the event names one in the clear (or revealed by `revealed`).
+    pub fn case_id(&self) -> Option<&str> {
+        self.case.as_ref()?.plain().map(String::as_str)
+    }
+
+    /// The host name, when in the clear.
+    pub fn host_name(&self) -> Option<&str> {
+        self.host.plain().map(String::as_str)
+    }
+
+    /// A copy with every commitment that `openings` opens replaced by its value: for
+    /// reading what an event says, never for hashing or checking a signature (those cover
+    /// the stored bytes). Openings that do not open their field's commitment are ignored.
+    pub fn revealed(&self, openings: &Openings) -> Event {
+        let mut event = self.clone();
+        for (path, opening) in openings.iter() {
+            let slot = match path.strip_prefix("details.") {
+                Some(key) => event.details.get_mut(key),
+                None => None,
+            };
+            match (path, slot) {
+                (_, Some(value)) => {
+                    if let Ok(Disclosed::Hidden(c)) =
+                        serde_json::from_value::<Disclosed<Value>>(value.clone())
+                        && opening.opens(&c)
+                    {
+                        *value = opening.value.clone();
+                    }
+                }
+                ("host", None) => {
+                    if let (Disclosed::Hidden(c), Value::String(h)) = (&event.host, &opening.value)
+                        && opening.opens(c)
+                    {
+                        event.host = Disclosed::Plain(h.clone());
+                    }
+                }
+                ("case", None) => {
+                    if let (Some(Disclosed::Hidden(c)), Value::String(v)) =
+                        (&event.case, &opening.value)
+                        && opening.opens(c)
+                    {
+                        event.case = Some(Disclosed::Plain(v.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        event
+    }
+
     pub fn item_ids(&self) -> impl Iterator<Item = &str> {
         self.items.iter().map(|l| l.id.as_str())
     }
@@ -159,6 +213,8 @@ pub struct Draft {
     pub items: Vec<EvidenceId>,
     pub details: BTreeMap<String, Value>,
     pub reason: Option<String>,
+    /// The openings of the committed fields, stored beside the event in its transaction.
+    pub openings: Openings,
 }
 
 impl Draft {
@@ -169,7 +225,14 @@ impl Draft {
             items: Vec::new(),
             details: BTreeMap::new(),
             reason: None,
+            openings: Openings::default(),
         }
+    }
+
+    /// The openings of the details fields the typed record committed (`Openings::commit`).
+    pub fn openings(mut self, openings: Openings) -> Self {
+        self.openings.extend(openings);
+        self
     }
 
     pub fn case(mut self, case: impl ToString) -> Self {
@@ -219,6 +282,20 @@ pub struct Context {
 }
 
 impl Context {
+    /// The draft with the host and the case committed (issue 11.7): every event this
+    /// release writes hides them, whatever its action. Salts are drawn here, outside `seal`,
+    /// so that sealing the same draft twice gives the same bytes.
+    pub fn disclose(&self, draft: &Draft) -> Result<Draft, NoRandom> {
+        let mut draft = draft.clone();
+        let mut openings = Openings::default();
+        openings.commit("host", &self.host)?;
+        if let Some(case) = &draft.case {
+            openings.commit("case", case)?;
+        }
+        draft = draft.openings(openings);
+        Ok(draft)
+    }
+
     /// Places a draft in the chain after `prev`, with each item's previous event digest.
     pub fn seal(
         &self,
@@ -232,9 +309,12 @@ impl Context {
             action: draft.action,
             actor: self.actor.clone(),
             archive: self.archive.clone(),
-            case: draft.case.clone(),
+            case: draft
+                .case
+                .clone()
+                .map(|case| committed(draft, "case", case)),
             details: draft.details.clone(),
-            host: self.host.clone(),
+            host: committed(draft, "host", self.host.clone()),
             items: draft
                 .items
                 .iter()
@@ -295,5 +375,13 @@ impl Context {
         let field = format!(",\"sig\":\"{signature}\"");
         bytes.splice(at..at, field.into_bytes());
         bytes
+    }
+}
+
+/// A top-level field of a draft: its commitment when `Context::disclose` made one.
+fn committed(draft: &Draft, path: &str, plain: String) -> Disclosed<String> {
+    match draft.openings.commitment(path) {
+        Some(c) => Disclosed::Hidden(c),
+        None => Disclosed::Plain(plain),
     }
 }

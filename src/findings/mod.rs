@@ -388,6 +388,8 @@ fn bag_kind(finding: &BagFinding) -> ProblemKind {
         | ReadingFileNotRecorded { .. }
         | InventoryNotFromEvidence
         | BagInfoFieldWrong { .. }
+        | RevealWrong { .. }
+        | RevealsMalformed { .. }
         | ExportIdsWrong => ProblemKind::MetadataMismatch,
         CustodyBreak(Break::ItemPrev { .. })
         | HistoryNotFromIngest { .. }

@@ -6,9 +6,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::archive::{Archive, Tx, TxResult};
+use crate::catalog::abort;
 use crate::catalog::{ItemRecord, LinkRecord};
 use crate::codec::ChunkLocation;
 use crate::custody::details::{AcquisitionDetails, AnnotateDetails};
+use crate::custody::disclosure::{NoRandom, Openings};
 use crate::custody::{Action, Draft};
 use crate::error::Result;
 use crate::ids::ChunkId;
@@ -181,7 +183,9 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<Recorded> {
         Status::Duplicate => tx.item_of_content_in(cx.case, &blake3)?,
     };
     if let Some(id) = existing {
-        let draft = acquisition_draft(Action::Acquire, cx, p, &path_bytes).item(id);
+        let draft = acquisition_draft(Action::Acquire, cx, p, &path_bytes)
+            .or_else(|e| abort(e.into()))?
+            .item(id);
         let (acquired, _) = tx.append(&draft)?;
         // Acquired again as an attachment (issue 12.3): attached as its event says, not
         // only reported as a duplicate. An item is never its own attachment.
@@ -192,7 +196,9 @@ fn record_item(tx: &Tx, cx: &Context, p: &Pending) -> TxResult<Recorded> {
         return Ok((id, Status::Duplicate, annotated));
     }
     let id = tx.next_item()?;
-    let draft = acquisition_draft(Action::Ingest, cx, p, &path_bytes).item(id);
+    let draft = acquisition_draft(Action::Ingest, cx, p, &path_bytes)
+        .or_else(|e| abort(e.into()))?
+        .item(id);
     let (seq, _) = tx.append_first(&draft)?;
     let item = ItemRecord {
         id,
@@ -248,23 +254,31 @@ fn annotate_duplicate(
     Ok(tx.annotate(id, &wanted, &reason)?.map(|(seq, _)| seq))
 }
 
-/// The custody event of one acquisition: everything known about where the bytes came from.
-fn acquisition_draft(action: Action, cx: &Context, p: &Pending, path: &[u8]) -> Draft {
-    Draft::new(action).case(cx.case).with(&AcquisitionDetails {
+/// The custody event of one acquisition: everything known about where the bytes came from,
+/// the local path, source and note committed (issue 11.7).
+fn acquisition_draft(
+    action: Action,
+    cx: &Context,
+    p: &Pending,
+    path: &[u8],
+) -> Result<Draft, NoRandom> {
+    let mut o = Openings::default();
+    let details = AcquisitionDetails {
         blake3: p.fixity.blake3.to_hex(),
         sha256: p.fixity.sha256.to_hex(),
         size: p.fixity.size,
         name: text::exact_or_escaped(&p.name),
         name_hex: hex::encode(&p.name),
-        path: text::exact_or_escaped(path),
-        path_hex: hex::encode(path),
-        source: cx.opts.source.clone(),
-        note: cx.opts.note.clone(),
+        path: o.commit("details.path", text::exact_or_escaped(path))?,
+        path_hex: o.commit("details.path_hex", hex::encode(path))?,
+        source: o.commit_some("details.source", cx.opts.source.clone())?,
+        note: o.commit_some("details.note", cx.opts.note.clone())?,
         tags: cx.opts.tags.clone(),
         captured_at: cx.opts.captured_at.clone(),
         modified_at: p.modified_at.clone(),
         parent: cx.parent.map(|id| id.to_string()),
-    })
+    };
+    Ok(Draft::new(action).case(cx.case).with(&details).openings(o))
 }
 
 /// The second look: the open file and the name must still show what was there before the read.

@@ -35,6 +35,9 @@ pub enum What {
     Log { first: u64, last: u64 },
     /// The content records introduced by the ingest events `first..=last`.
     Contents { first: u64, last: u64 },
+    /// The openings of the committed fields of events `first..=last` (issue 11.7), one
+    /// canonical line `{"openings":{…},"seq":n}` per event that has any.
+    Openings { first: u64, last: u64 },
     /// A push's manifest, for the log up to `head`; `digest` is hex SHA-256 of its plaintext.
     Manifest { head: u64, digest: String },
     /// A push's own event `seq`, alone, stored once it is committed (`tail.rs`).
@@ -48,6 +51,7 @@ impl What {
             What::Volume(n) => format!("volume/{n:06}"),
             What::Log { first, last } => format!("log/{first}-{last}"),
             What::Contents { first, last } => format!("contents/{first}-{last}"),
+            What::Openings { first, last } => format!("openings/{first}-{last}"),
             What::Manifest { head, digest } => format!("manifest/{head}/{digest}"),
             What::PushEvent(seq) => format!("push/{seq}"),
         }
@@ -64,6 +68,7 @@ impl What {
             "log" => range(rest).map(|(first, last)| What::Log { first, last }),
             "contents" => range(rest).map(|(first, last)| What::Contents { first, last }),
             "push" => rest.parse().ok().map(What::PushEvent),
+            "openings" => range(rest).map(|(first, last)| What::Openings { first, last }),
             "manifest" => {
                 let (head, digest) = rest.split_once('/')?;
                 Some(What::Manifest {
@@ -84,6 +89,13 @@ impl What {
         };
         format!("{dir}/{hash}")
     }
+}
+
+/// One line of an openings object.
+#[derive(Serialize, Deserialize)]
+pub struct OpeningsLine {
+    pub openings: crate::custody::disclosure::Openings,
+    pub seq: u64,
 }
 
 /// An object as stored: what it is, its name, and the size and SHA-256 of its stored
@@ -309,6 +321,7 @@ mod tests {
             What::Volume(3),
             What::Log { first: 1, last: 42 },
             What::Contents { first: 1, last: 42 },
+            What::Openings { first: 1, last: 42 },
             What::Manifest {
                 head: 42,
                 digest: "ab".into(),

@@ -321,18 +321,25 @@ fn segments(catalog: &Catalog, from: u64, head: u64) -> Result<Vec<What>> {
     let mut first = from;
     let mut size = 0usize;
     let mut has_contents = false;
+    let mut has_openings = false;
     for seq in from..=head {
         let bytes = event(catalog, seq)?;
         size += bytes.len() + 1;
         has_contents |= bytes.starts_with(br#"{"action":"ingest""#);
+        has_openings |= !catalog.openings(seq)?.is_empty();
         if seq - first + 1 >= SEGMENT_EVENTS || size >= SEGMENT_BYTES || seq == head {
             out.push(What::Log { first, last: seq });
             if has_contents {
                 out.push(What::Contents { first, last: seq });
             }
+            // A restored archive must show the values its events commit to (issue 11.7).
+            if has_openings {
+                out.push(What::Openings { first, last: seq });
+            }
             first = seq + 1;
             size = 0;
             has_contents = false;
+            has_openings = false;
         }
     }
     Ok(out)
@@ -387,6 +394,18 @@ impl Source<'_> {
                     records.push((*id.as_bytes(), record.to_vec()));
                 }
                 Ok(layout::encode_contents(&records))
+            }
+            What::Openings { first, last } => {
+                let mut lines = Vec::new();
+                for seq in *first..=*last {
+                    let openings = self.catalog.openings(seq)?;
+                    if !openings.is_empty() {
+                        let line = layout::OpeningsLine { openings, seq };
+                        let value = serde_json::to_value(&line).expect("openings are JSON data");
+                        lines.push(crate::custody::canonical_json(&value));
+                    }
+                }
+                Ok(layout::encode_log(lines.iter().map(Vec::as_slice)))
             }
             What::Manifest { .. } | What::PushEvent(_) => {
                 unreachable!("manifests and push events are stored by push itself")

@@ -226,7 +226,9 @@ impl Remote {
             match self.store.get(&path).await {
                 // `Vec::from` takes the buffer over when nothing else holds it, where
                 // `to_vec` would copy a whole volume.
-                Ok(r) => Ok(Some(Vec::from(r.bytes().await.map_err(|e| self.error(&e))?))),
+                Ok(r) => Ok(Some(Vec::from(
+                    r.bytes().await.map_err(|e| self.error(&e))?,
+                ))),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(self.error(&e)),
             }

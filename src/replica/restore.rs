@@ -106,13 +106,7 @@ pub fn restore(opts: &RestoreOptions, progress: &dyn TransferProgress) -> Result
         )?,
         None => None,
     };
-    let rebuilt = rebuild_at(
-        &tmp,
-        &fetch,
-        &manifest,
-        &manifest_name,
-        push_event.as_deref(),
-    )?;
+    let rebuilt = rebuild_at(&tmp, &fetch, &manifest, &manifest_name, push_event.as_ref())?;
     let head = &rebuilt.head;
     let a = &manifest.archive;
     create_lock(&tmp.join(LOCK_FILE))?;
@@ -141,7 +135,7 @@ fn rebuild_at(
     fetch: &Fetch,
     manifest: &Manifest,
     manifest_name: &str,
-    push_event: Option<&[u8]>,
+    push_event: Option<&tail::TailEvent>,
 ) -> Result<crate::catalog::Rebuilt> {
     let db = open_sled(&tmp.join(DB_DIR), 16 << 20)?;
     let catalog = Catalog::open(&db)?;
@@ -159,7 +153,7 @@ fn rebuild_at(
     // With its push event the log ends one later; that event's `prev` was checked to be
     // the manifest's head, and verify below checks the whole chain.
     let (end, end_sha256) = match push_event {
-        Some(line) => (manifest.head + 1, hex::encode(Sha256::digest(line))),
+        Some(t) => (manifest.head + 1, hex::encode(Sha256::digest(&t.line))),
         None => (manifest.head, manifest.head_sha256.clone()),
     };
     if rebuilt.head.seq != end || rebuilt.head.digest.to_hex() != end_sha256 {
@@ -348,7 +342,7 @@ fn restore_log(
     fetch: &Fetch,
     manifest: &Manifest,
     db: &sled::Db,
-    push_event: Option<&[u8]>,
+    push_event: Option<&tail::TailEvent>,
 ) -> Result<()> {
     let restoring = Restoring::new(db)?;
     let mut next_seq = 1;
@@ -379,6 +373,21 @@ fn restore_log(
                     next_seq += 1;
                 }
             }
+            Some(What::Openings { first, last }) => {
+                let bad = || Error::ReplicaDamaged {
+                    object: s.name.clone(),
+                    why: format!("{} is not an openings object", s.what),
+                };
+                let plain = fetch.plaintext(s)?;
+                for line in layout::decode_log(&plain).ok_or_else(bad)? {
+                    let o: layout::OpeningsLine =
+                        serde_json::from_slice(line).map_err(|_| bad())?;
+                    if o.seq < first || o.seq > last {
+                        return Err(bad());
+                    }
+                    restoring.put_openings(o.seq, &o.openings)?;
+                }
+            }
             Some(What::Contents { .. }) => {
                 let plain = fetch.plaintext(s)?;
                 let records =
@@ -399,7 +408,7 @@ fn restore_log(
             _ => {}
         }
     }
-    if let Some(line) = push_event {
+    if let Some(t) = push_event {
         if next_seq != manifest.head + 1 {
             return Err(Error::ReplicaDamaged {
                 object: format!("{MANIFEST_DIR}/"),
@@ -410,7 +419,10 @@ fn restore_log(
                 ),
             });
         }
-        restoring.put_event(next_seq, line)?;
+        restoring.put_event(next_seq, &t.line)?;
+        if let Some(o) = &t.openings {
+            restoring.put_openings(next_seq, o)?;
+        }
     }
     Ok(())
 }

@@ -24,12 +24,26 @@ pub fn name(replica: &Replica, seq: u64) -> String {
     What::PushEvent(seq).object_name(&replica.name_key)
 }
 
-/// The plaintext of the object holding event `seq`: a log of that one event.
+/// The plaintext of the object holding event `seq`: a log of that one event, then, when
+/// it commits to values (issue 11.7), a line of their openings as an openings object has.
 fn plaintext(catalog: &Catalog, seq: u64) -> Result<Vec<u8>> {
     let bytes = catalog.event_bytes(seq)?.ok_or_else(|| {
         Error::Damaged(format!("event {seq} is missing from the log; run verify"))
     })?;
-    Ok(layout::encode_log(std::iter::once(bytes.as_slice())))
+    let openings = catalog.openings(seq)?;
+    let mut lines = vec![bytes];
+    if !openings.is_empty() {
+        let line = layout::OpeningsLine { openings, seq };
+        let value = serde_json::to_value(&line).expect("openings are JSON data");
+        lines.push(crate::custody::canonical_json(&value));
+    }
+    Ok(layout::encode_log(lines.iter().map(Vec::as_slice)))
+}
+
+/// A push event read back for a restore: its exact bytes, and its openings if it has any.
+pub struct TailEvent {
+    pub line: Vec<u8>,
+    pub openings: Option<crate::custody::disclosure::Openings>,
 }
 
 /// Stores push event `seq` unless its object exists. True when it is there afterwards.
@@ -149,7 +163,7 @@ pub fn fetch_for_restore(
     manifest_name: &str,
     head: u64,
     head_sha256: &str,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<TailEvent>> {
     let Some(stored) = remote.get(object)? else {
         return Ok(None);
     };
@@ -167,8 +181,17 @@ pub fn fetch_for_restore(
         .checked_add(1)
         .ok_or_else(|| bad("follows a head no log can have"))?;
     let lines = layout::decode_log(&plain).ok_or_else(|| bad("is not a log"))?;
-    let [line] = lines.as_slice() else {
-        return Err(bad("does not hold exactly one event"));
+    let (line, openings) = match lines.as_slice() {
+        [line] => (line, None),
+        [line, opened] => {
+            let o: layout::OpeningsLine = serde_json::from_slice(opened)
+                .map_err(|_| bad("holds a line that is not openings"))?;
+            if o.seq != next {
+                return Err(bad("holds the openings of another event"));
+            }
+            (line, Some(o.openings))
+        }
+        _ => return Err(bad("does not hold exactly one event")),
     };
     let event = Event::parse(line).map_err(|_| bad("is not an event"))?;
     let names_manifest = event
@@ -183,5 +206,8 @@ pub fn fetch_for_restore(
             "is not the push of event {next} that follows the manifest"
         )));
     }
-    Ok(Some(line.to_vec()))
+    Ok(Some(TailEvent {
+        line: line.to_vec(),
+        openings,
+    }))
 }

@@ -46,7 +46,7 @@ impl Archive {
         let Some(recorded) = event.as_ref().and_then(IngestFacts::of_event) else {
             return Some(Finding::IngestEventMissing { item: id, seq });
         };
-        let case_differs = event.and_then(|e| e.case) != Some(item.case.to_string());
+        let case_differs = event.as_ref().and_then(|e| e.case_id()) != Some(item.case.as_str());
         let field = if case_differs {
             Some("case")
         } else {
@@ -68,7 +68,7 @@ impl Archive {
             description: case.description.clone(),
         };
         e.action == Action::CaseCreate
-            && e.case.as_deref() == Some(case.id.as_str())
+            && e.case_id() == Some(case.id.as_str())
             && e.actor == case.actor
             && e.time == case.created_at
             && e.details_as::<CaseCreateDetails>() == Some(recorded)

@@ -19,6 +19,16 @@ fn edit(line: &[u8], from: &str, to: &str) -> Vec<u8> {
     edited.into_bytes()
 }
 
+/// Replaces the commitment a line records for details `key` by another (all zeros).
+fn recommit(line: &[u8], key: &str) -> Vec<u8> {
+    let s = std::str::from_utf8(line).unwrap();
+    let marker = format!("\"{key}\":{{\"commit\":\"sha256:");
+    let at = s.find(&marker).expect("a committed field") + marker.len();
+    let edited = format!("{}{}{}", &s[..at], "0".repeat(64), &s[at + 64..]);
+    parse_line(edited.as_bytes());
+    edited.into_bytes()
+}
+
 /// The fixture bag's custody lines, and which of them the forgeries touch.
 struct Lines {
     lines: Vec<Vec<u8>>,
@@ -125,7 +135,11 @@ fn removals(l: &Lines) -> Vec<Forgery> {
         Forgery {
             what: "removed an ingest event",
             lines: without(ruling_ingest),
-            expected: set(&[("item_chain_broken", &ruling)]),
+            // Its revealed case (the exported one) now opens no event of the bag.
+            expected: set(&[
+                ("item_chain_broken", &ruling),
+                ("metadata_mismatch", &seq(ruling_ingest)),
+            ]),
         },
         Forgery {
             what: "removed the export event (the last line)",
@@ -134,6 +148,7 @@ fn removals(l: &Lines) -> Vec<Forgery> {
                 ("chain_broken", &seq(extract)),
                 ("head_mismatch", "bag-info.txt"),
                 ("metadata_mismatch", "data/evidence.json"),
+                ("metadata_mismatch", &seq(n - 1)),
             ]),
         },
     ]
@@ -165,11 +180,9 @@ fn edits(l: &Lines) -> Vec<Forgery> {
             expected: set(&[("item_chain_broken", &notes)]),
         },
         Forgery {
+            // The source is committed (issue 11.7): the forger changes the commitment.
             what: "edited an ingest event's source",
-            lines: with(
-                ruling_ingest,
-                edit(&lines[ruling_ingest], "Witness W-01", "Witness W-02"),
-            ),
+            lines: with(ruling_ingest, recommit(&lines[ruling_ingest], "source")),
             // The chain breaks, and evidence.json no longer agrees with the edited event.
             expected: set(&[
                 ("item_chain_broken", &ruling),

@@ -105,9 +105,13 @@ fn issue_9_3_replaced_readme_case_title_and_evidence_fields_are_found() {
             ("metadata_mismatch", id.clone()),
         ),
         (
+            // The other case is hidden (issue 11.7): listing it is claiming what the bag
+            // does not reveal.
             "evidence.json cases",
             Box::new(|bag: &Path| {
-                edit_evidence(bag, &id, |i| i["cases"] = serde_json::json!([CASE]))
+                edit_evidence(bag, &id, |i| {
+                    i["cases"] = serde_json::json!([CASE, "BY-2024-018"])
+                })
             }),
             ("metadata_mismatch", id.clone()),
         ),

@@ -96,7 +96,16 @@ impl Case {
     /// Exports the whole case to `name`; returns the bag and export's JSON report.
     fn export(&self, name: &str, extra: &[&str]) -> (PathBuf, Value) {
         let bag = self.env.path(name);
-        let mut args = vec!["export", "--case", CASE, "--out", arg(&bag)];
+        // The sources are committed (issue 11.7): these bundles reveal them, for people.
+        let mut args = vec![
+            "export",
+            "--case",
+            CASE,
+            "--out",
+            arg(&bag),
+            "--reveal",
+            "source",
+        ];
         args.extend_from_slice(extra);
         let report = self.env.json(&args);
         (bag, report)

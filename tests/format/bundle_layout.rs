@@ -351,12 +351,28 @@ fn index_after(x: &Exported, tag: &[u8], item: &Item) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// What data/evidence.json lists for one item, from its record and the index.
+/// What data/evidence.json lists for one item, from its record and the index; its path,
+/// source and note as its ingest event commits to them (a default export hides them), and
+/// of its cases only the exported one (issue 11.7).
 fn want_evidence_entry(x: &Exported, item: &Item) -> Value {
     let cases: Vec<String> = index_after(x, b"i", item)
         .into_iter()
         .map(|k| String::from_utf8(k).unwrap())
+        .filter(|c| c == SECOND_CASE)
         .collect();
+    let ingest = &x
+        .log
+        .iter()
+        .find(|(seq, _, _)| *seq == item.seq)
+        .expect("the item's ingest event")
+        .2["details"];
+    for key in ["path", "path_hex", "source", "note"] {
+        let absent = ingest[key].is_null() && matches!(key, "source" | "note");
+        assert!(
+            ingest[key]["commit"].is_string() || absent,
+            "{key} is committed"
+        );
+    }
     let attachments: Vec<String> = index_after(x, b"p", item)
         .into_iter()
         .map(|k| ev(u64::from_be_bytes(k.as_slice().try_into().unwrap())))
@@ -380,10 +396,10 @@ fn want_evidence_entry(x: &Exported, item: &Item) -> Value {
         "size": item.size,
         "name": text(&item.name),
         "name_hex": hex::encode(&item.name),
-        "path": text(&item.path),
-        "path_hex": hex::encode(&item.path),
-        "source": item.source,
-        "note": item.note,
+        "path": ingest["path"],
+        "path_hex": ingest["path_hex"],
+        "source": ingest["source"],
+        "note": ingest["note"],
         "tags": item.tags,
         "captured_at": item.captured_at,
         "modified_at": item.modified_at,
@@ -416,8 +432,8 @@ fn check_evidence_json(x: &Exported) {
     assert!(
         listed
             .iter()
-            .any(|i| i["cases"].as_array().unwrap().len() == 2),
-        "a linked item lists both its cases"
+            .all(|i| i["cases"] == serde_json::json!([SECOND_CASE])),
+        "no item lists a case other than the exported one"
     );
 }
 

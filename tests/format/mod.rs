@@ -39,7 +39,7 @@ const ZSTD_LEVEL: i32 = 3;
 /// A chunk over twice this is first compressed on its first `PROBE` bytes.
 const PROBE: usize = 64 << 10;
 /// The trees of the index database `ARCHIVE/db`.
-const TREES: [&str; 7] = [
+const TREES: [&str; 8] = [
     "meta",
     "chunk_volumes",
     "contents",
@@ -47,6 +47,7 @@ const TREES: [&str; 7] = [
     "cases",
     "index",
     "custody",
+    "openings",
 ];
 const VOLUMES_DIR: &str = "volumes";
 /// The one tree of a format-1 volume: chunk records by chunk id.
@@ -61,7 +62,7 @@ const PACKS_PER_VOLUME: u64 = 8;
 /// The format `init` makes.
 const FORMAT: u32 = 2;
 /// The files of a bundle, FORMAT.md "Bundles" (evidence files aside).
-const BUNDLE_FILES: [&str; 22] = [
+const BUNDLE_FILES: [&str; 23] = [
     "bagit.txt",
     "bag-info.txt",
     "manifest-sha256.txt",
@@ -83,6 +84,7 @@ const BUNDLE_FILES: [&str; 22] = [
     "data/proof/consistency.jsonl",
     "data/proof/inclusion.jsonl",
     "data/proof/keys.jsonl",
+    "data/proof/reveals.jsonl",
     "data/proof/signer.pem",
 ];
 /// bag-info.txt, in order, with the two optional fields.

@@ -81,7 +81,7 @@ impl Checker<'_> {
             .and_then(|b| serde_json::from_slice::<CaseJson>(&b).ok())
             .map(|c| line(&c.title));
         let expected = [
-            ("External-Identifier", export.case.clone()),
+            ("External-Identifier", export.case_id().map(str::to_owned)),
             ("External-Description", title),
             (
                 "Source-Organization",

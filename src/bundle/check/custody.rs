@@ -41,6 +41,12 @@ pub(super) struct Custody {
     pub annotations: HashMap<String, Vec<(u64, Option<AnnotateDetails>)>>,
     /// The proof's events, merged with the log's lines as they stream.
     pub(super) proof: Option<super::proof::ProofWalk>,
+    /// The values the bag reveals: each checked as its event streams by, and opened in
+    /// the event before anything else reads it.
+    pub(super) reveals: super::reveals::Reveals,
+    /// Whether a line could not be read: its reveals cannot be matched to it then, and
+    /// the line is already a finding.
+    unreadable_lines: bool,
 }
 
 impl Custody {
@@ -60,12 +66,12 @@ impl Custody {
                 continue;
             }
             if matches!(event.action, Action::Ingest | Action::Link)
-                && let Some(case) = &event.case
+                && let Some(case) = event.case_id()
             {
                 self.cases
                     .entry(id.to_owned())
                     .or_default()
-                    .insert(case.clone());
+                    .insert(case.to_owned());
             }
             if event.action == Action::Annotate {
                 self.annotations
@@ -84,6 +90,8 @@ impl Custody {
     fn feed(&mut self, walker: &mut ChainWalker, n: u64, bytes: &[u8]) -> Vec<BagFinding> {
         let mut found = Vec::new();
         if let Some(event) = walker.feed(n, bytes) {
+            let (event, wrong) = self.reveals.open(event);
+            found.extend(wrong);
             let after = self.last.as_ref().map_or(0, |(e, _)| e.seq);
             let seq = event.seq;
             if seq <= after {
@@ -100,6 +108,7 @@ impl Custody {
             self.last = Some((event, EventDigest::of(bytes)));
         }
         for b in walker.breaks.drain(..) {
+            self.unreadable_lines |= matches!(b, Break::Unreadable { .. });
             // The chains of items not exported are not complete in a bundle.
             if let Break::ItemPrev { item, .. } = &b
                 && !self.exported.is_empty()
@@ -122,10 +131,12 @@ impl Checker<'_> {
         info: &BagInfo,
         listed: BTreeSet<String>,
         proof: Option<super::proof::ProofWalk>,
+        reveals: super::reveals::Reveals,
     ) -> Custody {
         let mut custody = Custody {
             wanted: listed,
             proof,
+            reveals,
             ..Custody::default()
         };
         let Some((mut file, size)) = self.open_custody() else {
@@ -145,6 +156,11 @@ impl Checker<'_> {
         }
         if let Some(walker) = self.stream_custody(file, &mut custody) {
             self.check_export_event(info, &custody, &walker);
+        }
+        if !custody.unreadable_lines {
+            for finding in custody.reveals.unclaimed() {
+                self.found(finding);
+            }
         }
         custody
     }

@@ -174,6 +174,7 @@ impl Checker<'_> {
             proof::INCLUSION,
             proof::CONSISTENCY,
             proof::ALLOWED_SIGNERS,
+            proof::REVEALS,
         ] {
             out.insert(rel.to_owned(), Expected::AtMost(MAX_TAG_FILE));
         }

@@ -14,6 +14,7 @@ use crate::bundle::finding::{BagFinding, BagItem, BagPath, Unlisted};
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry};
 use crate::custody::annotation::Metadata;
 use crate::custody::details::{ExportDetails, IngestFacts};
+use crate::custody::disclosure::Disclosed;
 use crate::custody::{Action, Event};
 use crate::ids::{ContentId, Sha256Digest};
 
@@ -107,7 +108,7 @@ impl Checker<'_> {
         let export = custody.export();
         let recorded = export.and_then(Event::details_as::<ExportDetails>);
         if let Some(doc) = evidence {
-            if export.is_some_and(|e| e.case != doc.case) {
+            if export.is_some_and(|e| e.case_id() != doc.case.as_deref()) {
                 self.found(BagFinding::EvidenceCaseWrong);
             }
             let digests = recorded.as_ref().and_then(|d| d.evidence_sha256.as_ref());
@@ -334,12 +335,15 @@ impl Checker<'_> {
         ingest: &IngestFacts,
         custody: &Custody,
     ) -> Option<IngestFacts> {
+        // Tags and capture time as Metadata applies them; a source or note as the ingest
+        // event shows it in the bag (perhaps a commitment) until an annotation sets it.
         let mut now = Metadata {
-            source: ingest.source.clone(),
-            note: ingest.note.clone(),
+            source: None,
+            note: None,
             tags: ingest.tags.clone(),
             captured_at: ingest.captured_at.clone(),
         };
+        let (mut source, mut note) = (ingest.source.clone(), ingest.note.clone());
         for (seq, change) in custody.annotations.get(&item.0).into_iter().flatten() {
             let Some(change) = change else {
                 let (item, seq) = (item.clone(), *seq);
@@ -347,10 +351,16 @@ impl Checker<'_> {
                 return None;
             };
             now.apply(change);
+            if change.source.is_some() {
+                source = Disclosed::Plain(change.source.clone());
+            }
+            if change.note.is_some() {
+                note = Disclosed::Plain(change.note.clone());
+            }
         }
         Some(IngestFacts {
-            source: now.source,
-            note: now.note,
+            source,
+            note,
             tags: now.tags,
             captured_at: now.captured_at,
             ..ingest.clone()
@@ -406,8 +416,13 @@ fn entry_differs(
     let Some(name) = bytes(&entry.name_hex) else {
         return Some("name_hex");
     };
-    let Some(path) = bytes(&entry.path_hex) else {
-        return Some("path_hex");
+    // A path hidden in the bag is its commitment, which must be the ingest event's.
+    let path_bytes = match &entry.path_hex {
+        Disclosed::Plain(h) => match bytes(h) {
+            Some(b) => Some(b),
+            None => return Some("path_hex"),
+        },
+        Disclosed::Hidden(_) => None,
     };
     let listed = IngestFacts {
         actor: entry.ingested_by.clone(),
@@ -416,7 +431,8 @@ fn entry_differs(
         sha256: entry.sha256.clone(),
         size: entry.size,
         name,
-        path,
+        path: entry.path_hex.clone(),
+        path_text: entry.path.clone(),
         source: entry.source.clone(),
         note: entry.note.clone(),
         tags: entry.tags.clone(),
@@ -431,10 +447,17 @@ fn entry_differs(
         "actor" => "ingested_by",
         "name" => "name_hex",
         "path" => "path_hex",
+        "path_text" => "path",
         other => other,
     });
+    // A revealed path's text must be its bytes shown as text, as export writes it.
+    let path_shown = match (&entry.path, path_bytes) {
+        (Disclosed::Plain(t), Some(b)) => *t == text(&b),
+        (Disclosed::Hidden(_), None) => true,
+        _ => false,
+    };
     differs
         .or_else(|| (entry.name != text(&recorded.name)).then_some("name"))
-        .or_else(|| (entry.path != text(&recorded.path)).then_some("path"))
+        .or_else(|| (!path_shown).then_some("path"))
         .or_else(|| (entry.cases != cases).then_some("cases"))
 }

@@ -28,6 +28,7 @@ mod files;
 mod manifests;
 mod metadata;
 mod proof;
+mod reveals;
 
 pub use proof::BundleTrust;
 
@@ -81,7 +82,8 @@ pub fn verify_bundle(dir: &Path, trust: &BundleTrust) -> Result<VerifyReport> {
         .flat_map(|d| d.items.iter().filter_map(|i| i.id.clone()))
         .collect();
     let proof = c.load_proof();
-    let mut custody = c.check_custody(&info, listed, proof);
+    let reveals = c.load_reveals();
+    let mut custody = c.check_custody(&info, listed, proof, reveals);
     if let Some(walk) = custody.proof.take() {
         let export = custody.export().map(|e| e.seq);
         c.check_proof(walk, export, trust);
@@ -189,7 +191,7 @@ impl Checker<'_> {
 fn bundle_case(info: &BagInfo, custody: &Custody) -> Option<CaseId> {
     custody
         .export()
-        .and_then(|e| e.case.clone())
+        .and_then(|e| e.case_id().map(str::to_owned))
         .or_else(|| info.get("External-Identifier").cloned())
         .and_then(|c| c.parse().ok())
 }

@@ -8,15 +8,17 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::files::{BagFile, write_file};
+use super::reveals::Disclosure;
 use super::{ExportOptions, Written};
 use crate::archive::{Archive, Sealed};
 use crate::bundle::bagit::FileDigests;
 use crate::bundle::court;
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry, EvidenceJson};
-use crate::custody::details::ExportDetails;
+use crate::custody::details::{AcquisitionDetails, AnnotateDetails, ExportDetails};
+use crate::custody::disclosure::Disclosed;
 use crate::custody::{Action, Draft, Event};
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, EvidenceId};
+use crate::ids::EvidenceId;
 use crate::text::exact_or_escaped;
 
 impl Archive {
@@ -34,13 +36,17 @@ impl Archive {
     ) -> Result<(Sealed, Vec<Written>)> {
         // case.json and evidence.json come first: the export event records a digest of
         // each, so that every field of them is pinned by the custody head (issue 9.3).
+        let disclosure = Disclosure {
+            reveal: &opts.reveal,
+            case: &opts.case,
+        };
         let case_doc = self.case_json(case, ids);
         let case_json = write_file(&bag.join(layout::CASE_JSON), &pretty(&case_doc)?)?;
         let (evidence_json, entry_digests, entries) =
-            self.write_evidence_json(bag, &opts.case, ids, payload)?;
-        // The files for people, from the same documents and the items' events, which
-        // `verify --bundle` finds in the bag; the export event records their digests.
-        let history = self.exported_histories(ids, &entries)?;
+            self.write_evidence_json(bag, &disclosure, ids, payload)?;
+        // The files for people, from the same documents and the items' events as the bag
+        // shows them (hidden values stay hidden); the export event records their digests.
+        let history = self.exported_histories(ids, &entries, &disclosure)?;
         let inventory = write_file(
             &bag.join(layout::INVENTORY_CSV),
             court::inventory_csv(&entries).as_bytes(),
@@ -93,28 +99,38 @@ impl Archive {
             digests,
         })
         .collect();
-        written.extend(self.write_proof(bag, &included, &sealed)?);
+        written.extend(self.write_proof(bag, &included, &sealed, &disclosure)?);
         Ok((sealed, written))
     }
 
     /// The histories index.html prints: every custody event that names one of `ids`, in
-    /// log order, parsed one at a time.
+    /// log order, as the bundle shows it (hidden values stay hidden), one at a time.
     fn exported_histories(
         &self,
         ids: &[EvidenceId],
         entries: &[EvidenceEntry],
+        d: &Disclosure,
     ) -> Result<court::Histories> {
         let mut histories = court::Histories::new(entries);
         for seq in self.event_seqs(ids)? {
-            let bytes = self
-                .catalog
-                .event_bytes(seq)?
-                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-            let event =
-                Event::parse(&bytes).map_err(|e| Error::Damaged(format!("event {seq}: {e}")))?;
-            histories.add(&event);
+            histories.add(&self.disclosed_event(seq, d)?.0);
         }
         Ok(histories)
+    }
+
+    /// The cases an item's ingest and link events show in the bundle: the exported one,
+    /// and others only where revealed (or recorded in the clear, before issue 11.7).
+    fn disclosed_cases(&self, id: EvidenceId, d: &Disclosure) -> Result<Vec<String>> {
+        let mut cases = BTreeSet::new();
+        for seq in self.catalog.event_seqs_of(id)? {
+            let (event, _) = self.disclosed_event(seq, d)?;
+            if matches!(event.action, Action::Ingest | Action::Link)
+                && let Some(case) = event.case_id()
+            {
+                cases.insert(case.to_owned());
+            }
+        }
+        Ok(cases.into_iter().collect())
     }
 
     /// Every custody event that names one of `ids`, in log order.
@@ -124,6 +140,28 @@ impl Archive {
             seqs.extend(self.catalog.event_seqs_of(*id)?);
         }
         Ok(seqs)
+    }
+
+    /// Whether an annotation of the item set its source, and its note: then the current
+    /// value is the one its annotate event holds, not the ingest event's.
+    fn annotated_context(&self, id: EvidenceId) -> Result<(bool, bool)> {
+        let (mut source, mut note) = (false, false);
+        for seq in self.catalog.event_seqs_of(id)? {
+            let bytes = self
+                .catalog
+                .event_bytes(seq)?
+                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
+            if !bytes.starts_with(br#"{"action":"annotate""#) {
+                continue;
+            }
+            let event =
+                Event::parse(&bytes).map_err(|e| Error::Damaged(format!("event {seq}: {e}")))?;
+            if let Some(d) = event.details_as::<AnnotateDetails>() {
+                source |= d.source.is_some();
+                note |= d.note.is_some();
+            }
+        }
+        Ok((source, note))
     }
 
     fn case_json(&self, case: &crate::catalog::CaseRecord, ids: &[EvidenceId]) -> CaseJson {
@@ -145,15 +183,16 @@ impl Archive {
     fn write_evidence_json(
         &self,
         bag: &Path,
-        case: &CaseId,
+        disclosure: &Disclosure,
         ids: &[EvidenceId],
         written: &[Written],
     ) -> Result<(FileDigests, BTreeMap<String, String>, Vec<EvidenceEntry>)> {
         let mut out = BagFile::create(bag.join(layout::EVIDENCE_JSON))?;
         let doc = EvidenceJson {
-            case: case.to_string(),
+            case: disclosure.case.to_string(),
             items: EvidenceItems {
                 archive: self,
+                disclosure,
                 ids,
                 written,
                 failed: RefCell::new(None),
@@ -184,12 +223,19 @@ impl Archive {
         id: EvidenceId,
         written: &Written,
         exported: &[EvidenceId],
+        d: &Disclosure,
     ) -> Result<EvidenceEntry> {
         let item = self.item(id)?;
         // Current values (issue 12.2): a recipient recomputes them from the item's ingest
         // and annotate events, which custody.jsonl carries.
         let now = self.metadata(id)?;
-        let cases: Vec<String> = self.cases_of(id)?.iter().map(|c| c.to_string()).collect();
+        let (source_set, note_set) = self.annotated_context(id)?;
+        let cases = self.disclosed_cases(id, d)?;
+        // The committed fields as the ingest event shows them in the bag.
+        let (ingest, _) = self.disclosed_event(item.seq, d)?;
+        let acquired: AcquisitionDetails = ingest.details_as().ok_or_else(|| {
+            Error::Damaged(format!("event {}: not a readable ingest of {id}", item.seq))
+        })?;
         let children = self.children_of(id)?;
         let not_exported: Vec<String> = item
             .parent
@@ -210,10 +256,20 @@ impl Archive {
             size: item.size,
             name: exact_or_escaped(&item.name),
             name_hex: hex::encode(&item.name),
-            path: exact_or_escaped(&item.path),
-            path_hex: hex::encode(&item.path),
-            source: now.source,
-            note: now.note,
+            path: acquired.path,
+            path_hex: acquired.path_hex,
+            // An annotation's source or note is in its event as given; an ingest's as the
+            // bag shows it (a commitment unless revealed).
+            source: if source_set {
+                Disclosed::Plain(now.source)
+            } else {
+                acquired.source
+            },
+            note: if note_set {
+                Disclosed::Plain(now.note)
+            } else {
+                acquired.note
+            },
             tags: now.tags,
             captured_at: now.captured_at,
             modified_at: item.modified_at,
@@ -260,6 +316,7 @@ fn pretty(document: &impl Serialize) -> Result<Vec<u8>> {
 /// evidence.json's items, each looked up when serde_json asks for it.
 struct EvidenceItems<'a> {
     archive: &'a Archive,
+    disclosure: &'a Disclosure<'a>,
     ids: &'a [EvidenceId],
     written: &'a [Written],
     /// The first lookup's error, kept whole (serde only carries a message).
@@ -275,7 +332,10 @@ impl Serialize for EvidenceItems<'_> {
         use serde::ser::{Error as _, SerializeSeq};
         let mut seq = s.serialize_seq(Some(self.ids.len()))?;
         for (id, written) in self.ids.iter().zip(self.written) {
-            let entry = match self.archive.evidence_entry(*id, written, self.ids) {
+            let entry = match self
+                .archive
+                .evidence_entry(*id, written, self.ids, self.disclosure)
+            {
                 Ok(v) => v,
                 Err(e) => {
                     let message = e.to_string();

@@ -16,6 +16,7 @@ use super::bagit::FileDigests;
 use super::layout;
 use crate::archive::Archive;
 use crate::custody::details::SealDetails;
+use crate::custody::disclosure::Reveal;
 use crate::custody::{Action, Draft};
 use crate::durable;
 use crate::error::{Error, Result};
@@ -25,6 +26,7 @@ use crate::text::exact_or_escaped;
 mod files;
 mod metadata;
 mod proof;
+mod reveals;
 mod tags;
 mod write;
 
@@ -44,6 +46,8 @@ pub struct ExportOptions {
     pub reason: Option<String>,
     pub organization: Option<String>,
     pub contact: Option<String>,
+    /// Committed fields to reveal beyond the exported case (`--reveal`; issue 11.7).
+    pub reveal: Vec<Reveal>,
 }
 
 #[derive(Clone, Debug)]

@@ -2,6 +2,7 @@
 //! checkpoint of the log up to the export event signed by the exporter, an inclusion proof
 //! for every event the bag holds, and each earlier time-stamp with its consistency proof.
 
+use super::reveals::Disclosure;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -36,6 +37,7 @@ impl Archive {
         bag: &Path,
         included: &BTreeSet<u64>,
         sealed: &Sealed,
+        disclosure: &Disclosure,
     ) -> Result<Vec<Written>> {
         let signer = self
             .ctx
@@ -85,6 +87,14 @@ impl Archive {
         proved.extend(scan.keys.iter().map(|k| k.0));
         proved.extend(scan.anchors.iter().map(|a| a.0));
         files.push((proof::CONSISTENCY.to_owned(), consistency(&scan)?));
+        // Reveals are for the events of custody.jsonl only (keys.jsonl and anchors.jsonl
+        // events name no case, and their hosts stay hidden).
+        let earlier: BTreeSet<u64> = included.range(..sealed.seq).copied().collect();
+        let own = (sealed.seq, &sealed.openings);
+        files.push((
+            proof::REVEALS.to_owned(),
+            self.reveals_jsonl(&earlier, own, disclosure)?,
+        ));
         for (seq, _, d) in &scan.anchors {
             let token = B64.decode(&d.token).map_err(|e| {
                 Error::Damaged(format!("event {seq}: its token is not base64: {e}"))

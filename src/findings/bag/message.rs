@@ -125,6 +125,12 @@ impl BagFinding {
             ReadingFileNotRecorded { .. } => f.write_str(
                 "is not the file the export event recorded: it was changed after export",
             ),
+            RevealWrong { field, why, .. } => write!(
+                f,
+                "its revealed {field} ({}) {why}",
+                layout::proof::REVEALS
+            ),
+            RevealsMalformed { line, why } => write!(f, "line {line} is not a reveal: {why}"),
             InventoryNotFromEvidence => write!(
                 f,
                 "does not list the items as {} does: it was changed after export",

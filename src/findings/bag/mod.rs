@@ -323,6 +323,18 @@ pub enum BagFinding {
     },
     /// bag-info's archive id or export event number is not the export event's.
     ExportIdsWrong,
+    /// A revealed value of event `seq` (data/proof/reveals.jsonl) that does not open the
+    /// commitment its event records at `field`, or names no committed field of a bag event.
+    RevealWrong {
+        seq: u64,
+        field: String,
+        why: &'static str,
+    },
+    /// A line of data/proof/reveals.jsonl that is not a reveal.
+    RevealsMalformed {
+        line: u64,
+        why: String,
+    },
 
     // chain_broken and item_chain_broken
     CustodyMissing,
@@ -433,9 +445,13 @@ impl BagFinding {
             | MoreLineFindings { .. }
             | CustodyTruncated
             | NoReadableEvent => layout::CUSTODY_JSONL.into(),
-            OutOfOrder { seq, .. } | NotExported { seq } | LastNotExport { seq } => {
+            OutOfOrder { seq, .. }
+            | NotExported { seq }
+            | LastNotExport { seq }
+            | RevealWrong { seq, .. } => {
                 format!("event {seq}")
             }
+            RevealsMalformed { .. } => layout::proof::REVEALS.into(),
             CustodyBreak(Break::ItemPrev { item, .. }) => item.clone(),
             CustodyBreak(Break::Unreadable { seq, .. }) => format!("line {seq}"),
             CustodyBreak(b) => format!("event {}", b.seq()),

@@ -150,7 +150,21 @@ pub fn write_index_html(
         );
         drain(&mut h, out, PAGE_PIECE)?;
     }
-    h.push_str("</tbody>\n</table>\n</section>\n<section>\n<h2>Custody history</h2>\n");
+    h.push_str("</tbody>\n</table>\n</section>\n");
+    write_histories(&mut h, out, entries, history)?;
+    h.push_str(HOW_TO_CHECK);
+    h.push_str("</body>\n</html>\n");
+    drain(&mut h, out, 0)
+}
+
+/// The page's custody-history section: each item's events in plain words, oldest first.
+fn write_histories(
+    h: &mut String,
+    out: &mut impl std::io::Write,
+    entries: &[EvidenceEntry],
+    history: &Histories,
+) -> std::io::Result<()> {
+    h.push_str("<section>\n<h2>Custody history</h2>\n");
     h.push_str(
         "<p>Every recorded event of each item, oldest first, as the custody log \
          (<code>custody.jsonl</code>) holds it. The export that made this bundle is its last event.</p>\n",
@@ -166,11 +180,9 @@ pub fn write_index_html(
             let _ = writeln!(h, "<li>{}</li>", esc(said));
         }
         h.push_str("</ol>\n</article>\n");
-        drain(&mut h, out, PAGE_PIECE)?;
+        drain(h, out, PAGE_PIECE)?;
     }
-    h.push_str(HOW_TO_CHECK);
-    h.push_str("</body>\n</html>\n");
-    drain(&mut h, out, 0)
+    Ok(())
 }
 
 /// How much of index.html is gathered before it is written out.

@@ -349,62 +349,12 @@ fn restore_log(
     for s in &manifest.objects {
         match What::parse(&s.what) {
             Some(What::Log { first, last }) => {
-                let bad = |why: &str| Error::ReplicaDamaged {
-                    object: s.name.clone(),
-                    why: format!("{} {why}; nothing was restored", s.what),
-                };
-                if first != next_seq {
-                    return Err(bad(&format!("starts at event {first}, not {next_seq}")));
-                }
-                let plain = fetch.plaintext(s)?;
-                let lines = layout::decode_log(&plain).ok_or_else(|| bad("is not a log"))?;
-                let count = last.checked_sub(first).and_then(|d| d.checked_add(1));
-                if count != Some(lines.len() as u64) {
-                    return Err(bad("does not hold the events it names"));
-                }
-                for line in lines {
-                    let seq = Event::parse(line)
-                        .map_err(|_| bad("holds a line that is not an event"))?
-                        .seq;
-                    if seq != next_seq {
-                        return Err(bad(&format!("holds event {seq} where {next_seq} belongs")));
-                    }
-                    restoring.put_event(seq, line)?;
-                    next_seq += 1;
-                }
+                restore_segment(fetch, s, (first, last), &mut next_seq, &restoring)?;
             }
             Some(What::Openings { first, last }) => {
-                let bad = || Error::ReplicaDamaged {
-                    object: s.name.clone(),
-                    why: format!("{} is not an openings object", s.what),
-                };
-                let plain = fetch.plaintext(s)?;
-                for line in layout::decode_log(&plain).ok_or_else(bad)? {
-                    let o: layout::OpeningsLine =
-                        serde_json::from_slice(line).map_err(|_| bad())?;
-                    if o.seq < first || o.seq > last {
-                        return Err(bad());
-                    }
-                    restoring.put_openings(o.seq, &o.openings)?;
-                }
+                restore_openings(fetch, s, (first, last), &restoring)?;
             }
-            Some(What::Contents { .. }) => {
-                let plain = fetch.plaintext(s)?;
-                let records =
-                    layout::decode_contents(&plain).ok_or_else(|| Error::ReplicaDamaged {
-                        object: s.name.clone(),
-                        why: format!("{} is not a contents object", s.what),
-                    })?;
-                for (id, record) in records {
-                    codec::decode::<ContentRecord>("content record", &record).map_err(|_| {
-                        Error::ReplicaDamaged {
-                            object: s.name.clone(),
-                            why: format!("{} holds a content record that does not decode", s.what),
-                        }
-                    })?;
-                    restoring.put_content(&id, &record)?;
-                }
-            }
+            Some(What::Contents { .. }) => restore_contents(fetch, s, &restoring)?,
             _ => {}
         }
     }
@@ -423,6 +373,81 @@ fn restore_log(
         if let Some(o) = &t.openings {
             restoring.put_openings(next_seq, o)?;
         }
+    }
+    Ok(())
+}
+
+/// One log segment: events `first..=last`, which must start at `next_seq` and run on.
+fn restore_segment(
+    fetch: &Fetch,
+    s: &Stored,
+    (first, last): (u64, u64),
+    next_seq: &mut u64,
+    restoring: &Restoring,
+) -> Result<()> {
+    let bad = |why: &str| Error::ReplicaDamaged {
+        object: s.name.clone(),
+        why: format!("{} {why}; nothing was restored", s.what),
+    };
+    if first != *next_seq {
+        return Err(bad(&format!("starts at event {first}, not {next_seq}")));
+    }
+    let plain = fetch.plaintext(s)?;
+    let lines = layout::decode_log(&plain).ok_or_else(|| bad("is not a log"))?;
+    let count = last.checked_sub(first).and_then(|d| d.checked_add(1));
+    if count != Some(lines.len() as u64) {
+        return Err(bad("does not hold the events it names"));
+    }
+    for line in lines {
+        let seq = Event::parse(line)
+            .map_err(|_| bad("holds a line that is not an event"))?
+            .seq;
+        if seq != *next_seq {
+            return Err(bad(&format!("holds event {seq} where {next_seq} belongs")));
+        }
+        restoring.put_event(seq, line)?;
+        *next_seq += 1;
+    }
+    Ok(())
+}
+
+/// One openings object: the openings of events within `first..=last`.
+fn restore_openings(
+    fetch: &Fetch,
+    s: &Stored,
+    (first, last): (u64, u64),
+    restoring: &Restoring,
+) -> Result<()> {
+    let bad = || Error::ReplicaDamaged {
+        object: s.name.clone(),
+        why: format!("{} is not an openings object", s.what),
+    };
+    let plain = fetch.plaintext(s)?;
+    for line in layout::decode_log(&plain).ok_or_else(bad)? {
+        let o: layout::OpeningsLine = serde_json::from_slice(line).map_err(|_| bad())?;
+        if o.seq < first || o.seq > last {
+            return Err(bad());
+        }
+        restoring.put_openings(o.seq, &o.openings)?;
+    }
+    Ok(())
+}
+
+/// One contents object: content records, each of which must decode.
+fn restore_contents(fetch: &Fetch, s: &Stored, restoring: &Restoring) -> Result<()> {
+    let plain = fetch.plaintext(s)?;
+    let records = layout::decode_contents(&plain).ok_or_else(|| Error::ReplicaDamaged {
+        object: s.name.clone(),
+        why: format!("{} is not a contents object", s.what),
+    })?;
+    for (id, record) in records {
+        codec::decode::<ContentRecord>("content record", &record).map_err(|_| {
+            Error::ReplicaDamaged {
+                object: s.name.clone(),
+                why: format!("{} holds a content record that does not decode", s.what),
+            }
+        })?;
+        restoring.put_content(&id, &record)?;
     }
     Ok(())
 }

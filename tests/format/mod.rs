@@ -26,6 +26,7 @@ mod custody;
 mod decode;
 mod format1;
 mod layout;
+mod vectors;
 
 use decode::*;
 

@@ -54,35 +54,7 @@ impl Archive {
         };
         let note = cp.sign(&signer);
         crate::durable::create_private_dir_all(&bag.join(proof::DIR))?;
-        let mut files = vec![
-            (proof::CHECKPOINT.to_owned(), note.clone().into_bytes()),
-            (
-                proof::CHECKPOINT_SIG.to_owned(),
-                signer
-                    .sshsig(SSHSIG_NAMESPACE, note.as_bytes())?
-                    .into_bytes(),
-            ),
-            (
-                proof::SIGNER_PEM.to_owned(),
-                signer.public_pem().into_bytes(),
-            ),
-            (
-                proof::KEYS.to_owned(),
-                lines(scan.keys.iter().map(|k| &k.1)),
-            ),
-            (
-                proof::ANCHORS.to_owned(),
-                lines(scan.anchors.iter().map(|a| &a.1)),
-            ),
-            (
-                proof::ALLOWED_SIGNERS.to_owned(),
-                allowed_signers(&scan.keys),
-            ),
-            (
-                proof::CHECK_PY.to_owned(),
-                proof::CHECKER.as_bytes().to_vec(),
-            ),
-        ];
+        let mut files = signing_files(&signer, &note, &scan)?;
         let mut proved: BTreeSet<u64> = included.clone();
         proved.extend(scan.keys.iter().map(|k| k.0));
         proved.extend(scan.anchors.iter().map(|a| a.0));
@@ -180,6 +152,44 @@ fn allowed_signers(keys: &[(u64, Vec<u8>, Event)]) -> Vec<u8> {
         }
     }
     out.into_bytes()
+}
+
+/// The files of `data/proof/` that the checkpoint and the keys make: the signed note and
+/// its SSHSIG, the exporter's key, the key and time-stamp events, allowed_signers, check.py.
+fn signing_files(
+    signer: &crate::keys::Signer,
+    note: &str,
+    scan: &LogScan,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    Ok(vec![
+        (proof::CHECKPOINT.to_owned(), note.as_bytes().to_vec()),
+        (
+            proof::CHECKPOINT_SIG.to_owned(),
+            signer
+                .sshsig(SSHSIG_NAMESPACE, note.as_bytes())?
+                .into_bytes(),
+        ),
+        (
+            proof::SIGNER_PEM.to_owned(),
+            signer.public_pem().into_bytes(),
+        ),
+        (
+            proof::KEYS.to_owned(),
+            lines(scan.keys.iter().map(|k| &k.1)),
+        ),
+        (
+            proof::ANCHORS.to_owned(),
+            lines(scan.anchors.iter().map(|a| &a.1)),
+        ),
+        (
+            proof::ALLOWED_SIGNERS.to_owned(),
+            allowed_signers(&scan.keys),
+        ),
+        (
+            proof::CHECK_PY.to_owned(),
+            proof::CHECKER.as_bytes().to_vec(),
+        ),
+    ])
 }
 
 /// One line per proved event: `{"path":[hex…],"seq":n}` against the checkpoint's root.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::layout::{CaseJson, EvidenceEntry};
-use crate::custody::details::AnnotateDetails;
+use crate::custody::details::AnnotateEvent;
 use crate::custody::{Action, Event};
 
 /// inventory.csv's header line; the columns in this order.
@@ -248,7 +248,7 @@ fn sentence(event: &Event) -> String {
         }
         Action::Annotate => {
             let _ = write!(s, "description corrected by {actor}");
-            if let Some(change) = event.details_as::<AnnotateDetails>() {
+            if let Some(change) = event.details_as::<AnnotateEvent>() {
                 let _ = write!(s, "{}", corrected(&change));
             }
         }
@@ -279,7 +279,7 @@ fn sentence(event: &Event) -> String {
 }
 
 /// What an annotation changed, in words: ": tags added …; source now …".
-fn corrected(c: &AnnotateDetails) -> String {
+fn corrected(c: &AnnotateEvent) -> String {
     let mut parts = Vec::new();
     if !c.tags_added.is_empty() {
         parts.push(format!("tags added {}", c.tags_added.join(", ")));
@@ -287,10 +287,15 @@ fn corrected(c: &AnnotateDetails) -> String {
     if !c.tags_removed.is_empty() {
         parts.push(format!("tags removed {}", c.tags_removed.join(", ")));
     }
+    // A source or note the bundle does not reveal is said to have changed, not what to.
+    let shown = |d: &Disclosed<Option<String>>| match d {
+        Disclosed::Plain(v) => v.clone(),
+        Disclosed::Hidden(_) => Some(NOT_DISCLOSED.to_owned()),
+    };
     for (label, value) in [
-        ("source", &c.source),
-        ("note", &c.note),
-        ("captured at", &c.captured_at),
+        ("source", shown(&c.source)),
+        ("note", shown(&c.note)),
+        ("captured at", c.captured_at.clone()),
     ] {
         if let Some(v) = value {
             parts.push(format!("{label} now {v}"));

@@ -392,10 +392,15 @@ impl<'a> Tx<'a> {
         if change.is_empty() {
             return Ok(None);
         }
+        let mut openings = Openings::default();
+        let stored = change
+            .committed(&mut openings)
+            .or_else(|e| abort(e.into()))?;
         let draft = Draft::new(Action::Annotate)
             .item(id)
             .reason(Some(reason.to_owned()))
-            .with(&change);
+            .with(&stored)
+            .openings(openings);
         let (seq, _) = self.append(&draft)?;
         let mut after = before.clone();
         after.apply(&change);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::disclosure::Disclosed;
+use super::disclosure::{Disclosed, NoRandom, Openings};
 use super::{Action, Event};
 
 /// `init`: the layout the archive was created with and, from version 2 on, the key of
@@ -100,6 +100,38 @@ impl AnnotateDetails {
     /// Whether it changes nothing: such an event is never written.
     pub fn is_empty(&self) -> bool {
         *self == AnnotateDetails::default()
+    }
+
+    /// The details as the event stores them: a new source or note committed (issue 11.7),
+    /// its opening kept in `o`, as an ingest's are.
+    pub fn committed(&self, o: &mut Openings) -> Result<AnnotateEvent, NoRandom> {
+        Ok(AnnotateEvent {
+            tags_added: self.tags_added.clone(),
+            tags_removed: self.tags_removed.clone(),
+            source: o.commit_some("details.source", self.source.clone())?,
+            note: o.commit_some("details.note", self.note.clone())?,
+            captured_at: self.captured_at.clone(),
+        })
+    }
+}
+
+/// `annotate` as its event holds it, and as a bundle shows it: `source` and `note` a
+/// commitment (unless absent, or revealed, or written before commitments), the rest as in
+/// `AnnotateDetails`, which is this with the values opened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnotateEvent {
+    pub tags_added: Vec<String>,
+    pub tags_removed: Vec<String>,
+    pub source: Disclosed<Option<String>>,
+    pub note: Disclosed<Option<String>>,
+    pub captured_at: Option<String>,
+}
+
+impl AnnotateEvent {
+    /// Whether the annotation set a source (in the clear or hidden), and a note.
+    pub fn sets(&self) -> (bool, bool) {
+        let set = |d: &Disclosed<Option<String>>| !matches!(d, Disclosed::Plain(None));
+        (set(&self.source), set(&self.note))
     }
 }
 
@@ -259,6 +291,9 @@ impl Details for AcquisitionDetails {
     const ACTIONS: &'static [Action] = &[Action::Ingest, Action::Acquire];
 }
 impl Details for AnnotateDetails {
+    const ACTIONS: &'static [Action] = &[Action::Annotate];
+}
+impl Details for AnnotateEvent {
     const ACTIONS: &'static [Action] = &[Action::Annotate];
 }
 impl Details for LinkDetails {

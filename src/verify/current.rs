@@ -59,6 +59,12 @@ impl Archive {
             if event.action != Action::Annotate {
                 continue;
             }
+            // Its source and note may be commitments: read it with their openings. An
+            // opening that does not read leaves them hidden, and the details unreadable.
+            let event = match self.catalog.openings(event.seq) {
+                Ok(openings) => event.revealed(&openings),
+                Err(_) => event,
+            };
             for id in event.item_ids().filter_map(EvidenceId::parse) {
                 let details = event.details_as::<AnnotateDetails>();
                 out.entry(id).or_default().push((event.seq, details));

@@ -227,8 +227,8 @@ fn a_duplicate_ingest_with_new_metadata_records_an_annotation_and_says_so() {
     assert_eq!(code, 0, "{report}");
 }
 
-/// An annotated item exported: (env, item id, bundle).
-fn exported() -> (Env, String, std::path::PathBuf) {
+/// An annotated item exported with `extra` arguments: (env, item id, bundle).
+fn exported(extra: &[&str]) -> (Env, String, std::path::PathBuf) {
     let (env, id) = archive();
     annotate(&env, &id, &["--tag", "video", "--note", "face blurred"]);
     annotate(
@@ -237,7 +237,9 @@ fn exported() -> (Env, String, std::path::PathBuf) {
         &["--untag", "testimony", "--source", "W-3 (lawyer)"],
     );
     let bag = env.path("bundle");
-    env.ok(&["export", "--case", CASE, "--out", arg(&bag)]);
+    let mut args = vec!["export", "--case", CASE, "--out", arg(&bag)];
+    args.extend_from_slice(extra);
+    env.ok(&args);
     (env, id, bag)
 }
 
@@ -265,7 +267,7 @@ fn forge_entry(bag: &Path, key: &str, value: Value) {
 
 #[test]
 fn a_bundle_carries_current_values_and_a_forged_tag_is_found() {
-    let (_env, id, bag) = exported();
+    let (_env, id, bag) = exported(&["--reveal", "source", "--reveal", "note"]);
     let doc: Value =
         serde_json::from_slice(&std::fs::read(bag.join("data/evidence.json")).unwrap()).unwrap();
     let entry = &doc["items"][0];
@@ -398,4 +400,36 @@ fn a_restored_archive_shows_the_same_current_values() {
     assert!(listed(&reader, &["--tag", "testimony"]).is_empty());
     let (code, report) = reader.verify();
     assert_eq!(code, 0, "{report}");
+}
+
+/// An annotation's source and note are private as an ingest's are (issue 11.7): a default
+/// bundle holds neither, anywhere, and still verifies in both checkers.
+#[test]
+fn a_default_bundle_hides_what_annotations_set() {
+    let (_env, _id, bag) = exported(&[]);
+    for file in walk_files(&bag) {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in ["W-3 (lawyer)", "face blurred"] {
+            assert!(!text.contains(secret), "{} names {secret}", file.display());
+        }
+    }
+    let (code, report, _) = verify_bundle_json(&bag);
+    assert_eq!(code, 0, "{report}");
+    let (ok, said) = python_check(&bag);
+    assert!(ok, "check.py: {said}");
+}
+
+/// Every file below `dir`.
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -11,7 +11,7 @@ use super::{BagInfo, Checker};
 use crate::bundle::bagit::{FileDigests, TripleHasher};
 use crate::bundle::finding::{BagFinding, BagItem, BagPath};
 use crate::bundle::layout;
-use crate::custody::details::AnnotateDetails;
+use crate::custody::details::AnnotateEvent;
 use crate::custody::{Action, Break, ChainWalker, Event};
 use crate::durable;
 use crate::ids::EventDigest;
@@ -38,7 +38,7 @@ pub(super) struct Custody {
     pub cases: HashMap<String, BTreeSet<String>>,
     /// The annotate events of each exported item, in log order, with their details
     /// (`None`: details that do not read); small, one per annotation.
-    pub annotations: HashMap<String, Vec<(u64, Option<AnnotateDetails>)>>,
+    pub annotations: HashMap<String, Vec<(u64, Option<AnnotateEvent>)>>,
     /// The proof's events, merged with the log's lines as they stream.
     pub(super) proof: Option<super::proof::ProofWalk>,
     /// The values the bag reveals: each checked as its event streams by, and opened in

@@ -13,7 +13,7 @@ use crate::bundle::court;
 use crate::bundle::finding::{BagFinding, BagItem, BagPath, Unlisted};
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry};
 use crate::custody::annotation::Metadata;
-use crate::custody::details::{ExportDetails, IngestFacts};
+use crate::custody::details::{AnnotateDetails, ExportDetails, IngestFacts};
 use crate::custody::disclosure::Disclosed;
 use crate::custody::{Action, Event};
 use crate::ids::{ContentId, Sha256Digest};
@@ -350,12 +350,19 @@ impl Checker<'_> {
                 self.found(BagFinding::AnnotationUnreadable { item, seq });
                 return None;
             };
-            now.apply(change);
-            if change.source.is_some() {
-                source = Disclosed::Plain(change.source.clone());
+            now.apply(&AnnotateDetails {
+                tags_added: change.tags_added.clone(),
+                tags_removed: change.tags_removed.clone(),
+                captured_at: change.captured_at.clone(),
+                ..AnnotateDetails::default()
+            });
+            // A source or note the annotation set, as the bag shows it (perhaps hidden).
+            let (sets_source, sets_note) = change.sets();
+            if sets_source {
+                source = change.source.clone();
             }
-            if change.note.is_some() {
-                note = Disclosed::Plain(change.note.clone());
+            if sets_note {
+                note = change.note.clone();
             }
         }
         Some(IngestFacts {

@@ -14,12 +14,18 @@ use crate::archive::{Archive, Sealed};
 use crate::bundle::bagit::FileDigests;
 use crate::bundle::court;
 use crate::bundle::layout::{self, CaseJson, EvidenceEntry, EvidenceJson};
-use crate::custody::details::{AcquisitionDetails, AnnotateDetails, ExportDetails};
+use crate::custody::details::{AcquisitionDetails, AnnotateEvent, ExportDetails};
 use crate::custody::disclosure::Disclosed;
-use crate::custody::{Action, Draft, Event};
+use crate::custody::{Action, Draft};
 use crate::error::{Error, Result};
 use crate::ids::EvidenceId;
 use crate::text::exact_or_escaped;
+
+/// A source and a note an annotation set, as the bag shows them.
+type AnnotatedContext = (
+    Option<Disclosed<Option<String>>>,
+    Option<Disclosed<Option<String>>>,
+);
 
 impl Archive {
     /// Writes case.json and evidence.json, seals the export event that records their
@@ -142,10 +148,10 @@ impl Archive {
         Ok(seqs)
     }
 
-    /// Whether an annotation of the item set its source, and its note: then the current
-    /// value is the one its annotate event holds, not the ingest event's.
-    fn annotated_context(&self, id: EvidenceId) -> Result<(bool, bool)> {
-        let (mut source, mut note) = (false, false);
+    /// The source and the note the item's last annotations set, as the bag shows them
+    /// (hidden unless revealed): then the current value is that event's, not the ingest's.
+    fn annotated_context(&self, id: EvidenceId, d: &Disclosure) -> Result<AnnotatedContext> {
+        let (mut source, mut note) = (None, None);
         for seq in self.catalog.event_seqs_of(id)? {
             let bytes = self
                 .catalog
@@ -154,11 +160,15 @@ impl Archive {
             if !bytes.starts_with(br#"{"action":"annotate""#) {
                 continue;
             }
-            let event =
-                Event::parse(&bytes).map_err(|e| Error::Damaged(format!("event {seq}: {e}")))?;
-            if let Some(d) = event.details_as::<AnnotateDetails>() {
-                source |= d.source.is_some();
-                note |= d.note.is_some();
+            let (event, _) = self.disclosed_event(seq, d)?;
+            if let Some(change) = event.details_as::<AnnotateEvent>() {
+                let (sets_source, sets_note) = change.sets();
+                if sets_source {
+                    source = Some(change.source);
+                }
+                if sets_note {
+                    note = Some(change.note);
+                }
             }
         }
         Ok((source, note))
@@ -229,7 +239,7 @@ impl Archive {
         // Current values (issue 12.2): a recipient recomputes them from the item's ingest
         // and annotate events, which custody.jsonl carries.
         let now = self.metadata(id)?;
-        let (source_set, note_set) = self.annotated_context(id)?;
+        let (annotated_source, annotated_note) = self.annotated_context(id, d)?;
         let cases = self.disclosed_cases(id, d)?;
         // The committed fields as the ingest event shows them in the bag.
         let (ingest, _) = self.disclosed_event(item.seq, d)?;
@@ -258,18 +268,10 @@ impl Archive {
             name_hex: hex::encode(&item.name),
             path: acquired.path,
             path_hex: acquired.path_hex,
-            // An annotation's source or note is in its event as given; an ingest's as the
-            // bag shows it (a commitment unless revealed).
-            source: if source_set {
-                Disclosed::Plain(now.source)
-            } else {
-                acquired.source
-            },
-            note: if note_set {
-                Disclosed::Plain(now.note)
-            } else {
-                acquired.note
-            },
+            // The last annotation's source or note, else the ingest's, as the bag shows
+            // it (a commitment unless revealed).
+            source: annotated_source.unwrap_or(acquired.source),
+            note: annotated_note.unwrap_or(acquired.note),
             tags: now.tags,
             captured_at: now.captured_at,
             modified_at: item.modified_at,

@@ -237,3 +237,55 @@ fn stored_events(env: &Env) -> Vec<serde_json::Value> {
         .map(|e| serde_json::from_slice(&e.unwrap().1[1..]).expect("event JSON"))
         .collect()
 }
+
+/// The ingest event (seq 4 here: init, two case_create, then the ingest) and its stored
+/// openings record, decoded: 01 ‖ canonical JSON, as docs/FORMAT.md lays it out.
+fn ingest_openings(env: &Env) -> (sled::Tree, [u8; 8], serde_json::Value) {
+    let db = env.sled();
+    let tree = db.open_tree("openings").expect("openings tree");
+    let key = 4u64.to_be_bytes();
+    let record = tree.get(key).expect("read").expect("the ingest's openings");
+    assert_eq!(record[0], 1, "record version");
+    let openings = serde_json::from_slice(&record[1..]).expect("openings JSON");
+    (tree, key, openings)
+}
+
+/// Stored values that no longer open their commitments, or are gone, are findings: the
+/// value `show` prints must be the one the signed event committed to.
+#[test]
+fn verify_finds_an_opening_changed_or_lost() {
+    let (env, _) = linked_item();
+    let (code, v) = env.verify();
+    assert_eq!(code, 0, "{v}");
+    let (tree, key, mut openings) = ingest_openings(&env);
+    assert!(openings["details.source"]["value"] == SOURCE, "{openings}");
+    openings["details.source"]["value"] = serde_json::json!("Someone else");
+    let mut forged = vec![1u8];
+    forged.extend(serde_json::to_vec(&openings).unwrap());
+    tree.insert(key, forged).unwrap();
+    tree.flush().unwrap();
+    drop(tree);
+    let (code, v) = env.verify();
+    assert_eq!(code, 3, "{v}");
+    let problems = v["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["kind"] == "record_altered"
+            && p["id"] == "event 4"
+            && p["detail"].as_str().unwrap().contains("details.source")),
+        "{v}"
+    );
+
+    let (tree, key, _) = ingest_openings(&env);
+    tree.remove(key).unwrap();
+    tree.flush().unwrap();
+    drop(tree);
+    let (code, v) = env.verify();
+    assert_eq!(code, 3, "{v}");
+    let lost = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["id"] == "event 4" && p["detail"].as_str().unwrap().contains("is missing"))
+        .count();
+    assert!(lost >= 4, "host, case, path, source, note each named: {v}");
+}

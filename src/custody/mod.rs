@@ -378,6 +378,28 @@ impl Context {
     }
 }
 
+impl Event {
+    /// The commitment the event records at a field path (`host`, `case` or
+    /// `details.<key>`), when that field is committed rather than in the clear.
+    pub fn commitment_at(&self, field: &str) -> Option<disclosure::Commitment> {
+        let hidden = |d: &Disclosed<String>| match d {
+            Disclosed::Hidden(c) => Some(*c),
+            Disclosed::Plain(_) => None,
+        };
+        match field {
+            "host" => hidden(&self.host),
+            "case" => hidden(self.case.as_ref()?),
+            _ => {
+                let value = self.details.get(field.strip_prefix("details.")?)?;
+                match serde_json::from_value::<Disclosed<Value>>(value.clone()).ok()? {
+                    Disclosed::Hidden(c) => Some(c),
+                    Disclosed::Plain(_) => None,
+                }
+            }
+        }
+    }
+}
+
 /// A top-level field of a draft: its commitment when `Context::disclose` made one.
 fn committed(draft: &Draft, path: &str, plain: String) -> Disclosed<String> {
     match draft.openings.commitment(path) {

@@ -203,6 +203,13 @@ pub enum Finding {
         seq: Option<u64>,
         why: String,
     },
+    /// A stored opening (issue 11.7) that does not open its event's commitment, or a
+    /// commitment whose opening is gone: the value `show` and `log` print is not the one
+    /// the event committed to, or is lost.
+    OpeningWrong {
+        seq: u64,
+        why: String,
+    },
     /// A break in the archive's chain or in an item's chain.
     Chain(Break),
     /// The item's recorded newest event is not the last of its chain in the log.
@@ -266,6 +273,7 @@ impl Finding {
             | CurrentMissing { .. }
             | IngestEventMissing { .. }
             | CaseAltered { .. }
+            | OpeningWrong { .. }
             | KeyRecordAltered { .. } => ProblemKind::RecordAltered,
             ItemUnindexed { .. } | IndexDangling { .. } => ProblemKind::IndexDangling,
             EventUnreadable { .. } => ProblemKind::ChainBroken,
@@ -318,6 +326,7 @@ impl Finding {
             KeyRecordAltered { fingerprint } => Some(format!("key {fingerprint}")),
             IndexDangling { item: i, .. } => i.as_ref().and_then(item),
             EventUnreadable { seq, .. } => seq.map(|s| format!("event {s}")),
+            OpeningWrong { seq, .. } => Some(format!("event {seq}")),
             Chain(Break::ItemPrev { item, .. }) => Some(item.clone()),
             Chain(b) => Some(format!("event {}", b.seq())),
             DatabaseHeadWrong { recorded, .. } => Some(format!("event {recorded}")),
@@ -413,7 +422,8 @@ impl fmt::Display for Finding {
         match self {
             DatabaseUnreadable { why, .. }
             | RecordUnreadable { why, .. }
-            | EventUnreadable { why, .. } => f.write_str(why),
+            | EventUnreadable { why, .. }
+            | OpeningWrong { why, .. } => f.write_str(why),
             ContentRecordUnreadable { content, item, why }
             | ContentDamaged { content, item, why } => match item {
                 Some(_) => write!(f, "content {content}: {why}"),

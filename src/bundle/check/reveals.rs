@@ -4,13 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
-
 use super::{Checker, MAX_TAG_FILE};
 use crate::bundle::finding::BagFinding;
 use crate::bundle::layout::{self, RevealLine};
 use crate::custody::Event;
-use crate::custody::disclosure::{Disclosed, Opening, Openings};
+use crate::custody::disclosure::{Opening, Openings};
 
 /// The bag's reveals by event seq, and the seqs whose events were found and checked.
 #[derive(Default)]
@@ -59,21 +57,7 @@ impl Reveals {
 
 /// The commitment `event` records at a field path: `host`, `case` or `details.<key>`.
 fn committed_at(event: &Event, field: &str) -> Option<crate::custody::disclosure::Commitment> {
-    let hidden = |d: &Disclosed<String>| match d {
-        Disclosed::Hidden(c) => Some(*c),
-        Disclosed::Plain(_) => None,
-    };
-    match field {
-        "host" => hidden(&event.host),
-        "case" => hidden(event.case.as_ref()?),
-        _ => {
-            let value = event.details.get(field.strip_prefix("details.")?)?;
-            match serde_json::from_value::<Disclosed<Value>>(value.clone()).ok()? {
-                Disclosed::Hidden(c) => Some(c),
-                Disclosed::Plain(_) => None,
-            }
-        }
-    }
+    event.commitment_at(field)
 }
 
 impl Checker<'_> {

@@ -98,6 +98,14 @@ pub struct OpeningsLine {
     pub seq: u64,
 }
 
+impl OpeningsLine {
+    /// The line's bytes: canonical JSON, as openings objects and push-event objects hold it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let value = serde_json::to_value(self).expect("openings are plain JSON data");
+        crate::custody::canonical_json(&value)
+    }
+}
+
 /// An object as stored: what it is, its name, and the size and SHA-256 of its stored
 /// (encrypted) bytes, with the ETag the server gave it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

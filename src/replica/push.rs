@@ -400,9 +400,7 @@ impl Source<'_> {
                 for seq in *first..=*last {
                     let openings = self.catalog.openings(seq)?;
                     if !openings.is_empty() {
-                        let line = layout::OpeningsLine { openings, seq };
-                        let value = serde_json::to_value(&line).expect("openings are JSON data");
-                        lines.push(crate::custody::canonical_json(&value));
+                        lines.push(layout::OpeningsLine { openings, seq }.to_bytes());
                     }
                 }
                 Ok(layout::encode_log(lines.iter().map(Vec::as_slice)))

@@ -33,9 +33,7 @@ fn plaintext(catalog: &Catalog, seq: u64) -> Result<Vec<u8>> {
     let openings = catalog.openings(seq)?;
     let mut lines = vec![bytes];
     if !openings.is_empty() {
-        let line = layout::OpeningsLine { openings, seq };
-        let value = serde_json::to_value(&line).expect("openings are JSON data");
-        lines.push(crate::custody::canonical_json(&value));
+        lines.push(layout::OpeningsLine { openings, seq }.to_bytes());
     }
     Ok(layout::encode_log(lines.iter().map(Vec::as_slice)))
 }

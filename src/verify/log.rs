@@ -7,6 +7,7 @@ use crate::codec;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
+use super::openings::OpeningsCursor;
 use crate::custody::ChainWalker;
 use crate::custody::checkpoint::{self, Checkpoint};
 use crate::custody::details::TimestampDetails;
@@ -25,6 +26,7 @@ impl Archive {
         let mut leaves = Vec::new();
         let mut stamps = Vec::new();
         let mut last_seq = 0;
+        let mut openings = OpeningsCursor::new(self.catalog.raw_openings());
         for entry in self.catalog.raw_events() {
             let (key, value) = entry?;
             let seq = match codec::u64_from_key("custody", &key) {
@@ -52,6 +54,7 @@ impl Archive {
             }
             leaves.push(merkle::leaf_hash(bytes));
             let event = walker.feed(seq, bytes);
+            openings.check(seq, event.as_ref(), report)?;
             stamps.extend(event.and_then(|e| Some((seq, e.details_as::<TimestampDetails>()?))));
         }
         report.checked.events = walker.events;

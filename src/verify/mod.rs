@@ -127,13 +127,12 @@ impl Archive {
         chooser: Option<&Chooser>,
     ) -> Result<()> {
         type Step<'a> = &'a dyn Fn(&mut VerifyReport, &mut dyn VerifyProgress) -> Result<()>;
-        let steps: [Step; 6] = [
+        let steps: [Step; 5] = [
             &|r, p| self.check_contents(r, p, chooser),
             &|r, _| self.check_items(r),
             &|r, _| self.check_index(r),
             &|r, _| self.check_current(r),
             &|r, _| self.check_custody(r),
-            &|r, _| self.check_openings(r),
         ];
         for step in steps {
             match step(report, progress) {

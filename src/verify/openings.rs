@@ -1,63 +1,81 @@
 //! Every commitment of the log against its stored opening (issue 11.7): the values `show`,
 //! `log` and a bundle's reveals come from the openings, so one that no longer opens its
 //! event's commitment, or is gone, is a finding like any altered record.
+//!
+//! The openings tree is keyed by seq like the log, so it is walked beside the custody pass
+//! (`log.rs`) in one merge: each event is parsed once, each record read once.
 
-use std::collections::BTreeSet;
+use std::iter::Peekable;
 
-use crate::archive::Archive;
+use crate::catalog::RawEntries;
 use crate::codec;
 use crate::custody::Event;
 use crate::custody::disclosure::Openings;
 use crate::error::Result;
 use crate::findings::{Finding, VerifyReport};
 
-impl Archive {
-    /// Each event that commits to a value has an opening for it that opens it, and each
-    /// stored opening belongs to a commitment of its event.
-    pub(super) fn check_openings(&self, report: &mut VerifyReport) -> Result<()> {
-        // Events present, and those of them that commit to something.
-        let (mut present, mut seen) = (BTreeSet::new(), BTreeSet::new());
-        for entry in self.catalog.raw_events() {
-            let (key, value) = entry?;
-            let (Ok(seq), Ok(bytes)) = (
-                codec::u64_from_key("custody", &key),
-                codec::decode_event(&value),
-            ) else {
-                continue; // the chain check's finding
-            };
-            present.insert(seq);
-            // Canonical JSON writes a commitment as {"commit":…}; other events have none.
-            if !bytes.windows(10).any(|w| w == b"{\"commit\":") {
-                continue;
-            }
-            let Ok(event) = Event::parse(bytes) else {
-                continue;
-            };
-            seen.insert(seq);
-            let openings = match self.catalog.openings(seq) {
-                Ok(o) => o,
-                Err(e) => {
-                    let why = format!("event {seq}: its openings do not read ({e})");
-                    report.found(Finding::OpeningWrong { seq, why });
-                    continue;
-                }
-            };
-            for why in wrong_openings(&event, &openings) {
-                report.found(Finding::OpeningWrong { seq, why });
-            }
+/// The openings records not yet matched with an event, in seq order.
+pub(super) struct OpeningsCursor {
+    records: Peekable<RawEntries>,
+}
+
+impl OpeningsCursor {
+    pub(super) fn new(records: RawEntries) -> OpeningsCursor {
+        OpeningsCursor {
+            records: records.peekable(),
         }
-        for entry in self.catalog.raw_openings() {
-            let (key, _) = entry?;
-            // Openings of an event the log lacks: the chain check names that gap.
-            if let Ok(seq) = codec::u64_from_key("openings", &key)
-                && present.contains(&seq)
-                && !seen.contains(&seq)
-            {
-                let why = format!("openings are stored for event {seq}, which commits to nothing");
-                report.found(Finding::OpeningWrong { seq, why });
+    }
+
+    /// Event `seq` (parsed, or `None` when it does not parse: the chain check's finding)
+    /// against its openings record. Records of seqs before it belong to events the log
+    /// lacks, which the chain check names; they are passed over.
+    pub(super) fn check(
+        &mut self,
+        seq: u64,
+        event: Option<&Event>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let record = self.take_up_to(seq)?;
+        let Some(event) = event else {
+            return Ok(());
+        };
+        let openings = match record {
+            None => Openings::default(),
+            Some(bytes) => {
+                match codec::decode_openings(&format!("openings of event {seq}"), &bytes) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        let why = format!("event {seq}: its openings do not read ({e})");
+                        report.found(Finding::OpeningWrong { seq, why });
+                        return Ok(());
+                    }
+                }
             }
+        };
+        for why in wrong_openings(event, &openings) {
+            report.found(Finding::OpeningWrong { seq, why });
         }
         Ok(())
+    }
+
+    /// The record stored for `seq`, after passing over those of earlier seqs.
+    fn take_up_to(&mut self, seq: u64) -> Result<Option<sled::IVec>> {
+        while let Some(entry) = self.records.peek() {
+            let key = match entry {
+                Ok((key, _)) => codec::u64_from_key("openings", key).ok(),
+                Err(_) => return self.records.next().transpose().map(|_| None),
+            };
+            match key {
+                Some(k) if k > seq => return Ok(None),
+                Some(k) if k == seq => {
+                    return Ok(self.records.next().transpose()?.map(|(_, v)| v));
+                }
+                _ => {
+                    self.records.next();
+                }
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -93,9 +111,10 @@ fn committed_paths(event: &Event) -> Vec<String> {
         .filter(|p| event.commitment_at(p).is_some())
         .map(str::to_owned)
         .collect();
-    for key in event.details.keys() {
+    // Only an object with `commit` can be one: other values are not copied to be tried.
+    for (key, value) in &event.details {
         let path = format!("details.{key}");
-        if event.commitment_at(&path).is_some() {
+        if value.get("commit").is_some() && event.commitment_at(&path).is_some() {
             paths.push(path);
         }
     }

@@ -22,6 +22,9 @@ use crate::ids::EvidenceId;
 use crate::text::exact_or_escaped;
 
 /// A source and a note an annotation set, as the bag shows them.
+/// The action of each event evidence.json's values come from, by seq (`event_kinds`).
+type EventKinds = BTreeMap<u64, Action>;
+
 type AnnotatedContext = (
     Option<Disclosed<Option<String>>>,
     Option<Disclosed<Option<String>>>,
@@ -126,17 +129,56 @@ impl Archive {
 
     /// The cases an item's ingest and link events show in the bundle: the exported one,
     /// and others only where revealed (or recorded in the clear, before issue 11.7).
-    fn disclosed_cases(&self, id: EvidenceId, d: &Disclosure) -> Result<Vec<String>> {
+    fn disclosed_cases(
+        &self,
+        id: EvidenceId,
+        d: &Disclosure,
+        kinds: &EventKinds,
+    ) -> Result<Vec<String>> {
         let mut cases = BTreeSet::new();
-        for seq in self.catalog.event_seqs_of(id)? {
+        for seq in self.item_seqs_of(id, &[Action::Ingest, Action::Link], kinds)? {
             let (event, _) = self.disclosed_event(seq, d)?;
-            if matches!(event.action, Action::Ingest | Action::Link)
-                && let Some(case) = event.case_id()
-            {
+            if let Some(case) = event.case_id() {
                 cases.insert(case.to_owned());
             }
         }
         Ok(cases.into_iter().collect())
+    }
+
+    /// The events naming item `id` whose action is one of `actions`, oldest first.
+    fn item_seqs_of(
+        &self,
+        id: EvidenceId,
+        actions: &[Action],
+        kinds: &EventKinds,
+    ) -> Result<Vec<u64>> {
+        let mut seqs = self.catalog.event_seqs_of(id)?;
+        seqs.retain(|seq| kinds.get(seq).is_some_and(|a| actions.contains(a)));
+        Ok(seqs)
+    }
+
+    /// The action of each exported item's ingest, link and annotate events: the events
+    /// evidence.json's values come from. Each event is read once and told by its leading
+    /// bytes, unparsed: an item's history also holds every export event that named it, each
+    /// listing its whole bundle, and parsing those item by item made an export's cost grow
+    /// with items × earlier exports.
+    fn event_kinds(&self, ids: &[EvidenceId]) -> Result<EventKinds> {
+        let wanted = [Action::Ingest, Action::Link, Action::Annotate];
+        let prefixes: Vec<(Action, Vec<u8>)> = wanted
+            .iter()
+            .map(|a| (*a, format!(r#"{{"action":"{}""#, a.as_str()).into_bytes()))
+            .collect();
+        let mut kinds = EventKinds::new();
+        for seq in self.event_seqs(ids)? {
+            let bytes = self
+                .catalog
+                .event_bytes(seq)?
+                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
+            if let Some((action, _)) = prefixes.iter().find(|(_, p)| bytes.starts_with(p)) {
+                kinds.insert(seq, *action);
+            }
+        }
+        Ok(kinds)
     }
 
     /// Every custody event that names one of `ids`, in log order.
@@ -150,16 +192,14 @@ impl Archive {
 
     /// The source and the note the item's last annotations set, as the bag shows them
     /// (hidden unless revealed): then the current value is that event's, not the ingest's.
-    fn annotated_context(&self, id: EvidenceId, d: &Disclosure) -> Result<AnnotatedContext> {
+    fn annotated_context(
+        &self,
+        id: EvidenceId,
+        d: &Disclosure,
+        kinds: &EventKinds,
+    ) -> Result<AnnotatedContext> {
         let (mut source, mut note) = (None, None);
-        for seq in self.catalog.event_seqs_of(id)? {
-            let bytes = self
-                .catalog
-                .event_bytes(seq)?
-                .ok_or_else(|| Error::Damaged(format!("custody event {seq} is missing")))?;
-            if !bytes.starts_with(br#"{"action":"annotate""#) {
-                continue;
-            }
+        for seq in self.item_seqs_of(id, &[Action::Annotate], kinds)? {
             let (event, _) = self.disclosed_event(seq, d)?;
             if let Some(change) = event.details_as::<AnnotateEvent>() {
                 let (sets_source, sets_note) = change.sets();
@@ -205,6 +245,7 @@ impl Archive {
                 disclosure,
                 ids,
                 written,
+                kinds: self.event_kinds(ids)?,
                 failed: RefCell::new(None),
                 digests: RefCell::new(BTreeMap::new()),
                 entries: RefCell::new(Vec::with_capacity(ids.len())),
@@ -234,13 +275,14 @@ impl Archive {
         written: &Written,
         exported: &[EvidenceId],
         d: &Disclosure,
+        kinds: &EventKinds,
     ) -> Result<EvidenceEntry> {
         let item = self.item(id)?;
         // Current values (issue 12.2): a recipient recomputes them from the item's ingest
         // and annotate events, which custody.jsonl carries.
         let now = self.metadata(id)?;
-        let (annotated_source, annotated_note) = self.annotated_context(id, d)?;
-        let cases = self.disclosed_cases(id, d)?;
+        let (annotated_source, annotated_note) = self.annotated_context(id, d, kinds)?;
+        let cases = self.disclosed_cases(id, d, kinds)?;
         // The committed fields as the ingest event shows them in the bag.
         let (ingest, _) = self.disclosed_event(item.seq, d)?;
         let acquired: AcquisitionDetails = ingest.details_as().ok_or_else(|| {
@@ -321,6 +363,7 @@ struct EvidenceItems<'a> {
     disclosure: &'a Disclosure<'a>,
     ids: &'a [EvidenceId],
     written: &'a [Written],
+    kinds: EventKinds,
     /// The first lookup's error, kept whole (serde only carries a message).
     failed: RefCell<Option<Error>>,
     /// Each entry's `metadata_digest`, by item id, gathered as the entries are written.
@@ -334,10 +377,13 @@ impl Serialize for EvidenceItems<'_> {
         use serde::ser::{Error as _, SerializeSeq};
         let mut seq = s.serialize_seq(Some(self.ids.len()))?;
         for (id, written) in self.ids.iter().zip(self.written) {
-            let entry = match self
-                .archive
-                .evidence_entry(*id, written, self.ids, self.disclosure)
-            {
+            let entry = match self.archive.evidence_entry(
+                *id,
+                written,
+                self.ids,
+                self.disclosure,
+                &self.kinds,
+            ) {
                 Ok(v) => v,
                 Err(e) => {
                     let message = e.to_string();

@@ -63,12 +63,30 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
                 }
                 fs::rename(from, to).map_err(Error::io(to))
             } else {
-                fs::hard_link(from, to).map_err(exists)?;
-                fs::remove_file(from).map_err(Error::io(from))
+                match fs::hard_link(from, to) {
+                    Ok(()) => fs::remove_file(from).map_err(Error::io(from)),
+                    // A file system with neither: check, then rename. Only a file another
+                    // process makes in between these two calls could be replaced.
+                    Err(e) if links_refused(&e) => {
+                        if fs::symlink_metadata(to).is_ok() {
+                            return Err(Error::OutputExists(to.to_path_buf()));
+                        }
+                        fs::rename(from, to).map_err(Error::io(to))
+                    }
+                    Err(e) => Err(exists(e)),
+                }
             }
         }
         Err(e) => Err(exists(e)),
     }
+}
+
+/// A hard link the file system does not do (FAT, exFAT and SMB answer EPERM or ENOTSUP).
+fn links_refused(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM) | Some(libc::ENOTSUP) | Some(libc::ENOSYS)
+    )
 }
 
 fn unsupported(e: &std::io::Error) -> bool {

@@ -289,6 +289,42 @@ fn issue9_4_an_archive_left_open_by_an_earlier_release_is_closed_on_the_next_wri
     assert_private(&env.archive.join("lock"));
 }
 
+#[test]
+fn issue9_5_another_user_cannot_hold_the_lock() {
+    let env = Env::with_case();
+    if !crate::util::is_root() {
+        let test = "issue9_5_another_user_cannot_hold_the_lock";
+        return crate::util::skip_outside_ci(test, "root, to act as another user");
+    }
+    // Even with every directory on the way open to others, the lock is its owner's alone:
+    // another local user cannot open it to flock it and lock everyone out.
+    for dir in [env.dir.path(), env.archive.as_path()] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    let mut squatter = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(["flock", "--nonblock"])
+        .arg(env.archive.join("lock"))
+        .args(["sleep", "5"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = env.run(&[
+        "case",
+        "create",
+        "C-2",
+        "--title",
+        "While another user tried",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let status = squatter.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut squatter.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "another user held the lock");
+    assert!(err.contains("Permission denied"), "{err}");
+}
+
 // Finding 6: an auditor without write access could not verify.
 
 /// Every file of the archive with its bytes and modification time.

@@ -210,6 +210,56 @@ fn issue9_2_a_log_that_lost_events_refuses_every_write_and_stays_reported() {
     );
 }
 
+/// The end of what sled has written to its log file `db/db` (the file is preallocated:
+/// zeros follow).
+fn written_end(log: &Path) -> usize {
+    let bytes = fs::read(log).unwrap();
+    bytes
+        .iter()
+        .rposition(|b| *b != 0)
+        .expect("a log with records")
+        + 1
+}
+
+#[test]
+fn issue9_2_a_cut_or_bit_flipped_log_tail_refuses_writes_and_stays_reported() {
+    // sled drops a damaged or missing tail of its log silently when it opens: the last
+    // ingest's event is gone while HEAD still names it.
+    type Damage = fn(&mut Vec<u8>, usize);
+    let cut: Damage = |bytes, end| bytes.truncate(end - 200);
+    let flip: Damage = |bytes, end| bytes[end - 50] ^= 0x40;
+    for (what, damage) in [("cut", cut), ("bit flip", flip)] {
+        let env = Env::with_case();
+        for name in ["a", "b", "c"] {
+            write(
+                &env.path(&format!("in/{name}.txt")),
+                name.repeat(3000).as_bytes(),
+            );
+            env.ingest(&[&env.path(&format!("in/{name}.txt"))]);
+        }
+        let head = fs::read(env.archive.join("HEAD")).unwrap();
+        let log = env.archive.join("db/db");
+        let end = written_end(&log);
+        let mut bytes = fs::read(&log).unwrap();
+        damage(&mut bytes, end);
+        fs::write(&log, bytes).unwrap();
+
+        let (code, report) = env.verify();
+        assert_eq!(code, 3, "{what}: {report:#}");
+        assert!(
+            !named(&report, "head_mismatch").is_empty(),
+            "{what}: {report:#}"
+        );
+        let out = env.run(&["--json", "case", "create", "BY-2", "--title", "t"]);
+        assert_eq!(out.status.code(), Some(3), "{what}: {}", text(&out.stderr));
+        let err: Value = serde_json::from_slice(&out.stderr).expect("one JSON error");
+        assert_eq!(err["error"]["kind"], "custody_gap", "{what}");
+        assert_eq!(fs::read(env.archive.join("HEAD")).unwrap(), head, "{what}");
+        let (code, report) = env.verify();
+        assert_eq!(code, 3, "{what}: still reported: {report:#}");
+    }
+}
+
 #[test]
 fn issue9_2_a_missing_head_file_refuses_writes() {
     let env = Env::with_case();

@@ -384,7 +384,46 @@ fn issue9_11_of_two_waiting_inits_only_one_makes_an_archive() {
     let (a, b) = (start(), start());
     std::thread::sleep(Duration::from_millis(300));
     lock.unlock().unwrap();
-    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    assert_exactly_one_init(&env, [a, b]);
+}
+
+#[test]
+fn issue9_11_two_inits_that_both_saw_an_empty_directory_make_one_archive() {
+    // The race as it happened: both inits found the directory empty before either had
+    // written anything. strace holds each 0.5 s at its open of `lock`, after it looked.
+    let env = Env::new();
+    fs::create_dir(&env.archive).unwrap();
+    let lock = env.archive.join("lock");
+    let start = || {
+        std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-P"])
+            .arg(&lock)
+            .args([
+                "-e",
+                "trace=openat",
+                "-e",
+                "inject=openat:delay_enter=500000",
+                "--",
+            ])
+            .arg(env!("CARGO_BIN_EXE_custodia"))
+            .arg("--archive")
+            .arg(&env.archive)
+            .args(["--json", "--wait", "init"])
+            .env("CUSTODIA_ACTOR", "tester")
+            .env("XDG_CONFIG_HOME", env.config_home())
+            .env_remove("CUSTODIA_ARCHIVE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("strace missing: run .ci/setup")
+    };
+    assert_exactly_one_init(&env, [start(), start()]);
+}
+
+/// Of two `init` runs on one path, one made the archive and the other was told it exists;
+/// the archive holds one history that verifies.
+fn assert_exactly_one_init(env: &Env, runs: [std::process::Child; 2]) {
+    let outs = runs.map(|r| r.wait_with_output().unwrap());
     let codes: Vec<_> = outs.iter().map(|o| o.status.code()).collect();
     assert!(
         codes.contains(&Some(0)) && codes.contains(&Some(1)),
@@ -396,6 +435,7 @@ fn issue9_11_of_two_waiting_inits_only_one_makes_an_archive() {
     assert_eq!(err["error"]["kind"], "archive_exists");
     let (code, report) = env.verify();
     assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["checked"]["events"], 1, "one init event: {report:#}");
 }
 
 // Finding 13: stale-temporary cleanup removed user trees.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""How custodia's index scales (issue 4, target 7): `list --case` and `show` on an archive
-holding 100,000 items.
+"""How custodia's index scales (issue 4, target 7; issue 14, targets 6 and 7): `list --case`
+and `show` on an archive holding 100,000 items, or 1,000,000, and the index's size per item.
 
 Ingests N tiny distinct files into case BIG and 10 into case SMALL, then times (median of
 5, warm cache) `show` of one item, `list --case SMALL`, and `list --case BIG --json`, each
@@ -8,6 +8,7 @@ a whole process run as a user would. Prints a Markdown table. Not part of `cargo
 
     python3 benches/index_scale.py              # 100,000 items
     python3 benches/index_scale.py --items 5000 # quicker
+    python3 benches/index_scale.py --items 1000000  # the 1M run: several minutes, ~6 GB free
 """
 
 import argparse
@@ -68,10 +69,11 @@ def main():
             ("list --case SMALL (10 items)", timed(c + ["list", "--case", "SMALL"], env)),
             (f"list --case BIG --json ({args.items:,} items)", timed(c + ["list", "--case", "BIG", "--json"], env)),
         ]
-        du = subprocess.run(["du", "-sm", str(archive / "db")], capture_output=True, text=True).stdout.split()[0]
-        print(f"Archive of {args.items + 10:,} items (index database {du} MiB; ingest of the "
-              f"{args.items:,} files took {ingest:.1f} s). Median of 5 runs, warm cache, "
-              f"{os.cpu_count()} cores.\n")
+        du = subprocess.run(["du", "-sb", str(archive / "db")], capture_output=True, text=True).stdout.split()[0]
+        per_item = int(du) / (args.items + 10)
+        print(f"Archive of {args.items + 10:,} items (index database {int(du) / 2**20:,.0f} MiB, "
+              f"{per_item / 1000:.2f} KB per item; ingest of the {args.items:,} files took "
+              f"{ingest:.1f} s). Median of 5 runs, warm cache, {os.cpu_count()} cores.\n")
         print("| command | median ms |")
         print("|---|---:|")
         for name, secs in rows:

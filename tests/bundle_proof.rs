@@ -98,6 +98,12 @@ fn index_of(events: &[Value], action: &str) -> usize {
 type Forgery = Box<dyn Fn(&mut Vec<Value>)>;
 
 /// The forgeries of issue 11's table, each applied to a fresh copy of one bundle.
+/// Whether event `e` names item `id` and no other.
+fn names_only(e: &Value, id: &Value) -> bool {
+    let items = e["items"].as_array().unwrap();
+    items.len() == 1 && items[0]["id"] == *id
+}
+
 fn forgeries() -> Vec<(&'static str, Forgery)> {
     vec![
         (
@@ -133,6 +139,31 @@ fn forgeries() -> Vec<(&'static str, Forgery)> {
             Box::new(|ev: &mut Vec<Value>| {
                 let last = ev.len() - 1;
                 ev[last]["details"]["items"] = 1.into();
+            }),
+        ),
+        (
+            "one item dropped from the export, consistently",
+            Box::new(|ev: &mut Vec<Value>| {
+                let last = ev.len() - 1;
+                let dropped = ev[last]["items"][1]["id"].clone();
+                ev[last]["items"].as_array_mut().unwrap().remove(1);
+                ev[last]["details"]["items"] = 1.into();
+                ev.retain(|e| !names_only(e, &dropped));
+            }),
+        ),
+        (
+            "the export event's case changed",
+            Box::new(|ev: &mut Vec<Value>| {
+                let last = ev.len() - 1;
+                ev[last]["case"] = "BY-2024-999".into();
+            }),
+        ),
+        (
+            "the export event's byte count changed",
+            Box::new(|ev: &mut Vec<Value>| {
+                let last = ev.len() - 1;
+                let bytes = ev[last]["details"]["bytes"].as_u64().unwrap();
+                ev[last]["details"]["bytes"] = (bytes + 1).into();
             }),
         ),
         (
@@ -174,6 +205,12 @@ fn a_genuine_bundle_passes_verify_the_python_checker_and_ssh_keygen() {
     assert_eq!(trust["trusted_key"], false);
     let (ok, said) = python_check(&bag, &[]);
     assert!(ok, "{said}");
+    let checker = std::fs::read_to_string(bag.join("data/proof/check.py")).unwrap();
+    assert!(
+        checker.lines().count() < 120,
+        "the independent checker stays short enough to read: {} lines",
+        checker.lines().count()
+    );
     let checked = Command::new("ssh-keygen")
         .args([
             "-Y",
@@ -252,6 +289,60 @@ fn every_forgery_of_the_table_is_caught_by_verify_and_by_the_python_checker() {
         let (ok, said) = python_check(&copy, &[]);
         assert!(!ok, "{what}: the Python checker passed it:\n{said}");
     }
+}
+
+/// The forger the table's forgeries are not: one who rebuilds the whole history in an
+/// archive of their own, so that every signature, proof and checkpoint is genuine for their
+/// key. Nothing inside a bundle can tell that apart; the key the recipient trusts does.
+#[test]
+fn a_history_rewritten_whole_and_re_signed_is_caught_by_the_trusted_key() {
+    let (env, _) = bundle();
+    let exporter = env.path("exporter.pub");
+    let key = env.json(&["key", "list"])["keys"][0]["public_key"].clone();
+    write(&exporter, key.as_str().unwrap().as_bytes());
+    let forger = Env::with_case();
+    write(
+        &forger.path("in/a.txt"),
+        b"statement A, as the forger would have it",
+    );
+    write(&forger.path("in/b.txt"), b"statement B");
+    forger.ingest(&[&forger.path("in")]);
+    let forged = forger.path("bundle");
+    forger.ok(&[
+        "export",
+        "--case",
+        "BY-2024-017",
+        "--out",
+        forged.to_str().unwrap(),
+    ]);
+
+    // Alone, the bundle is consistent, and the report says no trusted key vouched for it.
+    let (code, report, _) = verify_bundle_json(&forged);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["trust"]["trusted_key"], false, "{report:#}");
+    let out = env.run(&[
+        "--json",
+        "verify",
+        "--bundle",
+        forged.to_str().unwrap(),
+        "--trust-key",
+        exporter.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "signer_unknown"),
+        "{report:#}"
+    );
+    let (ok, said) = python_check(&forged, &[&exporter]);
+    assert!(
+        !ok,
+        "check.py with the exporter's key passed the forger's bundle: {said}"
+    );
 }
 
 #[test]
@@ -358,6 +449,17 @@ fn a_bundle_carries_its_time_stamps_and_the_recipient_chooses_the_tsa_it_trusts(
         .unwrap();
     let (ok, why) = tsa.openssl_verify_token(&token, &digest);
     assert!(ok, "{why}");
+    // README-VERIFY's step 6 fails on a tampered token or a checkpoint it does not stamp.
+    let mut bent = token.clone();
+    let at = bent.len() - 40;
+    bent[at] ^= 1;
+    assert!(!tsa.openssl_verify_token(&bent, &digest).0, "a bent token");
+    let mut other = digest;
+    other[0] ^= 1;
+    assert!(
+        !tsa.openssl_verify_token(&token, &other).0,
+        "another digest"
+    );
     // Without --tsa-ca the token is checked but its authority is not vouched for.
     let (code, report, _) = verify_bundle_json(&bag);
     assert_eq!(code, 0);

@@ -119,6 +119,15 @@ fn revealed_fields_appear_and_verify_in_both_checkers() {
             "{needle:?} not revealed"
         );
     }
+    let host = text(&Command::new("hostname").output().expect("hostname").stdout);
+    let reveals = std::fs::read_to_string(bag.join("data/proof/reveals.jsonl")).unwrap();
+    assert!(
+        reveals
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .any(|r| r["field"] == "host" && r["value"] == host.trim()),
+        "the host name is revealed: {reveals}"
+    );
     let evidence = std::fs::read_to_string(bag.join("data/evidence.json")).unwrap();
     assert!(evidence.contains(src.to_str().unwrap()), "{evidence}");
     assert!(evidence.contains(OTHER), "{evidence}");

@@ -25,6 +25,7 @@ mod chunks;
 mod custody;
 mod decode;
 mod format1;
+mod format2;
 mod layout;
 mod vectors;
 

@@ -159,10 +159,19 @@ fn check_chunk_written_late(t: &Trace, cwd: &Path, p: &Paths, rename: &Op) {
         .iter()
         .find(|o| o.line == blob_write.line)
         .expect("the write, moved past");
-    let renamed = head_renames(&once, p)[0];
+    // The write goes just after the moved open has returned its descriptor. strace prints a
+    // call another thread interrupts on two lines ("<unfinished ...>", "<... resumed>"), so
+    // a fixed offset from the rename could land between them, where the descriptor does not
+    // name the file yet, and the check would rightly see no write to it (a flaky test).
+    let moved_open = once
+        .ops
+        .iter()
+        .find(|o| o.line == blob_open.line)
+        .expect("the open, moved past");
+    assert!(moved_open.entry > head_renames(&once, p)[0].exit);
     check_fails(
         "a chunk written after the index records that point at it",
-        &edited(&once, &[], Some((write_line, renamed.exit + 2))),
+        &edited(&once, &[], Some((write_line, moved_open.exit + 1))),
         cwd,
         p,
         "after the last batch's volumes were made durable",

@@ -98,6 +98,30 @@ fn index_of(events: &[Value], action: &str) -> usize {
 type Forgery = Box<dyn Fn(&mut Vec<Value>)>;
 
 /// The forgeries of issue 11's table, each applied to a fresh copy of one bundle.
+/// `verify --bundle BAG --trust-key KEY --json`: the exit code and the report.
+fn verify_trusting(env: &Env, bag: &Path, key: &Path) -> (Option<i32>, Value) {
+    let out = env.run(&[
+        "--json",
+        "verify",
+        "--bundle",
+        bag.to_str().unwrap(),
+        "--trust-key",
+        key.to_str().unwrap(),
+    ]);
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    (out.status.code(), report)
+}
+
+/// Whether the report names a finding of kind `kind`.
+fn has_finding(report: &Value, kind: &str) -> bool {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["kind"] == kind)
+}
+
 /// Whether event `e` names item `id` and no other.
 fn names_only(e: &Value, id: &Value) -> bool {
     let items = e["items"].as_array().unwrap();
@@ -320,24 +344,9 @@ fn a_history_rewritten_whole_and_re_signed_is_caught_by_the_trusted_key() {
     let (code, report, _) = verify_bundle_json(&forged);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["trust"]["trusted_key"], false, "{report:#}");
-    let out = env.run(&[
-        "--json",
-        "verify",
-        "--bundle",
-        forged.to_str().unwrap(),
-        "--trust-key",
-        exporter.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        report["problems"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["kind"] == "signer_unknown"),
-        "{report:#}"
-    );
+    let (code, report) = verify_trusting(&env, &forged, &exporter);
+    assert_eq!(code, Some(3), "{report:#}");
+    assert!(has_finding(&report, "signer_unknown"), "{report:#}");
     let (ok, said) = python_check(&forged, &[&exporter]);
     assert!(
         !ok,
@@ -356,40 +365,12 @@ fn only_a_key_the_recipient_trusts_vouches_for_the_checkpoint() {
     let other = env.path("other.ed25519");
     env.ok(&["key", "generate", "--out", other.to_str().unwrap()]);
     let other_pub = env.path("other.ed25519.pub");
-    let trusted = env.run(&[
-        "--json",
-        "verify",
-        "--bundle",
-        bag.to_str().unwrap(),
-        "--trust-key",
-        env.path("exporter.pub").to_str().unwrap(),
-    ]);
-    assert_eq!(trusted.status.code(), Some(0), "{}", text(&trusted.stdout));
-    let report: Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    let (code, report) = verify_trusting(&env, &bag, &env.path("exporter.pub"));
+    assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["trust"]["trusted_key"], true);
-    let untrusted = env.run(&[
-        "--json",
-        "verify",
-        "--bundle",
-        bag.to_str().unwrap(),
-        "--trust-key",
-        other_pub.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        untrusted.status.code(),
-        Some(3),
-        "{}",
-        text(&untrusted.stdout)
-    );
-    let report: Value = serde_json::from_slice(&untrusted.stdout).unwrap();
-    assert!(
-        report["problems"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["kind"] == "signer_unknown"),
-        "{report:#}"
-    );
+    let (code, report) = verify_trusting(&env, &bag, &other_pub);
+    assert_eq!(code, Some(3), "{report:#}");
+    assert!(has_finding(&report, "signer_unknown"), "{report:#}");
     assert!(python_check(&bag, &[&env.path("exporter.pub")]).0);
     assert!(!python_check(&bag, &[&other_pub]).0);
     env.fails(

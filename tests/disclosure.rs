@@ -197,16 +197,7 @@ fn an_unknown_reveal_is_a_usage_error_naming_the_accepted_fields() {
 #[test]
 fn an_older_archive_keeps_its_plain_events_and_commits_new_ones() {
     let env = Env::new();
-    let tarball = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/archive-format1.tar.gz");
-    let status = Command::new("tar")
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(env.dir.path())
-        .status()
-        .expect("run tar");
-    assert!(status.success());
-    std::fs::rename(env.path("archive-format1"), &env.archive).unwrap();
+    crate::util::unpack_fixture_archive(&env, "archive-format1.tar.gz", "archive-format1");
     let before = stored_events(&env);
     assert!(
         before.iter().all(|e| e["host"].is_string()),

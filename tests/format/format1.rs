@@ -21,16 +21,7 @@ fn format1_multichunk() -> Vec<u8> {
 }
 
 fn unpack_format1(env: &Env) {
-    let tarball = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/archive-format1.tar.gz");
-    let status = std::process::Command::new("tar")
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(env.dir.path())
-        .status()
-        .expect("run tar");
-    assert!(status.success());
-    std::fs::rename(env.path("archive-format1"), &env.archive).unwrap();
+    util::unpack_fixture_archive(env, "archive-format1.tar.gz", "archive-format1");
 }
 
 /// A format-1 archive verifies, gives back every byte, takes new evidence and stays in

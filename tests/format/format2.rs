@@ -5,17 +5,7 @@
 use super::*;
 
 fn unpack_format2(env: &Env) {
-    let tarball =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/archive-format2-unsigned.tar.gz");
-    let status = std::process::Command::new("tar")
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(env.dir.path())
-        .status()
-        .expect("run tar");
-    assert!(status.success());
-    std::fs::rename(env.path("archive-format2"), &env.archive).unwrap();
+    util::unpack_fixture_archive(env, "archive-format2-unsigned.tar.gz", "archive-format2");
 }
 
 /// The file called `name` under `dir` (the fixture case's names are all different).

@@ -28,6 +28,23 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/case-BY-2024-017")
 }
 
+/// Unpacks `fixtures/<tarball>` (an archive made by an earlier release, holding the one
+/// directory `dir`) and moves it to the env's archive path.
+pub fn unpack_fixture_archive(env: &Env, tarball: &str, dir: &str) {
+    let tarball = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(tarball);
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(env.dir.path())
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar -xzf {}", tarball.display());
+    std::fs::rename(env.path(dir), &env.archive).unwrap();
+}
+
 /// A temp dir with an archive path inside it (not created until `init`).
 pub struct Env {
     pub dir: TempDir,

@@ -40,8 +40,9 @@ pub fn rename(from: &Path, to: &Path) -> Result<()> {
 /// there: a rename that cannot clobber, so what a user created meanwhile is never lost.
 ///
 /// Linux's `renameat2(RENAME_NOREPLACE)`; where the file system does not offer it (some
-/// network and FAT mounts), a hard link then unlink for a file, and for a directory a
-/// check-then-rename whose short race is the best such a file system allows.
+/// network and FAT mounts), a hard link then unlink for a file, and for a directory (or a
+/// file where hard links are refused too) a check-then-rename whose short race is the best
+/// such a file system allows.
 pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
     fault::check(Op::Rename, to).map_err(Error::io(to))?;
     let exists = |e: std::io::Error| {
@@ -58,27 +59,26 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
                 .map_err(Error::io(from))?
                 .is_dir()
             {
-                if fs::symlink_metadata(to).is_ok() {
-                    return Err(Error::OutputExists(to.to_path_buf()));
-                }
-                fs::rename(from, to).map_err(Error::io(to))
-            } else {
-                match fs::hard_link(from, to) {
-                    Ok(()) => fs::remove_file(from).map_err(Error::io(from)),
-                    // A file system with neither: check, then rename. Only a file another
-                    // process makes in between these two calls could be replaced.
-                    Err(e) if links_refused(&e) => {
-                        if fs::symlink_metadata(to).is_ok() {
-                            return Err(Error::OutputExists(to.to_path_buf()));
-                        }
-                        fs::rename(from, to).map_err(Error::io(to))
-                    }
-                    Err(e) => Err(exists(e)),
-                }
+                return check_then_rename(from, to);
+            }
+            match fs::hard_link(from, to) {
+                Ok(()) => fs::remove_file(from).map_err(Error::io(from)),
+                Err(e) if links_refused(&e) => check_then_rename(from, to),
+                Err(e) => Err(exists(e)),
             }
         }
         Err(e) => Err(exists(e)),
     }
+}
+
+/// The last resort, on a file system with neither the no-replace rename nor (for a file)
+/// hard links: only something another process makes between the check and the rename
+/// could be replaced.
+fn check_then_rename(from: &Path, to: &Path) -> Result<()> {
+    if fs::symlink_metadata(to).is_ok() {
+        return Err(Error::OutputExists(to.to_path_buf()));
+    }
+    fs::rename(from, to).map_err(Error::io(to))
 }
 
 /// A hard link the file system does not do (FAT, exFAT and SMB answer EPERM or ENOTSUP).

@@ -21,10 +21,10 @@ use crate::error::{Error, Result};
 use crate::ids::EvidenceId;
 use crate::text::exact_or_escaped;
 
-/// A source and a note an annotation set, as the bag shows them.
 /// The action of each event evidence.json's values come from, by seq (`event_kinds`).
 type EventKinds = BTreeMap<u64, Action>;
 
+/// A source and a note an annotation set, as the bag shows them.
 type AnnotatedContext = (
     Option<Disclosed<Option<String>>>,
     Option<Disclosed<Option<String>>>,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::timestamp_tsa::{Key, Tsa};
-use crate::util::{Env, copy_tree, reseal_bag, text, verify_bundle_json, write};
+use crate::util::{Env, copy_tree, python_check, reseal_bag, text, verify_bundle_json, write};
 
 /// A bundle of a case with two items, an extract and a link, exported by "tester".
 fn bundle() -> (Env, std::path::PathBuf) {
@@ -32,17 +32,6 @@ fn bundle() -> (Env, std::path::PathBuf) {
         bag.to_str().unwrap(),
     ]);
     (env, bag)
-}
-
-/// `python3 data/proof/check.py [keys]` in the bag: (passed, what it printed).
-fn python_check(bag: &Path, keys: &[&Path]) -> (bool, String) {
-    let out = Command::new("python3")
-        .arg("data/proof/check.py")
-        .args(keys)
-        .current_dir(bag)
-        .output()
-        .expect("python3");
-    (out.status.success(), text(&out.stdout) + &text(&out.stderr))
 }
 
 fn custody_lines(bag: &Path) -> Vec<Value> {

@@ -5,10 +5,9 @@
 //! duplicate ingest that brings new metadata records it the same way.
 
 use std::path::Path;
-use std::process::Command;
 
 use super::*;
-use crate::util::{reseal_bag, text, verify_bundle_json};
+use crate::util::{python_check, reseal_bag, text, verify_bundle_json};
 
 const STATEMENT: &[u8] = b"statement of witness W-3\n";
 
@@ -243,16 +242,6 @@ fn exported(extra: &[&str]) -> (Env, String, std::path::PathBuf) {
     (env, id, bag)
 }
 
-/// `python3 data/proof/check.py` in the bag: (passed, what it printed).
-fn python_check(bag: &Path) -> (bool, String) {
-    let out = Command::new("python3")
-        .arg("data/proof/check.py")
-        .current_dir(bag)
-        .output()
-        .expect("python3");
-    (out.status.success(), text(&out.stdout) + &text(&out.stderr))
-}
-
 /// Replaces the first item's `key` in evidence.json and reseals every manifest, as a
 /// forger would.
 fn forge_entry(bag: &Path, key: &str, value: Value) {
@@ -285,7 +274,7 @@ fn a_bundle_carries_current_values_and_a_forged_tag_is_found() {
     assert_eq!(custody.matches(r#"{"action":"annotate""#).count(), 2);
     let (code, report, _) = verify_bundle_json(&bag);
     assert_eq!(code, 0, "{report}");
-    let (ok, said) = python_check(&bag);
+    let (ok, said) = python_check(&bag, &[]);
     assert!(ok, "check.py: {said}");
 
     for (key, forged) in [
@@ -303,7 +292,7 @@ fn a_bundle_carries_current_values_and_a_forged_tag_is_found() {
             found.contains(&("metadata_mismatch".to_owned(), id.clone())),
             "forged {key}: {found:?}"
         );
-        let (ok, said) = python_check(&copy);
+        let (ok, said) = python_check(&copy, &[]);
         assert!(!ok, "check.py missed a forged {key}: {said}");
         assert!(said.contains(&id), "{said}");
     }
@@ -416,7 +405,7 @@ fn a_default_bundle_hides_what_annotations_set() {
     }
     let (code, report, _) = verify_bundle_json(&bag);
     assert_eq!(code, 0, "{report}");
-    let (ok, said) = python_check(&bag);
+    let (ok, said) = python_check(&bag, &[]);
     assert!(ok, "check.py: {said}");
 }
 

@@ -149,3 +149,15 @@ pub fn copy_tree(from: &Path, to: &Path) {
         );
     }
 }
+
+/// `python3 data/proof/check.py [keys]` in the bag, the checker shipped inside it:
+/// (passed, what it printed).
+pub fn python_check(bag: &Path, keys: &[&Path]) -> (bool, String) {
+    let out = std::process::Command::new("python3")
+        .arg("data/proof/check.py")
+        .args(keys)
+        .current_dir(bag)
+        .output()
+        .expect("python3");
+    (out.status.success(), text(&out.stdout) + &text(&out.stderr))
+}
